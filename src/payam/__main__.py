@@ -1,0 +1,3 @@
+from payam.cli.main import main
+
+main()

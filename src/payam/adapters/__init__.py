@@ -1,0 +1,1 @@
+"""Doors to systems outside the process: SMS gateways, file storage, event bus, push."""

@@ -1,0 +1,1 @@
+"""The HTTP door: routes parse, call one service, and shape the answer."""

@@ -1,0 +1,71 @@
+"""Sign-in (P1.2), sessions and devices (P1.4)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+
+from payam.api.deps import CallerDep, IpDep, ServicesDep
+from payam.api.schemas import (
+    CodeRequest,
+    CodeResponse,
+    DeviceOut,
+    SessionRequest,
+    SessionResponse,
+    UserOut,
+    iso,
+)
+from payam.services.auth import DeviceInfo
+
+router = APIRouter(prefix="/v1", tags=["auth"])
+
+
+@router.post("/auth/code", status_code=status.HTTP_202_ACCEPTED, response_model=CodeResponse)
+async def request_code(body: CodeRequest, services: ServicesDep, ip: IpDep) -> CodeResponse:
+    """Text a 6-digit code to the number. The answer is the same whether or not it is registered."""
+    sent = await services.auth.request_code(body.phone, ip=ip)
+    now = services.clock.now()
+    return CodeResponse(
+        expires_in=round(sent.expires_at - now),
+        expires_at=iso(sent.expires_at) or "",
+        retry_after=max(0, round(sent.next_code_at - now)),
+        next_code_at=iso(sent.next_code_at) or "",
+    )
+
+
+@router.post("/auth/session", status_code=status.HTTP_201_CREATED, response_model=SessionResponse)
+async def sign_in(body: SessionRequest, services: ServicesDep, ip: IpDep) -> SessionResponse:
+    """Sign in with the code on a new device; the first sign-in needs ``name`` and creates the
+    account (422 ``name_required`` otherwise, and the code stays valid)."""
+    session = await services.auth.sign_in(
+        body.phone,
+        body.code,
+        name=body.name,
+        device=DeviceInfo(body.device.model, body.device.os, body.device.app_version),
+        ip=ip,
+    )
+    return SessionResponse(
+        token=session.token,
+        user=UserOut.of(session.user),
+        device_id=session.device.id,
+        created_account=session.created_account,
+    )
+
+
+@router.delete("/auth/session", status_code=status.HTTP_204_NO_CONTENT)
+async def sign_out(caller: CallerDep, services: ServicesDep) -> Response:
+    """Sign out this device: its token stops working at once."""
+    await services.auth.sign_out_device(caller, caller.device_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/devices", response_model=list[DeviceOut])
+async def list_devices(caller: CallerDep, services: ServicesDep) -> list[DeviceOut]:
+    """Every signed-in device of the caller (P1.4, P4.1)."""
+    return [DeviceOut.of(d, caller.device_id) for d in await services.auth.list_devices(caller)]
+
+
+@router.delete("/devices/{device_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def sign_out_device(device_id: int, caller: CallerDep, services: ServicesDep) -> Response:
+    """Sign one of the caller's devices out. Another user's device id answers 404."""
+    await services.auth.sign_out_device(caller, device_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

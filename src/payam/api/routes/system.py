@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from payam import __version__
+from payam.api.deps import ServicesDep
+
+router = APIRouter(tags=["system"])
+
+
+@router.get("/health")
+async def health(services: ServicesDep) -> dict[str, str]:
+    """Liveness and database reachability."""
+    async with services.db.read() as conn:
+        await conn.exec_driver_sql("SELECT 1")
+    return {"status": "ok", "version": __version__}

@@ -1,0 +1,139 @@
+"""Request and response bodies of the HTTP API (never the storage rows themselves)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from payam.domain.models import Device, User
+
+
+def iso(ts: float | None) -> str | None:
+    return (
+        None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+    )
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+class CodeRequest(Strict):
+    phone: str = Field(max_length=64, examples=["+989123456789"])
+
+
+class CodeResponse(BaseModel):
+    status: str = "sent"
+    expires_in: int
+    expires_at: str
+    retry_after: int = Field(description="seconds until another code may be asked for")
+    next_code_at: str
+
+
+class DeviceIn(Strict):
+    model: str = Field(min_length=1, max_length=128)
+    os: str = Field(min_length=1, max_length=128)
+    app_version: str = Field(min_length=1, max_length=64)
+
+
+class SessionRequest(Strict):
+    phone: str = Field(max_length=64)
+    code: str = Field(max_length=16)
+    name: str | None = Field(default=None, max_length=1024)
+    device: DeviceIn
+
+
+class UserOut(BaseModel):
+    id: int
+    phone: str
+    name: str
+    status: str | None
+    has_photo: bool
+    photo_url: str | None
+    created_at: str | None
+    updated_at: str | None
+
+    @classmethod
+    def of(cls, user: User) -> UserOut:
+        return cls(
+            id=user.id,
+            phone=user.phone,
+            name=user.name,
+            status=user.status,
+            has_photo=user.photo_key is not None,
+            photo_url=f"/v1/users/{user.id}/photo" if user.photo_key else None,
+            created_at=iso(user.created_at),
+            updated_at=iso(user.updated_at),
+        )
+
+
+class DeviceOut(BaseModel):
+    id: int
+    model: str
+    os: str
+    app_version: str
+    created_at: str | None
+    last_active_at: str | None
+    last_ip: str | None
+    current: bool = False
+
+    @classmethod
+    def of(cls, device: Device, current_id: int | None = None) -> DeviceOut:
+        return cls(
+            id=device.id,
+            model=device.model,
+            os=device.os,
+            app_version=device.app_version,
+            created_at=iso(device.created_at),
+            last_active_at=iso(device.last_active_at),
+            last_ip=device.last_ip,
+            current=device.id == current_id,
+        )
+
+
+class SessionResponse(BaseModel):
+    token: str
+    token_type: str = "bearer"  # noqa: S105 (the scheme's name, not a secret)
+    user: UserOut
+    device_id: int
+    created_account: bool
+
+
+class ProfilePatch(Strict):
+    name: str | None = Field(default=None, max_length=1024)
+    status: str | None = Field(default=None, max_length=4096)
+
+
+class ProfileView(BaseModel):
+    """What the viewer may see of a profile: always ``id``; the rest only where allowed (P3.2)."""
+
+    model_config = ConfigDict(extra="allow")
+    id: int
+
+
+class ContactsUpload(Strict):
+    phones: list[str] = Field(description="numbers as written in the address book")
+
+
+class RegisteredContact(BaseModel):
+    phone: str = Field(description="the number as it was sent")
+    user_id: int
+    profile: dict[str, Any]
+
+
+class ContactsResult(BaseModel):
+    stored: int
+    new_numbers: int
+    registered: list[RegisteredContact]
+    invalid: list[str]
+
+
+class InviteRequest(Strict):
+    phone: str = Field(max_length=64)
+
+
+class InviteResponse(BaseModel):
+    status: str = "sent"
+    to: str

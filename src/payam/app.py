@@ -1,0 +1,113 @@
+"""The composition root: the only place where concrete classes are chosen and wired."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from payam import __version__
+from payam.adapters.blobs import FileBlobStore
+from payam.adapters.sms import HttpSms, OutboxSms, SmsSender
+from payam.api import errors
+from payam.api.access_log import AccessLogMiddleware
+from payam.api.routes import auth, contacts, profiles, system
+from payam.config import Settings, SmsBackend
+from payam.domain.clock import Clock, SystemClock
+from payam.domain.keys import Keys
+from payam.services.access_log import AccessLogWriter
+from payam.services.auth import AuthService
+from payam.services.contacts import ContactService
+from payam.services.container import Services
+from payam.services.limiter import RateLimiter
+from payam.services.maintenance import Maintenance
+from payam.services.profiles import ProfileService
+from payam.storage import migrate
+from payam.storage.database import Database
+
+log = logging.getLogger("payam")
+
+
+def build_sms(settings: Settings) -> SmsSender:
+    if settings.sms_backend is SmsBackend.http:
+        if not settings.sms_http_url:
+            raise ValueError("PAYAM_SMS_BACKEND=http needs PAYAM_SMS_HTTP_URL")
+        return HttpSms(
+            settings.sms_http_url,
+            settings.sms_http_body_template,
+            headers=settings.sms_http_headers,
+            timeout=settings.sms_http_timeout,
+        )
+    return OutboxSms(settings.data_dir / "sms-outbox.jsonl")
+
+
+def build_services(
+    settings: Settings, *, clock: Clock | None = None, sms: SmsSender | None = None
+) -> Services:
+    clock = clock or SystemClock()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(
+        settings.resolved_database_url(),
+        sqlite_synchronous=settings.sqlite_synchronous,
+        schema=settings.database_schema,
+    )
+    keys = Keys(settings.secret())
+    sms = sms or build_sms(settings)
+    blobs = FileBlobStore(settings.data_dir / "blobs")
+    limiter = RateLimiter(db, settings, clock, keys)
+    return Services(
+        settings=settings,
+        clock=clock,
+        db=db,
+        blobs=blobs,
+        limiter=limiter,
+        auth=AuthService(db, settings, clock, keys, sms, limiter),
+        profiles=ProfileService(db, settings, clock, blobs, limiter),
+        contacts=ContactService(db, settings, clock, keys, limiter, sms),
+        access_log=AccessLogWriter(db),
+        maintenance=Maintenance(db, settings, clock, limiter),
+    )
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    sms: SmsSender | None = None,
+    background_jobs: bool = True,
+) -> FastAPI:
+    settings = settings or Settings()
+    services = build_services(settings, clock=clock, sms=sms)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if not settings.rate_limits_enabled:
+            log.warning(
+                "!!! PAYAM_RATE_LIMITS=off: every rate limit is DISABLED. Use this only for load "
+                "tests and benchmarks, never on a server that real people can reach. !!!"
+            )
+        await migrate.upgrade(services.db)
+        services.access_log.start()
+        if background_jobs:
+            services.maintenance.start()
+        try:
+            yield
+        finally:
+            await services.maintenance.stop()
+            await services.access_log.stop()
+            await services.db.dispose()
+
+    app = FastAPI(
+        title="payam",
+        version=__version__,
+        summary="A self-hostable messenger server whose privacy promises are kept by code.",
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    errors.install(app)
+    for module in (system, auth, profiles, contacts):
+        app.include_router(module.router)
+    app.add_middleware(AccessLogMiddleware, writer=services.access_log, clock=services.clock)
+    return app

@@ -1,0 +1,104 @@
+"""``payam``: serve, migrate the database, and run maintenance."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from payam.config import Settings
+
+app = typer.Typer(help="payam, a self-hostable messenger server.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+maintenance_app = typer.Typer(help="Retention and housekeeping.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(maintenance_app, name="maintenance")
+console = Console()
+
+DataDir = Annotated[
+    Path | None, typer.Option("--data-dir", help="Where payam keeps its files [env PAYAM_DATA_DIR]")
+]
+
+
+def settings_with(**overrides: Any) -> Settings:
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind [env PAYAM_HOST]")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [env PAYAM_PORT]")] = None,
+    data_dir: DataDir = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning")] = "info",
+) -> None:
+    """Start the server (binds to 127.0.0.1:8080 by default)."""
+    import uvicorn  # noqa: PLC0415
+
+    from payam.app import create_app  # noqa: PLC0415
+
+    settings = settings_with(host=host, port=port, data_dir=data_dir)
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    console.print(
+        f"payam on http://{settings.host}:{settings.port}  (data: {settings.data_dir.resolve()})"
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=log_level,
+        access_log=False,
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(data_dir: DataDir = None) -> None:
+    """Apply every pending migration (the server also does this on start)."""
+    from payam.storage import migrate  # noqa: PLC0415
+    from payam.storage.database import Database  # noqa: PLC0415
+
+    settings = settings_with(data_dir=data_dir)
+
+    async def run() -> str | None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        db = Database(settings.resolved_database_url(), schema=settings.database_schema)
+        try:
+            await migrate.upgrade(db)
+            return await migrate.current_revision(db)
+        finally:
+            await db.dispose()
+
+    console.print(f"database at revision {asyncio.run(run())}")
+
+
+@maintenance_app.command("prune")
+def prune(data_dir: DataDir = None) -> None:
+    """Delete what has passed its retention period (P4.3)."""
+    from payam.app import build_services  # noqa: PLC0415
+    from payam.storage import migrate  # noqa: PLC0415
+
+    settings = settings_with(data_dir=data_dir)
+
+    async def run() -> dict[str, int]:
+        services = build_services(settings)
+        try:
+            await migrate.upgrade(services.db)
+            return await services.maintenance.prune()
+        finally:
+            await services.db.dispose()
+
+    removed = asyncio.run(run())
+    table = Table("records", "removed")
+    for kind, count in removed.items():
+        table.add_row(kind, str(count))
+    console.print(table)
+
+
+def main() -> None:
+    app()

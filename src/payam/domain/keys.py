@@ -1,0 +1,47 @@
+"""Keyed hashes (HMAC-SHA256 with the server secret) and token hashing.
+
+Phone numbers in uploaded contacts, sign-in codes and rate-limit subjects are stored only as
+keyed hashes (P1.2, P2.2): a copy of the database alone does not give the numbers back, not
+even by hashing the whole (small) number space, because the key is not in the database.
+Bearer tokens are 256 random bits, so a plain SHA-256 is enough to store them safely.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+
+class Keys:
+    def __init__(self, secret: bytes) -> None:
+        if len(secret) < 16:
+            raise ValueError("the server secret must be at least 16 bytes")
+        self._phone_key = hmac.new(secret, b"payam/phone", hashlib.sha256).digest()
+        self._code_key = hmac.new(secret, b"payam/code", hashlib.sha256).digest()
+        self._subject_key = hmac.new(secret, b"payam/limit-subject", hashlib.sha256).digest()
+
+    def phone_hash(self, e164: str) -> bytes:
+        return hmac.new(self._phone_key, e164.encode(), hashlib.sha256).digest()
+
+    def code_hash(self, phone_hash: bytes, code: str) -> bytes:
+        return hmac.new(self._code_key, phone_hash + b":" + code.encode(), hashlib.sha256).digest()
+
+    def subject(self, subject: str) -> str:
+        return hmac.new(self._subject_key, subject.encode(), hashlib.sha256).hexdigest()[:40]
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def token_hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+def new_code(digits: int = 6) -> str:
+    return f"{secrets.randbelow(10**digits):0{digits}d}"
+
+
+def same_digest(a: bytes, b: bytes) -> bool:
+    return hmac.compare_digest(a, b)

@@ -1,0 +1,109 @@
+"""Every rate limit of payam, named, with its default, in one place (P1.2, P2.4, P9.2).
+
+A limit is a token bucket: ``capacity`` tokens, refilled evenly so that a full bucket takes
+``period`` seconds to come back. Spending more tokens than the bucket holds is refused with
+the time after which it would succeed. Operators override a limit by name with
+``PAYAM_LIMITS='{"auth_code_per_ip": "20/3600"}'``; ``PAYAM_RATE_LIMITS=off`` disables all.
+
+Sending a sign-in code to one number is not a bucket but a schedule of growing waits
+(``DEFAULT_CODE_RESEND_WAITS``): the first code goes at once, each further one only after a
+longer pause, so an attacker cannot pump SMS to a number and a user who mistyped is not stuck.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    capacity: float
+    period: float  # seconds for an empty bucket to refill completely
+
+    @classmethod
+    def parse(cls, text: str) -> Rate:
+        """``"10/3600"`` means 10 tokens per hour."""
+        try:
+            capacity, period = text.split("/")
+            rate = cls(float(capacity), float(period))
+        except ValueError as exc:
+            raise ValueError(f"a limit is written CAPACITY/SECONDS, not {text!r}") from exc
+        if rate.capacity <= 0 or rate.period <= 0:
+            raise ValueError(f"a limit needs a positive capacity and period, not {text!r}")
+        return rate
+
+    @property
+    def per_second(self) -> float:
+        return self.capacity / self.period
+
+
+class Limit(enum.Enum):
+    """Every named limit. The member name is the configuration key; ``default`` its rate."""
+
+    # P1.2: no SMS pumping from one address, however many numbers it tries.
+    auth_code_per_ip = "auth_code_per_ip"
+    # P1.2: no brute force of codes across many numbers from one address.
+    auth_verify_per_ip = "auth_verify_per_ip"
+    # P2.4: new (never held before) numbers one account may look up; re-sends are free.
+    contact_discovery_per_user = "contact_discovery_per_user"
+    # P9.2: whole address-book uploads per account.
+    contact_upload_per_user = "contact_upload_per_user"
+    # P2.1 / P9.2: invitations sent by one account, and received by one number.
+    invite_per_user = "invite_per_user"
+    invite_per_phone = "invite_per_phone"
+    # P9.2: profile photo uploads.
+    photo_upload_per_user = "photo_upload_per_user"
+
+    @property
+    def default(self) -> Rate:
+        return DEFAULT_RATES[self]
+
+
+DEFAULT_RATES: dict[Limit, Rate] = {
+    Limit.auth_code_per_ip: Rate(10, 3600),
+    Limit.auth_verify_per_ip: Rate(30, 3600),
+    Limit.contact_discovery_per_user: Rate(5000, 10 * 86400),
+    Limit.contact_upload_per_user: Rate(20, 3600),
+    Limit.invite_per_user: Rate(20, 86400),
+    Limit.invite_per_phone: Rate(1, 86400),
+    Limit.photo_upload_per_user: Rate(10, 3600),
+}
+
+# Seconds to wait before the 2nd, 3rd, ... code to the same number; the last repeats.
+DEFAULT_CODE_RESEND_WAITS: tuple[int, ...] = (30, 60, 300, 900, 3600)
+# A number that has not asked for a code this long starts the schedule again.
+CODE_SEND_WINDOW_RESET = 86400
+
+
+@dataclass(frozen=True, slots=True)
+class BucketState:
+    tokens: float
+    updated_at: float
+
+
+def take(
+    state: BucketState | None, rate: Rate, cost: float, now: float
+) -> tuple[BucketState, float]:
+    """Try to spend ``cost`` tokens. Returns the new state and 0.0 on success, or the unchanged
+    (refilled) state and the seconds to wait on refusal. A cost above capacity can never pass:
+    its wait is what a full bucket would need, which tells the client the request is too big.
+    """
+    if state is None:
+        tokens = rate.capacity
+    else:
+        elapsed = max(0.0, now - state.updated_at)
+        tokens = min(rate.capacity, state.tokens + elapsed * rate.per_second)
+    if cost <= tokens:
+        return BucketState(tokens - cost, now), 0.0
+    wait = (min(cost, rate.capacity) - tokens) / rate.per_second
+    if cost > rate.capacity:
+        wait = max(wait, rate.period)
+    return BucketState(tokens, now), wait
+
+
+def code_resend_wait(sends_in_window: int, waits: tuple[int, ...]) -> int:
+    """Seconds that must pass after the ``sends_in_window``-th code before the next one."""
+    if sends_in_window <= 0 or not waits:
+        return 0
+    return waits[min(sends_in_window, len(waits)) - 1]

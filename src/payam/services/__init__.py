@@ -1,0 +1,1 @@
+"""Use cases. Each public function or method keeps one or more promises of PROMISES.md."""

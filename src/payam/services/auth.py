@@ -1,0 +1,271 @@
+"""Sign-in by mobile number and one-time code, sessions and devices (P1.1, P1.2, P1.4, P4.1).
+
+Invariants:
+- a code is 6 digits from ``secrets``, stored only as ``HMAC(secret, number hash, code)``, lives
+  ``code_ttl_seconds``, is used at most once and allows ``code_max_attempts`` guesses;
+- codes to one number follow growing waits; codes and guesses from one address are budgeted;
+- no answer of ``request_code`` or of a failed ``sign_in`` says whether the number is registered;
+- a bearer token is only ever stored as its SHA-256; signing out deletes the device row.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from payam.adapters.sms import SmsError, SmsSender
+from payam.config import Settings
+from payam.domain.clock import Clock
+from payam.domain.errors import (
+    InvalidInput,
+    NotFound,
+    PayamError,
+    RateLimited,
+    Unauthenticated,
+)
+from payam.domain.keys import Keys, new_code, new_token, same_digest, token_hash
+from payam.domain.limits import CODE_SEND_WINDOW_RESET, Limit, code_resend_wait
+from payam.domain.models import Caller, Device, User
+from payam.domain.phone import normalize_phone
+from payam.services.limiter import RateLimiter
+from payam.services.profiles import check_name
+from payam.storage import codes, devices, users
+from payam.storage.codes import CodeRow
+from payam.storage.database import Database
+
+log = logging.getLogger(__name__)
+
+
+class SmsUnavailable(PayamError):
+    """The SMS backend did not take the message (the API answers 503)."""
+
+    default_code = "sms_unavailable"
+
+
+@dataclass(frozen=True, slots=True)
+class CodeSent:
+    expires_at: float
+    next_code_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    model: str
+    os: str
+    app_version: str
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    token: str
+    user: User
+    device: Device
+    created_account: bool
+
+
+class AuthService:
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        clock: Clock,
+        keys: Keys,
+        sms: SmsSender,
+        limiter: RateLimiter,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.clock = clock
+        self.keys = keys
+        self.sms = sms
+        self.limiter = limiter
+
+    def _resend_wait(self, sends_in_window: int) -> int:
+        if not self.settings.rate_limits_enabled:
+            return 0
+        return code_resend_wait(sends_in_window, self.settings.code_resend_waits)
+
+    async def request_code(self, raw_phone: str, *, ip: str | None) -> CodeSent:
+        """Send a fresh code to the number (P1.2). Same answer for registered or not."""
+        phone = normalize_phone(raw_phone, self.settings.default_region)
+        await self.limiter.spend(
+            Limit.auth_code_per_ip,
+            f"ip:{ip}",
+            code="too_many_code_requests",
+            message="Too many codes were asked for from this address; try again later.",
+        )
+        phone_hash = self.keys.phone_hash(phone)
+        code = new_code()
+        now = self.clock.now()
+        async with self.db.write() as conn:
+            previous = await codes.get(conn, phone_hash)
+            sends = 0
+            if previous is not None and now - previous.last_sent_at < CODE_SEND_WINDOW_RESET:
+                sends = previous.sends_in_window
+                ready_at = previous.last_sent_at + self._resend_wait(sends)
+                if now < ready_at:
+                    raise RateLimited(
+                        "A code was sent to this number a moment ago; wait before asking again.",
+                        retry_after=ready_at - now,
+                        code="code_resend_too_soon",
+                    )
+            row = CodeRow(
+                phone_hash=phone_hash,
+                code_hash=self.keys.code_hash(phone_hash, code),
+                expires_at=now + self.settings.code_ttl_seconds,
+                attempts=0,
+                sends_in_window=sends + 1,
+                last_sent_at=now,
+            )
+            await codes.put(conn, row, exists=previous is not None)
+        try:
+            await self.sms.send(phone, f"Your payam code is {code}. Do not share it with anyone.")
+        except SmsError as exc:
+            log.warning("SMS backend refused a sign-in code: %s", exc)
+            # Undo, so the user is not throttled for a code that never left.
+            async with self.db.write() as conn:
+                if previous is None:
+                    await codes.remove(conn, phone_hash)
+                else:
+                    await codes.put(conn, previous, exists=True)
+            raise SmsUnavailable("The code could not be sent; try again shortly.") from exc
+        return CodeSent(
+            expires_at=row.expires_at, next_code_at=now + self._resend_wait(row.sends_in_window)
+        )
+
+    async def sign_in(
+        self, raw_phone: str, code: str, *, name: str | None, device: DeviceInfo, ip: str | None
+    ) -> Session:
+        """Check the code and open a session on a new device, creating the account on first
+        sign-in (P1.3). A known number on a new device is the account transfer (P1.4)."""
+        phone = normalize_phone(raw_phone, self.settings.default_region)
+        if not (isinstance(code, str) and len(code) == 6 and code.isdigit()):
+            raise InvalidInput("A code is 6 digits.", code="invalid_code")
+        if name is not None:
+            name = check_name(name, self.settings.name_max_length)
+        await self.limiter.spend(
+            Limit.auth_verify_per_ip,
+            f"ip:{ip}",
+            code="too_many_attempts",
+            message="Too many sign-in attempts from this address; try again later.",
+        )
+        phone_hash = self.keys.phone_hash(phone)
+        now = self.clock.now()
+        failure: PayamError | None = None
+        async with self.db.write() as conn:
+            row = await codes.get(conn, phone_hash)
+            if row is None or row.code_hash is None:
+                failure = InvalidInput(
+                    "The code is wrong or was already used.", code="invalid_code"
+                )
+            elif now >= row.expires_at:
+                failure = InvalidInput(
+                    "The code has expired; ask for a new one.", code="code_expired"
+                )
+            elif not same_digest(row.code_hash, self.keys.code_hash(phone_hash, code)):
+                attempts = row.attempts + 1
+                burned = attempts >= self.settings.code_max_attempts
+                await codes.put(
+                    conn,
+                    CodeRow(
+                        phone_hash,
+                        None if burned else row.code_hash,
+                        row.expires_at,
+                        attempts,
+                        row.sends_in_window,
+                        row.last_sent_at,
+                    ),
+                    exists=True,
+                )
+                if burned:
+                    wait = row.last_sent_at + self._resend_wait(row.sends_in_window) - now
+                    failure = RateLimited(
+                        "Too many wrong codes; this code no longer works. Ask for a new one.",
+                        retry_after=max(1.0, wait),
+                        code="too_many_attempts",
+                    )
+                else:
+                    failure = InvalidInput("The code is wrong.", code="invalid_code")
+            else:
+                session = await self._open_session(conn, row, phone, phone_hash, name, device, ip)
+                if session is not None:
+                    return session
+                failure = InvalidInput(
+                    "This number has no account yet; send a name to create it.",
+                    code="name_required",
+                )
+        raise failure
+
+    async def _open_session(
+        self,
+        conn: AsyncConnection,
+        row: CodeRow,
+        phone: str,
+        phone_hash: bytes,
+        name: str | None,
+        device: DeviceInfo,
+        ip: str | None,
+    ) -> Session | None:
+        now = self.clock.now()
+        user = await users.get_by_phone_hash(conn, phone_hash)
+        created = False
+        if user is None:
+            if name is None:
+                # The code stays valid: the client asks for the name and sends it again.
+                return None
+            user = await users.create(conn, phone=phone, phone_hash=phone_hash, name=name, now=now)
+            created = True
+        await codes.put(
+            conn,
+            CodeRow(
+                phone_hash,
+                None,
+                row.expires_at,
+                row.attempts,
+                row.sends_in_window,
+                row.last_sent_at,
+            ),
+            exists=True,
+        )
+        token = new_token()
+        new_device = await devices.create(
+            conn,
+            user_id=user.id,
+            token_hash=token_hash(token),
+            model=device.model,
+            os=device.os,
+            app_version=device.app_version,
+            ip=ip,
+            now=now,
+        )
+        return Session(token=token, user=user, device=new_device, created_account=created)
+
+    async def authenticate(self, token: str, *, ip: str | None) -> Caller:
+        """The caller behind a bearer token, or ``Unauthenticated`` (P9.1)."""
+        if not token or len(token) > 256:
+            raise Unauthenticated("Sign in first.", code="invalid_token")
+        async with self.db.read() as conn:
+            device = await devices.by_token_hash(conn, token_hash(token))
+        if device is None:
+            raise Unauthenticated("The session is unknown or was signed out.", code="invalid_token")
+        now = self.clock.now()
+        # Last-active is coarse on purpose: one write a minute per device, not one per request.
+        if (
+            now - device.last_active_at >= self.settings.device_touch_interval_seconds
+            or device.last_ip != ip
+        ):
+            async with self.db.write() as conn:
+                await devices.touch(conn, device.id, ip=ip, now=now)
+        return Caller(user_id=device.user_id, device_id=device.id)
+
+    async def list_devices(self, caller: Caller) -> list[Device]:
+        async with self.db.read() as conn:
+            return await devices.list_for_user(conn, caller.user_id)
+
+    async def sign_out_device(self, caller: Caller, device_id: int) -> None:
+        """End one of the caller's sessions (P1.4). Another user's device id is NotFound."""
+        async with self.db.write() as conn:
+            if not await devices.delete_for_user(conn, user_id=caller.user_id, device_id=device_id):
+                raise NotFound("No such device.", code="device_not_found")

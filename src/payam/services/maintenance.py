@@ -1,0 +1,62 @@
+"""Retention (P4.3): what expires is deleted by ``prune``, run by the server every
+``prune_interval_seconds`` and by ``payam maintenance prune``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from payam.config import Settings
+from payam.domain.clock import Clock
+from payam.services.limiter import RateLimiter
+from payam.storage import access_log, codes
+from payam.storage.database import Database
+
+log = logging.getLogger(__name__)
+
+
+class Maintenance:
+    def __init__(
+        self, db: Database, settings: Settings, clock: Clock, limiter: RateLimiter
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.clock = clock
+        self.limiter = limiter
+        self._task: asyncio.Task[None] | None = None
+
+    async def prune(self) -> dict[str, int]:
+        """Delete expired records; return how many of each kind went."""
+        now = self.clock.now()
+        async with self.db.write() as conn:
+            return {
+                "access_log": await access_log.prune(
+                    conn, older_than=now - self.settings.access_log_retention_days * 86400
+                ),
+                "auth_codes": await codes.prune(
+                    conn, now=now, keep_counters_for=self.settings.code_retention_seconds
+                ),
+                "rate_limits": await self.limiter.prune(conn),
+            }
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                removed = await self.prune()
+                if any(removed.values()):
+                    log.info("retention: pruned %s", removed)
+            except Exception:
+                log.exception("retention job failed; will try again")
+            await asyncio.sleep(self.settings.prune_interval_seconds)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="retention")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None

@@ -1,0 +1,1 @@
+"""The schema, the database engine, migrations and small stores."""

@@ -1,0 +1,53 @@
+"""Uploaded address books, as keyed hashes of the numbers only (P2.2)."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from payam.storage.tables import contacts
+
+
+async def hashes_of(conn: AsyncConnection, user_id: int) -> set[bytes]:
+    rows = await conn.execute(select(contacts.c.phone_hash).where(contacts.c.user_id == user_id))
+    return {row.phone_hash for row in rows}
+
+
+async def count(conn: AsyncConnection, user_id: int) -> int:
+    return int(await conn.scalar(select(func.count()).where(contacts.c.user_id == user_id)) or 0)
+
+
+async def replace(
+    conn: AsyncConnection, user_id: int, phone_hashes: set[bytes], *, now: float
+) -> None:
+    held = await hashes_of(conn, user_id)
+    gone = held - phone_hashes
+    new = phone_hashes - held
+    for chunk in _chunks(sorted(gone)):
+        await conn.execute(
+            delete(contacts).where(contacts.c.user_id == user_id, contacts.c.phone_hash.in_(chunk))
+        )
+    if new:
+        await conn.execute(
+            insert(contacts),
+            [{"user_id": user_id, "phone_hash": h, "created_at": now} for h in new],
+        )
+
+
+async def wipe(conn: AsyncConnection, user_id: int) -> int:
+    result = await conn.execute(delete(contacts).where(contacts.c.user_id == user_id))
+    return int(result.rowcount or 0)
+
+
+async def holds(conn: AsyncConnection, *, holder_id: int, phone_hash: bytes) -> bool:
+    """Whether ``holder_id`` uploaded this number (the P3.2 visibility relation)."""
+    found = await conn.scalar(
+        select(contacts.c.user_id).where(
+            contacts.c.user_id == holder_id, contacts.c.phone_hash == phone_hash
+        )
+    )
+    return found is not None
+
+
+def _chunks(items: list[bytes], size: int = 500) -> list[list[bytes]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]

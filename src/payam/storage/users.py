@@ -1,0 +1,94 @@
+"""Accounts and profiles (P1.1, P1.3, P3.1)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from payam.domain.models import User
+from payam.storage.tables import users
+
+_USER_COLUMNS = (
+    users.c.id,
+    users.c.phone,
+    users.c.name,
+    users.c.status,
+    users.c.photo_key,
+    users.c.photo_thumb_key,
+    users.c.created_at,
+    users.c.updated_at,
+)
+
+
+def _user(row: Any) -> User:
+    return User(**row._mapping)
+
+
+async def get(conn: AsyncConnection, user_id: int) -> User | None:
+    row = (await conn.execute(select(*_USER_COLUMNS).where(users.c.id == user_id))).first()
+    return _user(row) if row else None
+
+
+async def get_by_phone_hash(conn: AsyncConnection, phone_hash: bytes) -> User | None:
+    row = (
+        await conn.execute(select(*_USER_COLUMNS).where(users.c.phone_hash == phone_hash))
+    ).first()
+    return _user(row) if row else None
+
+
+async def get_many_by_phone_hash(
+    conn: AsyncConnection, phone_hashes: list[bytes]
+) -> dict[bytes, User]:
+    found: dict[bytes, User] = {}
+    for start in range(0, len(phone_hashes), 500):
+        chunk = phone_hashes[start : start + 500]
+        rows = await conn.execute(
+            select(users.c.phone_hash, *_USER_COLUMNS).where(users.c.phone_hash.in_(chunk))
+        )
+        for row in rows:
+            mapping = dict(row._mapping)
+            found[mapping.pop("phone_hash")] = User(**mapping)
+    return found
+
+
+async def phone_hash_of(conn: AsyncConnection, user_id: int) -> bytes | None:
+    value: bytes | None = await conn.scalar(select(users.c.phone_hash).where(users.c.id == user_id))
+    return value
+
+
+async def create(
+    conn: AsyncConnection, *, phone: str, phone_hash: bytes, name: str, now: float
+) -> User:
+    user_id = (
+        await conn.execute(
+            insert(users)
+            .values(phone=phone, phone_hash=phone_hash, name=name, created_at=now, updated_at=now)
+            .returning(users.c.id)
+        )
+    ).scalar_one()
+    return User(
+        id=user_id,
+        phone=phone,
+        name=name,
+        status=None,
+        photo_key=None,
+        photo_thumb_key=None,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+async def update_profile(conn: AsyncConnection, user_id: int, now: float, **values: Any) -> None:
+    await conn.execute(update(users).where(users.c.id == user_id).values(updated_at=now, **values))
+
+
+async def photo_key_in_use(conn: AsyncConnection, key: str) -> bool:
+    """Whether any account still shows this (content-addressed) file as photo or thumbnail."""
+    found = await conn.scalar(
+        select(users.c.id)
+        .where((users.c.photo_key == key) | (users.c.photo_thumb_key == key))
+        .limit(1)
+    )
+    return found is not None
