@@ -49,7 +49,8 @@ async def get_many_by_phone_hash(
         )
         for row in rows:
             mapping = dict(row._mapping)
-            found[mapping.pop("phone_hash")] = User(**mapping)
+            phone_hash = mapping.pop("phone_hash")  # before User(**mapping) is evaluated
+            found[phone_hash] = User(**mapping)
     return found
 
 
