@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import unicodedata
 
 
 class Keys:
@@ -41,6 +42,18 @@ def token_hash(token: str) -> bytes:
 
 def new_code(digits: int = 6) -> str:
     return f"{secrets.randbelow(10**digits):0{digits}d}"
+
+
+def parse_code(text: str, digits: int = 6) -> str | None:
+    """The code in ASCII digits, or None if ``text`` is not ``digits`` decimal digits. Digits of
+    any script count (a Persian keyboard types ۱۲۳), so a user is not refused for their keyboard.
+    """
+    if not isinstance(text, str) or len(text) != digits:
+        return None
+    values = [unicodedata.decimal(char, None) for char in text]
+    if any(value is None for value in values):
+        return None
+    return "".join(str(value) for value in values)
 
 
 def same_digest(a: bytes, b: bytes) -> bool:

@@ -102,6 +102,14 @@ def take(
     return BucketState(tokens, now), wait
 
 
+def give_back(state: BucketState, rate: Rate, cost: float, now: float) -> BucketState:
+    """Return ``cost`` tokens spent for something that then did not happen (never above
+    capacity), e.g. a code the SMS gateway refused."""
+    elapsed = max(0.0, now - state.updated_at)
+    tokens = min(rate.capacity, state.tokens + elapsed * rate.per_second + cost)
+    return BucketState(tokens, now)
+
+
 def code_resend_wait(sends_in_window: int, waits: tuple[int, ...]) -> int:
     """Seconds that must pass after the ``sends_in_window``-th code before the next one."""
     if sends_in_window <= 0 or not waits:

@@ -14,7 +14,7 @@ from payam.config import Settings
 from payam.domain.clock import Clock
 from payam.domain.errors import RateLimited
 from payam.domain.keys import Keys
-from payam.domain.limits import BucketState, Limit, take
+from payam.domain.limits import BucketState, Limit, give_back, take
 from payam.storage import limits as store
 from payam.storage.database import Database
 
@@ -78,6 +78,18 @@ class RateLimiter:
         new_state, wait = take(state, rate, cost, now)
         await store.store(conn, key, new_state)
         return wait
+
+    async def refund(
+        self, limit: Limit, subject: str, *, conn: AsyncConnection, cost: float = 1
+    ) -> None:
+        """Give back what ``spend`` took for an action that then failed on our side."""
+        if not self.enabled or cost <= 0:
+            return
+        rate = self.settings.rate(limit)
+        now = self.clock.now()
+        key = self.key(limit, subject)
+        state = await store.lock(conn, key, BucketState(rate.capacity, now))
+        await store.store(conn, key, give_back(state, rate, cost, now))
 
     async def prune(self, conn: AsyncConnection) -> int:
         now = self.clock.now()
