@@ -25,7 +25,7 @@ from payam.domain.errors import (
     RateLimited,
     Unauthenticated,
 )
-from payam.domain.keys import Keys, new_code, new_token, same_digest, token_hash
+from payam.domain.keys import Keys, new_code, new_token, parse_code, same_digest, token_hash
 from payam.domain.limits import CODE_SEND_WINDOW_RESET, Limit, code_resend_wait
 from payam.domain.models import Caller, Device, User
 from payam.domain.phone import normalize_phone
@@ -87,30 +87,36 @@ class AuthService:
             return 0
         return code_resend_wait(sends_in_window, self.settings.code_resend_waits)
 
+    def _too_soon(self, wait: float) -> RateLimited:
+        return RateLimited(
+            "A code was sent to this number a moment ago; wait before asking again.",
+            retry_after=wait,
+            code="code_resend_too_soon",
+        )
+
     async def request_code(self, raw_phone: str, *, ip: str | None) -> CodeSent:
         """Send a fresh code to the number (P1.2). Same answer for registered or not."""
         phone = normalize_phone(raw_phone, self.settings.default_region)
-        await self.limiter.spend(
-            Limit.auth_code_per_ip,
-            f"ip:{ip}",
-            code="too_many_code_requests",
-            message="Too many codes were asked for from this address; try again later.",
-        )
         phone_hash = self.keys.phone_hash(phone)
+        ip_subject = f"ip:{ip}"
         code = new_code()
         now = self.clock.now()
         async with self.db.write() as conn:
-            previous = await codes.get(conn, phone_hash)
+            # Spent in this transaction, so a send refused below costs the address nothing.
+            await self.limiter.spend(
+                Limit.auth_code_per_ip,
+                ip_subject,
+                conn=conn,
+                code="too_many_code_requests",
+                message="Too many codes were asked for from this address; try again later.",
+            )
+            previous = await codes.get(conn, phone_hash, lock=True)
             sends = 0
             if previous is not None and now - previous.last_sent_at < CODE_SEND_WINDOW_RESET:
                 sends = previous.sends_in_window
                 ready_at = previous.last_sent_at + self._resend_wait(sends)
                 if now < ready_at:
-                    raise RateLimited(
-                        "A code was sent to this number a moment ago; wait before asking again.",
-                        retry_after=ready_at - now,
-                        code="code_resend_too_soon",
-                    )
+                    raise self._too_soon(ready_at - now)
             row = CodeRow(
                 phone_hash=phone_hash,
                 code_hash=self.keys.code_hash(phone_hash, code),
@@ -119,20 +125,38 @@ class AuthService:
                 sends_in_window=sends + 1,
                 last_sent_at=now,
             )
-            await codes.put(conn, row, exists=previous is not None)
+            if previous is not None:
+                await codes.replace(conn, row)
+            elif not await codes.insert(conn, row):
+                # A concurrent request for the same number created the row and sent a code.
+                raise self._too_soon(self._resend_wait(1))
         try:
             await self.sms.send(phone, f"Your payam code is {code}. Do not share it with anyone.")
         except SmsError as exc:
             log.warning("SMS backend refused a sign-in code: %s", exc)
-            # Undo, so the user is not throttled for a code that never left.
+            # Undo, so neither the number nor the address is throttled for a code that never
+            # left (and an earlier code that did leave keeps working).
             async with self.db.write() as conn:
                 if previous is None:
                     await codes.remove(conn, phone_hash)
                 else:
-                    await codes.put(conn, previous, exists=True)
+                    await codes.replace(conn, previous)
+                await self.limiter.refund(Limit.auth_code_per_ip, ip_subject, conn=conn)
             raise SmsUnavailable("The code could not be sent; try again shortly.") from exc
         return CodeSent(
             expires_at=row.expires_at, next_code_at=now + self._resend_wait(row.sends_in_window)
+        )
+
+    def _invalid_code(self) -> InvalidInput:
+        # One message for every case, so a guesser learns nothing about the number's codes.
+        return InvalidInput("The code is wrong or was already used.", code="invalid_code")
+
+    def _burned(self, row: CodeRow, now: float) -> RateLimited:
+        wait = row.last_sent_at + self._resend_wait(row.sends_in_window) - now
+        return RateLimited(
+            "Too many wrong codes; this code no longer works. Ask for a new one.",
+            retry_after=max(1.0, wait),
+            code="too_many_attempts",
         )
 
     async def sign_in(
@@ -141,7 +165,8 @@ class AuthService:
         """Check the code and open a session on a new device, creating the account on first
         sign-in (P1.3). A known number on a new device is the account transfer (P1.4)."""
         phone = normalize_phone(raw_phone, self.settings.default_region)
-        if not (isinstance(code, str) and len(code) == 6 and code.isdigit()):
+        digits = parse_code(code)
+        if digits is None:
             raise InvalidInput("A code is 6 digits.", code="invalid_code")
         if name is not None:
             name = check_name(name, self.settings.name_max_length)
@@ -155,19 +180,23 @@ class AuthService:
         now = self.clock.now()
         failure: PayamError | None = None
         async with self.db.write() as conn:
-            row = await codes.get(conn, phone_hash)
-            if row is None or row.code_hash is None:
-                failure = InvalidInput(
-                    "The code is wrong or was already used.", code="invalid_code"
-                )
+            # Locked: of two requests carrying the same code, the second sees it spent.
+            row = await codes.get(conn, phone_hash, lock=True)
+            if row is None:
+                failure = self._invalid_code()
+            elif row.code_hash is None:
+                if row.attempts >= self.settings.code_max_attempts:
+                    failure = self._burned(row, now)
+                else:
+                    failure = self._invalid_code()
             elif now >= row.expires_at:
                 failure = InvalidInput(
                     "The code has expired; ask for a new one.", code="code_expired"
                 )
-            elif not same_digest(row.code_hash, self.keys.code_hash(phone_hash, code)):
+            elif not same_digest(row.code_hash, self.keys.code_hash(phone_hash, digits)):
                 attempts = row.attempts + 1
                 burned = attempts >= self.settings.code_max_attempts
-                await codes.put(
+                await codes.replace(
                     conn,
                     CodeRow(
                         phone_hash,
@@ -177,17 +206,8 @@ class AuthService:
                         row.sends_in_window,
                         row.last_sent_at,
                     ),
-                    exists=True,
                 )
-                if burned:
-                    wait = row.last_sent_at + self._resend_wait(row.sends_in_window) - now
-                    failure = RateLimited(
-                        "Too many wrong codes; this code no longer works. Ask for a new one.",
-                        retry_after=max(1.0, wait),
-                        code="too_many_attempts",
-                    )
-                else:
-                    failure = InvalidInput("The code is wrong.", code="invalid_code")
+                failure = self._burned(row, now) if burned else self._invalid_code()
             else:
                 session = await self._open_session(conn, row, phone, phone_hash, name, device, ip)
                 if session is not None:
@@ -196,6 +216,7 @@ class AuthService:
                     "This number has no account yet; send a name to create it.",
                     code="name_required",
                 )
+        # Raised after the commit: a wrong guess must be counted, not rolled back.
         raise failure
 
     async def _open_session(
@@ -217,7 +238,7 @@ class AuthService:
                 return None
             user = await users.create(conn, phone=phone, phone_hash=phone_hash, name=name, now=now)
             created = True
-        await codes.put(
+        await codes.replace(
             conn,
             CodeRow(
                 phone_hash,
@@ -227,7 +248,6 @@ class AuthService:
                 row.sends_in_window,
                 row.last_sent_at,
             ),
-            exists=True,
         )
         token = new_token()
         new_device = await devices.create(
