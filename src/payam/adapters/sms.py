@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
@@ -47,6 +48,9 @@ class OutboxSms:
             os.close(fd)
 
 
+_PLACEHOLDER = re.compile(r"\{(to|text)\}")
+
+
 class HttpSms:
     """POSTs ``body_template`` with ``{to}`` and ``{text}`` replaced by JSON string literals."""
 
@@ -60,21 +64,24 @@ class HttpSms:
     ) -> None:
         self.url = url
         self.body_template = body_template
+        # JSON unless the operator's headers say otherwise (e.g. with a charset).
+        client_headers = httpx.Headers({"content-type": "application/json"})
+        client_headers.update(dict(headers or {}))
         self._client = httpx.AsyncClient(
-            timeout=timeout, headers=dict(headers or {}), transport=transport
+            timeout=timeout, headers=client_headers, transport=transport
         )
 
     def render(self, to: str, text: str) -> str:
-        return self.body_template.replace("{to}", json.dumps(to)).replace(
-            "{text}", json.dumps(text)
+        values = {"to": to, "text": text}
+        # One pass, so a value that itself contains "{to}" or "{text}" is never expanded.
+        return _PLACEHOLDER.sub(
+            lambda found: json.dumps(values[found.group(1)]), self.body_template
         )
 
     async def send(self, to: str, text: str) -> None:
         body = self.render(to, text)
         try:
-            response = await self._client.post(
-                self.url, content=body, headers={"content-type": "application/json"}
-            )
+            response = await self._client.post(self.url, content=body.encode())
         except httpx.HTTPError as exc:
             raise SmsError(f"SMS gateway unreachable: {exc}") from exc
         if response.status_code >= 300:
