@@ -6,13 +6,14 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from payam import __version__
 from payam.adapters.blobs import FileBlobStore
 from payam.adapters.sms import HttpSms, OutboxSms, SmsSender
 from payam.api import errors
 from payam.api.access_log import AccessLogMiddleware
+from payam.api.input_guard import guard_input
 from payam.api.routes import auth, contacts, profiles, system
 from payam.config import Settings, SmsBackend
 from payam.domain.clock import Clock, SystemClock
@@ -104,6 +105,8 @@ def create_app(
         version=__version__,
         summary="A self-hostable messenger server whose privacy promises are kept by code.",
         lifespan=lifespan,
+        responses=errors.RESPONSES,
+        dependencies=[Depends(guard_input)],
     )
     app.state.services = services
     errors.install(app)
