@@ -7,7 +7,8 @@ the last committed state thanks to WAL. On PostgreSQL both doors are the same po
 
 Pragmas (P5.3, durability): WAL journal, foreign keys on, ``secure_delete`` on so deleted rows
 are overwritten with zeros in the file, and ``synchronous`` FULL by default so that an
-acknowledged commit survives a crash.
+acknowledged commit survives a crash. Reader connections are ``query_only``: a write through
+``read()`` fails at once instead of fighting the writer for the lock.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 
-def _sqlite_pragmas(synchronous: str) -> Any:
+def _sqlite_pragmas(synchronous: str, *, query_only: bool) -> Any:
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take transaction control from the driver so BEGIN is ours (see _begin_*).
         dbapi_connection.isolation_level = None
@@ -33,6 +34,8 @@ def _sqlite_pragmas(synchronous: str) -> Any:
         cursor.execute("PRAGMA secure_delete=ON")
         cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute("PRAGMA busy_timeout=10000")
+        if query_only:
+            cursor.execute("PRAGMA query_only=ON")
         cursor.close()
 
     return on_connect
@@ -66,8 +69,15 @@ class Database:
                 max_overflow=0,
                 pool_timeout=60,
             )
-            for engine, begin in ((self.reader, "BEGIN"), (self.writer, "BEGIN IMMEDIATE")):
-                event.listen(engine.sync_engine, "connect", _sqlite_pragmas(sqlite_synchronous))
+            for engine, begin, query_only in (
+                (self.reader, "BEGIN", True),
+                (self.writer, "BEGIN IMMEDIATE", False),
+            ):
+                event.listen(
+                    engine.sync_engine,
+                    "connect",
+                    _sqlite_pragmas(sqlite_synchronous, query_only=query_only),
+                )
                 event.listen(engine.sync_engine, "begin", _begin_with(begin))
         else:
             connect_args: dict[str, Any] = {}
@@ -80,9 +90,19 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A transaction that only reads: a consistent snapshot."""
-        async with self.reader.connect() as conn, conn.begin():
-            yield conn
+        """A transaction that only reads: a consistent snapshot, and writing through it fails.
+
+        SQLite gives the snapshot (WAL) and refuses writes (``query_only``) on the reader
+        connections; PostgreSQL is asked for the same (REPEATABLE READ, READ ONLY), since its
+        default READ COMMITTED would let two statements of one export see different states.
+        """
+        async with self.reader.connect() as conn:
+            if not self.is_sqlite:
+                await conn.execution_options(
+                    isolation_level="REPEATABLE READ", postgresql_readonly=True
+                )
+            async with conn.begin():
+                yield conn
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
