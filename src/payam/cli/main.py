@@ -67,7 +67,11 @@ def db_upgrade(data_dir: DataDir = None) -> None:
 
     async def run() -> str | None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        db = Database(settings.resolved_database_url(), schema=settings.database_schema)
+        db = Database(
+            settings.resolved_database_url(),
+            sqlite_synchronous=settings.sqlite_synchronous,
+            schema=settings.database_schema,
+        )
         try:
             await migrate.upgrade(db)
             return await migrate.current_revision(db)
@@ -75,6 +79,26 @@ def db_upgrade(data_dir: DataDir = None) -> None:
             await db.dispose()
 
     console.print(f"database at revision {asyncio.run(run())}")
+
+
+@app.command("data-map")
+def data_map() -> None:
+    """Print every stored personal field: its category, purposes (P-ids) and retention (P7.1)."""
+    from payam.storage.tables import metadata  # noqa: PLC0415
+
+    table = Table("field", "category", "purposes", "retention", title="payam's data map")
+    for stored in metadata.sorted_tables:
+        for column in stored.columns:
+            category = column.info.get("personal")
+            if category is None:
+                continue
+            table.add_row(
+                f"{stored.name}.{column.name}",
+                str(category),
+                ", ".join(column.info.get("purpose", [])),
+                str(column.info.get("retention")),
+            )
+    console.print(table)
 
 
 @maintenance_app.command("prune")
