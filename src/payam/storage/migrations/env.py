@@ -11,9 +11,6 @@ from sqlalchemy import text
 
 from payam.storage.tables import metadata
 
-# Any fixed number: every payam process migrating one PostgreSQL database takes this lock.
-MIGRATION_LOCK = 0x7061_7961_6D00  # "payam\0"
-
 connection = context.config.attributes["connection"]
 context.configure(
     connection=connection,
@@ -24,7 +21,13 @@ context.configure(
 with context.begin_transaction():
     if connection.dialect.name == "postgresql":
         # Held to the end of the (transactional DDL) migration, taken before alembic reads the
-        # current revision: a second process starting at the same time waits, then finds the
-        # schema at head and does nothing.
-        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+        # current revision: a second process migrating the same schema waits, then finds it at
+        # head and does nothing. Keyed by schema, so other schemas (other installs, tests)
+        # migrate independently.
+        connection.execute(
+            text(
+                "SELECT pg_advisory_xact_lock(hashtext('payam migrations'), "
+                "hashtext(current_schema()))"
+            )
+        )
     context.run_migrations()
