@@ -1,0 +1,168 @@
+"""The OpenAPI document is generated from the code and complete; errors have one shape.
+
+Every route the app serves must be in ``/openapi.json`` with its methods, and every operation
+must say what it does (a docstring or an explicit summary), so a route cannot be added
+undocumented. The document must also tell the truth about error bodies: payam answers
+``{"error": {"code", "message"}}``, never FastAPI's ``{"detail": ...}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import fastapi.routing
+import httpx
+from fastapi.routing import APIRoute
+
+from tests.conftest import Harness
+
+DOC_PATHS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+HTTP_METHODS = {"get", "put", "post", "delete", "patch", "options", "head", "trace"}
+
+
+def served_routes(app: Any) -> list[tuple[str, Any]]:
+    """(path, route) for every route the app serves, with the prefixes of included routers."""
+    iter_contexts = getattr(fastapi.routing, "iter_route_contexts", None)
+    if iter_contexts is None:  # FastAPI before routers were included lazily: already flat
+        return [(route.path, route) for route in app.routes]
+    return [(context.path, context.original_route) for context in iter_contexts(app.routes)]
+
+
+def served_operations(app: Any) -> set[tuple[str, str]]:
+    found = set()
+    for path, route in served_routes(app):
+        if path in DOC_PATHS:
+            continue
+        assert isinstance(route, APIRoute), f"{path} is not an API route: {route!r}"
+        assert route.include_in_schema, f"{path} is hidden from the OpenAPI document"
+        for method in route.methods:
+            found.add((method.lower(), path))
+    return found
+
+
+def documented_operations(document: dict[str, Any]) -> set[tuple[str, str]]:
+    return {
+        (method, path)
+        for path, item in document["paths"].items()
+        for method in item
+        if method in HTTP_METHODS
+    }
+
+
+async def test_openapi_lists_every_route_and_method(harness: Harness) -> None:
+    response = await harness.http.get("/openapi.json")
+    assert response.status_code == 200
+    document = response.json()
+    served = served_operations(harness.app)
+    assert served, "the app serves no routes?"
+    assert ("get", "/health") in served
+    assert ("post", "/v1/auth/code") in served
+    missing = served - documented_operations(document)
+    assert not missing, f"served but not in /openapi.json: {sorted(missing)}"
+    phantom = documented_operations(document) - served
+    assert not phantom, f"in /openapi.json but not served: {sorted(phantom)}"
+
+
+async def test_every_operation_says_what_it_does(harness: Harness) -> None:
+    """A hand-written docstring or summary: FastAPI's summary made from the function name
+    ("Get Me") does not count."""
+    undocumented = []
+    for path, route in served_routes(harness.app):
+        if path in DOC_PATHS:
+            continue
+        described = bool((route.description or "").strip()) or bool(route.summary)
+        if not described:
+            undocumented.append(f"{sorted(route.methods)} {path} ({route.endpoint.__name__})")
+    assert not undocumented, "operations without a docstring or summary:\n" + "\n".join(
+        undocumented
+    )
+    document = harness.app.openapi()
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            assert operation.get("summary") or operation.get("description"), (method, path)
+            assert operation.get("tags"), f"{method} {path} has no tag"
+
+
+async def test_openapi_describes_error_bodies_as_payam_sends_them(harness: Harness) -> None:
+    document = harness.app.openapi()
+    schemas = document["components"]["schemas"]
+    assert "HTTPValidationError" not in schemas, "the document advertises {'detail': [...]}"
+    assert set(schemas["ErrorResponse"]["required"]) == {"error"}
+    detail = schemas["ErrorDetail"]
+    assert {"code", "message"} <= set(detail["required"])
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            error = operation["responses"].get("4XX")
+            assert error, f"{method} {path} does not document its error body"
+            ref = error["content"]["application/json"]["schema"]["$ref"]
+            assert ref.endswith("/ErrorResponse"), (method, path, ref)
+
+
+async def test_secured_operations_declare_the_bearer_scheme(harness: Harness) -> None:
+    document = harness.app.openapi()
+    assert document["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    secured = [
+        (method, path)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if operation.get("security")
+    ]
+    assert ("get", "/v1/me") in secured
+    assert ("post", "/v1/auth/code") not in secured
+
+
+async def test_docs_page_is_served_as_html(harness: Harness) -> None:
+    response = await harness.http.get("/docs")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert "/openapi.json" in response.text
+
+
+def assert_error_shape(response: httpx.Response, status: int, code: str | None = None) -> None:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert set(body) == {"error"}
+    assert isinstance(body["error"]["code"], str)
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    if code is not None:
+        assert body["error"]["code"] == code
+
+
+async def test_error_answers_have_one_shape(harness: Harness) -> None:
+    http = harness.http
+    assert_error_shape(await http.get("/no/such/route"), 404, "not_found")
+    assert_error_shape(await http.put("/health"), 405, "method_not_allowed")
+    assert_error_shape(await http.get("/v1/me"), 401, "missing_token")
+    assert_error_shape(
+        await http.get("/v1/me", headers={"Authorization": "Bearer nope"}), 401, "invalid_token"
+    )
+    assert_error_shape(
+        await http.post(
+            "/v1/auth/code", content=b"{", headers={"content-type": "application/json"}
+        ),
+        422,
+        "invalid_request",
+    )
+    assert_error_shape(await http.post("/v1/auth/code", json={}), 422, "invalid_request")
+    assert_error_shape(await http.post("/v1/auth/code", json={"phone": "12"}), 422)
+
+
+async def test_validation_errors_name_the_field(harness: Harness) -> None:
+    response = await harness.http.post("/v1/auth/code", json={"phone": 5})
+    error = response.json()["error"]
+    assert response.status_code == 422
+    assert error["message"].startswith("phone:")
+    assert error["details"][0]["loc"] == ["body", "phone"]
+
+
+async def test_a_bug_answers_500_in_the_same_shape_without_details(harness: Harness) -> None:
+    async def boom() -> None:
+        raise RuntimeError("secret internals")
+
+    harness.app.add_api_route("/test-only/boom", boom)
+    transport = httpx.ASGITransport(app=harness.app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://payam.test") as client:
+        response = await client.get("/test-only/boom")
+    assert_error_shape(response, 500, "internal_error")
+    assert "secret internals" not in response.text
