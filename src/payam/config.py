@@ -3,20 +3,26 @@
 The secret key is never in the repository: if ``PAYAM_SECRET_KEY`` is unset, one is generated
 on first start and kept (mode 0600) in ``<data dir>/secret.key``. It keys the hashes of codes,
 of contact numbers and of rate-limit subjects, so changing it invalidates those on purpose.
+A key shorter than ``MIN_SECRET_LENGTH`` (an empty variable, a truncated file) is refused
+rather than used: an HMAC with an empty key protects nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import secrets
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from payam.domain.limits import DEFAULT_CODE_RESEND_WAITS, Limit, Rate
+
+MIN_SECRET_LENGTH = 32
 
 
 class SmsBackend(StrEnum):
@@ -58,7 +64,8 @@ class Settings(BaseSettings):
 
     code_ttl_seconds: int = 300
     code_max_attempts: int = 5
-    code_resend_waits: tuple[int, ...] = DEFAULT_CODE_RESEND_WAITS
+    # PAYAM_CODE_RESEND_WAITS=30,60,300 (or a JSON list): NoDecode lets the plain form through.
+    code_resend_waits: Annotated[tuple[int, ...], NoDecode] = DEFAULT_CODE_RESEND_WAITS
 
     rate_limits: Switch = Switch.on
     limits: dict[str, str] = Field(
@@ -80,6 +87,13 @@ class Settings(BaseSettings):
     # How often a device's last-active time and address are written at most.
     device_touch_interval_seconds: int = 60
 
+    @field_validator("secret_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().strip()) < MIN_SECRET_LENGTH:
+            raise ValueError(f"PAYAM_SECRET_KEY needs at least {MIN_SECRET_LENGTH} characters")
+        return value
+
     @field_validator("limits")
     @classmethod
     def _known_limits(cls, value: dict[str, str]) -> dict[str, str]:
@@ -94,7 +108,10 @@ class Settings(BaseSettings):
     @classmethod
     def _parse_waits(cls, value: Any) -> Any:
         if isinstance(value, str):
-            return tuple(int(part) for part in value.split(",") if part.strip())
+            text = value.strip()
+            if text.startswith("["):
+                return tuple(json.loads(text))
+            return tuple(int(part) for part in text.split(",") if part.strip())
         return value
 
     @property
@@ -117,11 +134,32 @@ class Settings(BaseSettings):
         path = self.data_dir / "secret.key"
         if not path.exists():
             self.data_dir.mkdir(parents=True, exist_ok=True)
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:  # another process made it first: use theirs
-                pass
-            else:
-                with os.fdopen(fd, "w") as fh:
-                    fh.write(secrets.token_urlsafe(48))
-        return path.read_text().strip().encode()
+            _create_secret_file(path)
+        value = path.read_text().strip()
+        if len(value) < MIN_SECRET_LENGTH:
+            raise ValueError(
+                f"{path} does not hold a usable secret (fewer than {MIN_SECRET_LENGTH} "
+                "characters). Restore it from a backup; deleting it makes a new one, which "
+                "invalidates pending codes and uploaded contacts."
+            )
+        return value.encode()
+
+
+def _create_secret_file(path: Path) -> None:
+    """Write a new key whole under a private name, then link it into place.
+
+    A reader never sees a half-written file, and when several processes start at once the first
+    link wins and every process uses that one key (creating ``path`` directly and writing it
+    afterwards let a second process read it empty in between).
+    """
+    staging = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(48))
+            fh.flush()
+            os.fsync(fh.fileno())
+        with contextlib.suppress(FileExistsError):  # another process was first: use theirs
+            os.link(staging, path)
+    finally:
+        staging.unlink(missing_ok=True)
