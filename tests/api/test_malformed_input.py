@@ -494,6 +494,21 @@ async def test_ids_beyond_64_bits_are_not_found(lax: Harness) -> None:
     assert largest.status_code == 404, describe(largest)
 
 
+async def test_numbers_beyond_64_bits_or_not_finite_are_refused_in_bodies(lax: Harness) -> None:
+    driver = Driver(lax)
+    for body in (
+        b'{"name": "N", "status": "s", "x": 99999999999999999999}',
+        b'{"name": "N", "status": "s", "x": [-99999999999999999999]}',
+        b'{"name": "N", "status": "s", "x": {"y": NaN}}',
+        b'{"name": "N", "status": "s", "x": -Infinity}',
+    ):
+        op = next(o for o in operations(lax) if o.name == "PATCH /v1/me")
+        response = await driver.send(op, content=body, content_type="application/json")
+        assert response.status_code == 422, describe(response)
+        assert response.json()["error"]["code"] == "number_out_of_range"
+        assert response.json()["error"]["message"].startswith("body.x")
+
+
 async def test_bodies_that_are_not_the_expected_json_answer_4xx(lax: Harness) -> None:
     driver = Driver(lax)
     findings = Findings()
@@ -649,7 +664,7 @@ async def test_rate_limited_answers_keep_the_error_shape(harness: Harness) -> No
 
 
 JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
     lambda children: (
         st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
     ),
