@@ -11,6 +11,8 @@ from sqlalchemy import text
 
 from payam.storage.tables import metadata
 
+LOCK_WAIT = "120s"
+
 connection = context.config.attributes["connection"]
 context.configure(
     connection=connection,
@@ -23,11 +25,14 @@ with context.begin_transaction():
         # Held to the end of the (transactional DDL) migration, taken before alembic reads the
         # current revision: a second process migrating the same schema waits, then finds it at
         # head and does nothing. Keyed by schema, so other schemas (other installs, tests)
-        # migrate independently.
+        # migrate independently. A holder that never lets go (a hung process) makes the start
+        # fail after LOCK_WAIT with "lock timeout" instead of hanging without a word.
+        connection.execute(text(f"SET LOCAL lock_timeout = '{LOCK_WAIT}'"))
         connection.execute(
             text(
                 "SELECT pg_advisory_xact_lock(hashtext('payam migrations'), "
                 "hashtext(current_schema()))"
             )
         )
+        connection.execute(text("SET LOCAL lock_timeout TO DEFAULT"))
     context.run_migrations()
