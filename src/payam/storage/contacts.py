@@ -5,7 +5,22 @@ from __future__ import annotations
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from payam.storage.tables import contacts
+from payam.storage.tables import contacts, users
+
+
+async def lock_book(conn: AsyncConnection, user_id: int) -> None:
+    """Serialise changes to one user's book until this transaction ends.
+
+    Without it two uploads on PostgreSQL both read the old book, both charge the discovery
+    budget for the same numbers, and the second insert collides with the first. (SQLite's
+    single write transaction already serialises.)
+    """
+    if conn.dialect.name != "sqlite":
+        # FOR NO KEY UPDATE: waits for another change of this book, but not for inserts that
+        # merely reference the user (devices, access log), which take FOR KEY SHARE.
+        await conn.execute(
+            select(users.c.id).where(users.c.id == user_id).with_for_update(key_share=True)
+        )
 
 
 async def hashes_of(conn: AsyncConnection, user_id: int) -> set[bytes]:
@@ -18,9 +33,15 @@ async def count(conn: AsyncConnection, user_id: int) -> int:
 
 
 async def replace(
-    conn: AsyncConnection, user_id: int, phone_hashes: set[bytes], *, now: float
+    conn: AsyncConnection,
+    user_id: int,
+    phone_hashes: set[bytes],
+    *,
+    held: set[bytes],
+    now: float,
 ) -> None:
-    held = await hashes_of(conn, user_id)
+    """Make the book exactly ``phone_hashes``, given that it holds ``held`` now (read under
+    ``lock_book``): only the difference is written."""
     gone = held - phone_hashes
     new = phone_hashes - held
     for chunk in _chunks(sorted(gone)):
