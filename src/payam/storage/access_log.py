@@ -8,12 +8,29 @@ from typing import Any
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from payam.storage.tables import access_log
+from payam.storage.tables import access_log, users
 
 
-async def append_many(conn: AsyncConnection, entries: Sequence[dict[str, Any]]) -> None:
+async def append_many(conn: AsyncConnection, entries: Sequence[dict[str, Any]]) -> int:
+    """Insert ``entries``; return how many were kept.
+
+    Entries of an account deleted while they waited in the writer's buffer are dropped: the
+    erasure already took that account's log (P11.3), and one such entry must not make the
+    whole batch fail on the foreign key.
+    """
+    user_ids = {e["user_id"] for e in entries if e.get("user_id") is not None}
+    if user_ids:
+        # FOR KEY SHARE on PostgreSQL: no account can go between this check and the insert.
+        found = await conn.execute(
+            select(users.c.id)
+            .where(users.c.id.in_(user_ids))
+            .with_for_update(read=True, key_share=True)
+        )
+        existing = set(found.scalars())
+        entries = [e for e in entries if e.get("user_id") is None or e["user_id"] in existing]
     if entries:
         await conn.execute(insert(access_log), list(entries))
+    return len(entries)
 
 
 async def for_user(conn: AsyncConnection, user_id: int, limit: int = 1000) -> list[dict[str, Any]]:
