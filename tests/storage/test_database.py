@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, insert, select, text, update
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
 from payam.storage import migrate
@@ -261,23 +262,32 @@ async def test_writes_are_not_visible_before_commit(db: Database) -> None:
     assert await count(db, users) == 1
 
 
-async def test_postgresql_uses_the_configured_schema(database: DatabaseTarget) -> None:
-    if database.backend != "postgresql":
-        pytest.skip("PostgreSQL only")
+async def test_the_tables_are_where_the_settings_say(database: DatabaseTarget) -> None:
+    """The SQLite file of the URL, or the PostgreSQL schema given (never ``public`` by accident)."""
     db = Database(database.url, schema=database.schema)
     try:
         await migrate.upgrade(db)
         async with db.read() as conn:
-            assert (await conn.execute(text("SELECT current_schema()"))).scalar() == database.schema
-            tables = (
-                await conn.execute(
-                    text(
-                        "SELECT count(*) FROM information_schema.tables "
-                        "WHERE table_schema = :schema AND table_name = 'users'"
-                    ),
-                    {"schema": database.schema},
-                )
-            ).scalar()
-        assert tables == 1
+            if database.backend == "sqlite":
+                files = (await conn.exec_driver_sql("PRAGMA database_list")).all()
+                assert Path(files[0][2]) == Path(make_url(database.url).database or "")
+                found = (
+                    await conn.execute(
+                        text("SELECT count(*) FROM sqlite_master WHERE name = 'users'")
+                    )
+                ).scalar()
+            else:
+                current = (await conn.execute(text("SELECT current_schema()"))).scalar()
+                assert current == database.schema
+                found = (
+                    await conn.execute(
+                        text(
+                            "SELECT count(*) FROM information_schema.tables "
+                            "WHERE table_schema = :schema AND table_name = 'users'"
+                        ),
+                        {"schema": database.schema},
+                    )
+                ).scalar()
+        assert found == 1
     finally:
         await db.dispose()
