@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from payam.adapters.sms import SmsError
 from tests.conftest import Harness
 
 SARA = "+989120000001"
@@ -121,3 +122,24 @@ async def test_invites_cannot_probe_registration_beyond_the_invite_budget(
     unregistered = await invite(harness, sara.headers, "+989351000009")
     assert (registered.status_code, unregistered.status_code) == (429, 429)
     assert registered.json() == unregistered.json()
+
+
+class BrokenGateway:
+    async def send(self, to: str, text: str) -> None:
+        raise SmsError("gateway down")
+
+
+async def test_an_invitation_the_gateway_refused_costs_nothing(make_harness: Any) -> None:
+    harness: Harness = await make_harness(limits={"invite_per_user": "1/86400"})
+    sara = await harness.sign_in(SARA, "Sara")
+    working = harness.services.contacts.sms
+    harness.services.contacts.sms = BrokenGateway()
+
+    failed = await invite(harness, sara.headers, FRIEND)
+
+    assert failed.status_code == 503
+    assert failed.json()["error"]["code"] == "sms_unavailable"
+    # Neither the number (a day's wait) nor Sara (her one invite) paid for a text never sent.
+    harness.services.contacts.sms = working
+    assert (await invite(harness, sara.headers, FRIEND)).status_code == 202
+    assert len(texts_to(harness, FRIEND)) == 1

@@ -161,5 +161,11 @@ class ContactService:
         try:
             await self.sms.send(phone, f"{inviter} invites you to payam, a private messenger.")
         except SmsError as exc:
+            # Nothing left: the number may be invited again at once, and nobody paid for it.
+            async with self.db.write() as conn:
+                await self.limiter.refund(Limit.invite_per_phone, f"phone:{phone}", conn=conn)
+                await self.limiter.refund(
+                    Limit.invite_per_user, f"user:{caller.user_id}", conn=conn
+                )
             raise SmsUnavailable("The invitation could not be sent; try again shortly.") from exc
         return phone
