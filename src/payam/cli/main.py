@@ -108,6 +108,11 @@ def prune(data_dir: DataDir = None) -> None:
     from payam.storage import migrate  # noqa: PLC0415
 
     settings = settings_with(data_dir=data_dir)
+    if not settings.database_url and not (settings.data_dir / "payam.sqlite3").exists():
+        # A mistyped --data-dir would otherwise get a new empty database (and secret) and
+        # report "0 removed" for ever.
+        console.print(f"[red]no payam database in {settings.data_dir.resolve()}[/red]")
+        raise typer.Exit(code=1)
 
     async def run() -> dict[str, int]:
         services = build_services(settings)

@@ -1,0 +1,137 @@
+"""Retention (P4.3): ``Maintenance.prune`` deletes what has passed its period, and only that."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sqlalchemy import func, select
+
+from payam.domain.limits import Limit
+from payam.storage.tables import access_log, auth_codes, contacts, devices, rate_limits, users
+from tests.conftest import Harness
+
+SARA = "+989120000001"
+BITA = "+989121110001"
+FRIEND = "+989351234567"
+DAY = 86400
+
+
+async def count(harness: Harness, table: Any) -> int:
+    async with harness.services.db.read() as conn:
+        return int(await conn.scalar(select(func.count()).select_from(table)) or 0)
+
+
+async def bucket_exists(harness: Harness, limit: Limit, subject: str) -> bool:
+    key = harness.services.limiter.key(limit, subject)
+    async with harness.services.db.read() as conn:
+        found = await conn.scalar(select(rate_limits.c.key).where(rate_limits.c.key == key))
+    return found is not None
+
+
+async def test_prune_on_a_fresh_server_removes_nothing(harness: Harness) -> None:
+    assert await harness.services.maintenance.prune() == {
+        "access_log": 0,
+        "auth_codes": 0,
+        "rate_limits": 0,
+    }
+
+
+async def test_code_rows_go_once_expired_and_past_the_throttling_window(
+    harness: Harness,
+) -> None:
+    await harness.sign_in(SARA, "Sara")  # a used code: 1 row (sign_in moved the clock 1 h)
+    assert (await harness.http.post("/v1/auth/code", json={"phone": BITA})).status_code == 202
+    assert await count(harness, auth_codes) == 2
+
+    # Expired, but the send counters still throttle the next codes: kept.
+    harness.clock.advance(harness.settings.code_ttl_seconds + 1)
+    assert (await harness.services.maintenance.prune())["auth_codes"] == 0
+    assert await count(harness, auth_codes) == 2
+
+    # A day after its last send, Sara's row says nothing any more; Bita's an hour later.
+    harness.clock.advance(DAY - 3600 - harness.settings.code_ttl_seconds)
+    assert (await harness.services.maintenance.prune())["auth_codes"] == 1
+    assert await count(harness, auth_codes) == 1
+    harness.clock.advance(3600)
+    assert (await harness.services.maintenance.prune())["auth_codes"] == 1
+    assert await count(harness, auth_codes) == 0
+    # And the number starts afresh: a code goes at once.
+    assert (await harness.http.post("/v1/auth/code", json={"phone": BITA})).status_code == 202
+
+
+async def test_a_live_code_survives_prune_and_still_signs_in(make_harness: Any) -> None:
+    harness: Harness = await make_harness(code_retention_seconds=0, code_ttl_seconds=600)
+    await harness.http.post("/v1/auth/code", json={"phone": BITA})
+    harness.clock.advance(60)
+
+    assert (await harness.services.maintenance.prune())["auth_codes"] == 0
+
+    body = {
+        "phone": BITA,
+        "code": harness.last_code(BITA),
+        "name": "Bita",
+        "device": {"model": "Pixel 8", "os": "Android 15", "app_version": "1.0.0"},
+    }
+    assert (await harness.http.post("/v1/auth/session", json=body)).status_code == 201
+
+
+async def test_only_full_rate_limit_buckets_go_and_limits_still_hold(make_harness: Any) -> None:
+    harness: Harness = await make_harness(limits={"invite_per_user": "2/86400"})
+    sara = await harness.sign_in(SARA, "Sara")
+    subject = f"user:{sara.user_id}"
+    for n in range(2):
+        phone = f"+98935100000{n}"
+        response = await harness.http.post(
+            "/v1/invites", json={"phone": phone}, headers=sara.headers
+        )
+        assert response.status_code == 202
+    refused = await harness.http.post("/v1/invites", json={"phone": FRIEND}, headers=sara.headers)
+    assert refused.status_code == 429
+
+    await harness.services.maintenance.prune()
+    # A spent bucket is state that matters: pruning must not hand the budget back.
+    assert await bucket_exists(harness, Limit.invite_per_user, subject)
+    refused = await harness.http.post("/v1/invites", json={"phone": FRIEND}, headers=sara.headers)
+    assert refused.status_code == 429
+
+    # Untouched for a whole period, the bucket is full again: the row says nothing.
+    harness.clock.advance(DAY + 1)
+    removed = await harness.services.maintenance.prune()
+    assert removed["rate_limits"] >= 1
+    assert not await bucket_exists(harness, Limit.invite_per_user, subject)
+    assert not await bucket_exists(harness, Limit.invite_per_phone, "phone:+989351000000")
+    ok = await harness.http.post("/v1/invites", json={"phone": FRIEND}, headers=sara.headers)
+    assert ok.status_code == 202
+
+
+async def test_prune_keeps_accounts_devices_and_contacts(harness: Harness) -> None:
+    sara = await harness.sign_in(SARA, "Sara")
+    await harness.http.put("/v1/contacts", json={"phones": [FRIEND]}, headers=sara.headers)
+    await harness.services.access_log.flush()
+
+    harness.clock.advance(365 * DAY)
+    removed = await harness.services.maintenance.prune()
+
+    assert removed["access_log"] > 0
+    assert await count(harness, access_log) == 0
+    assert (await count(harness, users), await count(harness, devices)) == (1, 1)
+    assert await count(harness, contacts) == 1
+    assert (await harness.http.get("/v1/me", headers=sara.headers)).status_code == 200
+
+
+async def test_the_background_job_prunes_when_started(harness: Harness) -> None:
+    await harness.client().get("/health")
+    await harness.services.access_log.flush()
+    harness.clock.advance(31 * DAY)
+    maintenance = harness.services.maintenance
+
+    maintenance.start()
+    try:
+        for _ in range(500):  # up to 5 s; the job prunes at once, then every interval
+            await asyncio.sleep(0.01)
+            if await count(harness, access_log) == 0:
+                break
+        assert await count(harness, access_log) == 0
+    finally:
+        await maintenance.stop()
