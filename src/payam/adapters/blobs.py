@@ -2,8 +2,14 @@
 
 ``BlobStore`` is the interface; ``FileBlobStore`` keeps files under ``<data dir>/blobs``, named
 by the SHA-256 of their bytes, so the same file is stored once. Callers delete a blob only when
-nothing refers to it any more (P5.3: then its bytes are gone from disk). An S3-compatible store
-can implement the same four methods.
+nothing refers to it any more, and must not store the same key while they delete it (the store
+cannot tell a new reference from an old one). An S3-compatible store can implement the same
+three methods.
+
+P5.3: a deleted file is first renamed out of reach, then overwritten with zeros and synced,
+then unlinked, so its bytes are gone from the file and not merely unlisted. (Copy-on-write
+file systems and SSD wear levelling can still keep old blocks: full-disk encryption is the
+operator's answer to that.)
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import secrets
 import tempfile
 from pathlib import Path
 from typing import Protocol
@@ -21,13 +28,13 @@ class BlobStore(Protocol):
         """Store ``data``; return its key (stable for equal bytes)."""
         ...
 
-    async def get(self, key: str) -> bytes | None: ...
-
-    def path(self, key: str) -> Path | None:
-        """A local path to stream from, if the store has one."""
+    async def get(self, key: str) -> bytes | None:
+        """The stored bytes, or None when there is no such blob."""
         ...
 
-    async def delete(self, key: str) -> None: ...
+    async def delete(self, key: str) -> None:
+        """Erase the blob for good; a missing blob is not an error."""
+        ...
 
 
 def _valid_key(key: str) -> bool:
@@ -35,8 +42,9 @@ def _valid_key(key: str) -> bool:
     return (
         len(digest) == 64
         and all(c in "0123456789abcdef" for c in digest)
+        and 0 < len(suffix) <= 8
+        and suffix.isascii()
         and suffix.isalnum()
-        and len(suffix) <= 8
     )
 
 
@@ -77,9 +85,22 @@ class FileBlobStore:
         except FileNotFoundError:
             return None
 
-    def path(self, key: str) -> Path | None:
-        path = self._path(key)
-        return path if path.exists() else None
-
     async def delete(self, key: str) -> None:
-        await asyncio.to_thread(self._path(key).unlink, True)
+        await asyncio.to_thread(self._erase, self._path(key))
+
+    @staticmethod
+    def _erase(path: Path) -> None:
+        doomed = path.with_name(f".del-{secrets.token_hex(8)}")
+        try:
+            path.rename(doomed)  # from here on nobody can open it by its key
+        except FileNotFoundError:
+            return
+        try:
+            with doomed.open("r+b") as fh:
+                size = fh.seek(0, os.SEEK_END)
+                fh.seek(0)
+                fh.write(bytes(size))
+                fh.flush()
+                os.fsync(fh.fileno())
+        finally:
+            doomed.unlink(missing_ok=True)
