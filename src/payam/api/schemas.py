@@ -102,8 +102,14 @@ class SessionResponse(BaseModel):
 
 
 class ProfilePatch(Strict):
-    name: str | None = Field(default=None, max_length=1024)
-    status: str | None = Field(default=None, max_length=4096)
+    # Lengths are checked after cleaning, by the service, so every too-long value answers the
+    # same stable code (name_too_long, status_too_long) whatever its size.
+    name: str | None = Field(
+        default=None, description="not empty; at most name_max_length (64) characters"
+    )
+    status: str | None = Field(
+        default=None, description="null clears it; at most status_max_length (140) characters"
+    )
 
 
 class ProfileView(BaseModel):

@@ -1,20 +1,22 @@
 """Profiles (P3): name, status and photo, and who may see them (P3.2 via ``domain.visibility``).
 
-Every path that returns another user's profile goes through ``ProfileService.relation`` and
-``domain.visibility.profile_view``; nothing else decides what a viewer sees.
+``domain.visibility.profile_view`` alone decides what a viewer sees of a profile, from the
+``Relation`` that ``ProfileService.relation`` computes. (Contact discovery builds that relation
+itself: it answers only about numbers the caller has just uploaded, so it holds them.)
 """
 
 from __future__ import annotations
 
 import asyncio
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payam.adapters.blobs import BlobStore
-from payam.adapters.images import process_image
+from payam.adapters.images import MIME, process_image
 from payam.config import Settings
 from payam.domain.clock import Clock
 from payam.domain.errors import InvalidInput, NotFound
@@ -25,18 +27,34 @@ from payam.services.limiter import RateLimiter
 from payam.storage import contacts, users
 from payam.storage.database import Database
 
+# Kept although they are format characters: ZWNJ is part of Persian spelling, ZWJ joins emoji
+# sequences. Every other control, format (bidi overrides, invisible marks) or surrogate goes.
+_KEEP = {"\u200c", "\u200d"}
+_DROP_CATEGORIES = {"Cc", "Cf", "Cs"}
+
 
 def _clean(text: str) -> str:
-    # NFC so that equal-looking names are equal; control characters never belong in a name.
-    text = unicodedata.normalize("NFC", text).strip()
-    return "".join(
-        ch for ch in text if unicodedata.category(ch) not in {"Cc", "Cf"} or ch == "\u200c"
-    )
+    """NFC (equal-looking names are equal), line breaks and tabs as spaces, no controls, no
+    invisible formatting, no leading or trailing space."""
+    kept: list[str] = []
+    for ch in text:
+        if ch.isspace():
+            kept.append(" ")
+        elif ch in _KEEP or unicodedata.category(ch) not in _DROP_CATEGORIES:
+            kept.append(ch)
+    # Normalised after the removals, which can leave a letter and its accent side by side.
+    return unicodedata.normalize("NFC", "".join(kept)).strip()
+
+
+def _visible(text: str) -> bool:
+    # Letters, digits, punctuation or symbols: a name of only joiners or marks shows nothing.
+    return any(unicodedata.category(ch)[0] in "LNPS" for ch in text)
 
 
 def check_name(name: str, max_length: int) -> str:
-    cleaned = _clean(name) if isinstance(name, str) else ""
-    if not cleaned:
+    """A name as stored (P1.3, P3.1): cleaned, not empty, at most ``max_length`` characters."""
+    cleaned = _clean(name)
+    if not _visible(cleaned):
         raise InvalidInput("A name cannot be empty.", code="invalid_name")
     if len(cleaned) > max_length:
         raise InvalidInput(f"A name has at most {max_length} characters.", code="name_too_long")
@@ -44,21 +62,32 @@ def check_name(name: str, max_length: int) -> str:
 
 
 def check_status(status: str | None, max_length: int) -> str | None:
+    """A status as stored (P3.1): cleaned, at most ``max_length`` characters; empty is none."""
     if status is None:
         return None
     cleaned = _clean(status)
     if len(cleaned) > max_length:
         raise InvalidInput(f"A status has at most {max_length} characters.", code="status_too_long")
-    return cleaned or None
+    return cleaned if _visible(cleaned) else None
 
 
 @dataclass(frozen=True, slots=True)
 class Photo:
-    key: str
+    data: bytes
     mime: str
+    etag: str
 
 
 class ProfileService:
+    """Profiles (P3.1), their visibility (P3.2, P1.5) and photos (P3.3, P5.3, P9.2).
+
+    Photo files are content-addressed and shared between accounts that uploaded the same
+    bytes. Every change to which files the accounts point at, and every deletion of a file
+    nothing points at any more, happens under ``_files``, so a file is never deleted while
+    another upload is about to point at it. (One server process; several processes sharing a
+    data directory would need that lock in the database.)
+    """
+
     def __init__(
         self,
         db: Database,
@@ -72,6 +101,10 @@ class ProfileService:
         self.clock = clock
         self.blobs = blobs
         self.limiter = limiter
+        self._files = asyncio.Lock()
+        # One image decode at a time: bounds memory (a 40 MP decode is over 100 MB) and
+        # process_image is not thread-safe (see adapters.images).
+        self._image_work = asyncio.Lock()
 
     async def me(self, caller: Caller) -> User:
         async with self.db.read() as conn:
@@ -80,15 +113,17 @@ class ProfileService:
             raise NotFound("The account no longer exists.", code="user_not_found")
         return user
 
-    async def update(
-        self, caller: Caller, *, name: str | None, status: str | None, set_status: bool
-    ) -> User:
-        """Correct the profile (P11.2). ``set_status`` distinguishes "clear it" from "keep it"."""
+    async def update(self, caller: Caller, changes: Mapping[str, str | None]) -> User:
+        """Correct the profile (P11.2). ``changes`` holds only the fields the client sent:
+        a name cannot be removed, ``"status": None`` clears the status."""
         values: dict[str, Any] = {}
-        if name is not None:
+        if "name" in changes:
+            name = changes["name"]
+            if name is None:
+                raise InvalidInput("A name cannot be removed.", code="invalid_name")
             values["name"] = check_name(name, self.settings.name_max_length)
-        if set_status:
-            values["status"] = check_status(status, self.settings.status_max_length)
+        if "status" in changes:
+            values["status"] = check_status(changes["status"], self.settings.status_max_length)
         if values:
             async with self.db.write() as conn:
                 await users.update_profile(conn, caller.user_id, self.clock.now(), **values)
@@ -115,42 +150,57 @@ class ProfileService:
         return profile_view(user, relation)
 
     async def set_photo(self, caller: Caller, data: bytes) -> User:
-        """Re-encode, strip metadata and store a new photo (P3.3); the old files go (P5.3)."""
+        """Re-encode, strip metadata and store a new photo (P3.3); the old files go (P5.3).
+
+        All or nothing (P9.2): a refused image changes nothing, and files written for a photo
+        that could not be recorded are removed again.
+        """
         await self.limiter.spend(
             Limit.photo_upload_per_user, f"user:{caller.user_id}", code="too_many_uploads"
         )
-        image = await asyncio.to_thread(
-            process_image,
-            data,
-            max_bytes=self.settings.photo_max_bytes,
-            max_pixels=self.settings.image_max_pixels,
-            max_side=self.settings.photo_max_side,
-            thumb_side=self.settings.thumbnail_side,
-        )
-        full_key = await self.blobs.put(image.full, image.suffix)
-        thumb_key = await self.blobs.put(image.thumbnail, image.suffix)
-        old = await self.me(caller)
-        async with self.db.write() as conn:
-            await users.update_profile(
-                conn,
-                caller.user_id,
-                self.clock.now(),
-                photo_key=full_key,
-                photo_thumb_key=thumb_key,
+        async with self._image_work:
+            image = await asyncio.to_thread(
+                process_image,
+                data,
+                max_bytes=self.settings.photo_max_bytes,
+                max_pixels=self.settings.image_max_pixels,
+                max_side=self.settings.photo_max_side,
+                thumb_side=self.settings.thumbnail_side,
             )
-        await self._forget_files(old.photo_key, old.photo_thumb_key, keep={full_key, thumb_key})
+        async with self._files:
+            full_key = await self.blobs.put(image.full, image.suffix)
+            thumb_key = await self.blobs.put(image.thumbnail, image.suffix)
+            try:
+                async with self.db.write() as conn:
+                    old = await users.swap_photo(
+                        conn,
+                        caller.user_id,
+                        self.clock.now(),
+                        photo_key=full_key,
+                        photo_thumb_key=thumb_key,
+                    )
+            except BaseException:
+                await self._forget_files(full_key, thumb_key)
+                raise
+            if old is None:
+                await self._forget_files(full_key, thumb_key)
+                raise NotFound("The account no longer exists.", code="user_not_found")
+            await self._forget_files(*old, keep={full_key, thumb_key})
         return await self.me(caller)
 
     async def delete_photo(self, caller: Caller) -> User:
-        old = await self.me(caller)
-        async with self.db.write() as conn:
-            await users.update_profile(
-                conn, caller.user_id, self.clock.now(), photo_key=None, photo_thumb_key=None
-            )
-        await self._forget_files(old.photo_key, old.photo_thumb_key)
+        """Remove the photo; files no other account shows are erased from disk (P5.2, P5.3)."""
+        async with self._files:
+            async with self.db.write() as conn:
+                old = await users.swap_photo(
+                    conn, caller.user_id, self.clock.now(), photo_key=None, photo_thumb_key=None
+                )
+            if old is not None:
+                await self._forget_files(*old)
         return await self.me(caller)
 
     async def _forget_files(self, *keys: str | None, keep: set[str] | None = None) -> None:
+        """Erase each file no account points at any more. Call with ``_files`` held."""
         for key in keys:
             if key is None or (keep and key in keep):
                 continue
@@ -160,13 +210,15 @@ class ProfileService:
                 await self.blobs.delete(key)
 
     async def user_photo(self, caller: Caller, user_id: int, *, thumbnail: bool) -> Photo:
-        """A photo only for viewers the P3.2 rule lets see the profile; else NotFound."""
+        """A photo only for viewers the P3.2 rule lets see the profile; else NotFound, the same
+        answer as for a user without a photo or without an account, so nothing leaks."""
         async with self.db.read() as conn:
             user = await users.get(conn, user_id)
             relation = await self.relation(conn, caller.user_id, user_id) if user else None
         if user is None or relation is None or not sees_profile(relation):
             raise NotFound("No such photo.", code="photo_not_found")
         key = user.photo_thumb_key if thumbnail else user.photo_key
-        if key is None:
+        data = await self.blobs.get(key) if key else None
+        if key is None or data is None:
             raise NotFound("No such photo.", code="photo_not_found")
-        return Photo(key=key, mime="image/webp")
+        return Photo(data=data, mime=MIME, etag=f'"{key.partition(".")[0]}"')

@@ -85,6 +85,33 @@ async def update_profile(conn: AsyncConnection, user_id: int, now: float, **valu
     await conn.execute(update(users).where(users.c.id == user_id).values(updated_at=now, **values))
 
 
+async def swap_photo(
+    conn: AsyncConnection,
+    user_id: int,
+    now: float,
+    *,
+    photo_key: str | None,
+    photo_thumb_key: str | None,
+) -> tuple[str | None, str | None] | None:
+    """Set (or, with None, clear) the photo; return the keys it replaced, None if no user.
+
+    The row is locked while read (FOR UPDATE on PostgreSQL; SQLite writes are serialised), so
+    two uploads at once cannot both believe they replaced the same old photo and leave the
+    other's files behind with nothing pointing at them.
+    """
+    old = (
+        await conn.execute(
+            select(users.c.photo_key, users.c.photo_thumb_key)
+            .where(users.c.id == user_id)
+            .with_for_update()
+        )
+    ).first()
+    if old is None:
+        return None
+    await update_profile(conn, user_id, now, photo_key=photo_key, photo_thumb_key=photo_thumb_key)
+    return old.photo_key, old.photo_thumb_key
+
+
 async def photo_key_in_use(conn: AsyncConnection, key: str) -> bool:
     """Whether any account still shows this (content-addressed) file as photo or thumbnail."""
     found = await conn.scalar(

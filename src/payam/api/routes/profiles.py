@@ -2,45 +2,133 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Response, UploadFile
-from fastapi.responses import FileResponse
+from fastapi import APIRouter, Depends, Request, Response
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
+from starlette.requests import ClientDisconnect
+from starlette.types import Message
 
 from payam.api.deps import CallerDep, ServicesDep
 from payam.api.schemas import ProfilePatch, ProfileView, UserOut
-from payam.domain.errors import NotFound, PayloadTooLarge
+from payam.domain.errors import InvalidInput, PayloadTooLarge
 
 router = APIRouter(prefix="/v1", tags=["profiles"])
+
+# Room for the multipart boundaries and part headers around the file itself.
+MULTIPART_OVERHEAD = 16 * 1024
+
+
+class _StreamOverCap(MultiPartException):
+    """The request body went past its cap while it was being received. A MultiPartException
+    so that Starlette's parser closes the temporary file it was writing."""
+
+    def __init__(self) -> None:
+        super().__init__("The request body is over its size limit.")
+
+
+async def photo_upload(request: Request, services: ServicesDep) -> bytes:
+    """The bytes of the multipart field ``file`` (P9.2).
+
+    The size limit holds while the body arrives, not after it was spooled to disk: a declared
+    ``Content-Length`` over the cap is refused before reading, and a body that streams past
+    it (chunked, or lying about its length) is cut off there.
+    """
+    limit = services.settings.photo_max_bytes
+    cap = limit + MULTIPART_OVERHEAD
+    too_large = PayloadTooLarge(f"The image is larger than {limit} bytes.", code="image_too_large")
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > cap:
+        raise too_large
+    received = 0
+
+    async def capped_receive() -> Message:
+        nonlocal received
+        message = await request.receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > cap:
+                raise _StreamOverCap
+        return message
+
+    try:
+        async with Request(request.scope, capped_receive).form(max_files=1, max_fields=1) as form:
+            upload = form.get("file")
+            if not isinstance(upload, UploadFile):
+                raise InvalidInput(
+                    "Send the photo as a multipart/form-data file in the field 'file'.",
+                    code="file_required",
+                )
+            if any(name != "file" for name in form):
+                raise InvalidInput("Only the field 'file' is accepted.", code="unexpected_field")
+            data = await upload.read(limit + 1)
+    except HTTPException:
+        # Starlette turns every parser error, ours included, into a 400 HTTPException.
+        if received > cap:
+            raise too_large from None
+        raise
+    except ClientDisconnect as exc:
+        # Nobody is left to read the answer; this only keeps it out of the log as a 500.
+        raise InvalidInput("The upload was interrupted.", code="upload_interrupted") from exc
+    if len(data) > limit:
+        raise too_large
+    return data
+
+
+PhotoUpload = Annotated[bytes, Depends(photo_upload)]
+
+_UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "A JPEG, PNG or WebP image, at most photo_max_bytes",
+                        }
+                    },
+                    "additionalProperties": False,
+                }
+            }
+        },
+    }
+}
 
 
 @router.get("/me", response_model=UserOut)
 async def get_me(caller: CallerDep, services: ServicesDep) -> UserOut:
+    """The caller's own profile, with their number (P1.5, P11.1)."""
     return UserOut.of(await services.profiles.me(caller))
 
 
 @router.patch("/me", response_model=UserOut)
 async def patch_me(body: ProfilePatch, caller: CallerDep, services: ServicesDep) -> UserOut:
     """Change name and/or status; ``"status": null`` clears the status (P11.2)."""
-    user = await services.profiles.update(
-        caller, name=body.name, status=body.status, set_status="status" in body.model_fields_set
-    )
-    return UserOut.of(user)
+    changes = body.model_dump(include=body.model_fields_set)
+    return UserOut.of(await services.profiles.update(caller, changes))
 
 
-@router.put("/me/photo", response_model=UserOut)
-async def put_photo(file: UploadFile, caller: CallerDep, services: ServicesDep) -> UserOut:
-    """Upload a JPEG, PNG or WebP photo; it is re-encoded without metadata (P3.3)."""
-    limit = services.settings.photo_max_bytes
-    data = await file.read(limit + 1)
-    if len(data) > limit:
-        raise PayloadTooLarge(f"The image is larger than {limit} bytes.", code="image_too_large")
+@router.put("/me/photo", response_model=UserOut, openapi_extra=_UPLOAD_BODY)
+async def put_photo(caller: CallerDep, data: PhotoUpload, services: ServicesDep) -> UserOut:
+    """Upload a JPEG, PNG or WebP photo; it is re-encoded as WebP without metadata (P3.3).
+
+    413 ``image_too_large``, 415 ``not_an_image`` / ``unsupported_image_type``, 422
+    ``empty_upload``, ``corrupt_image``, ``image_too_many_pixels``, ``file_required``.
+    A refused upload leaves the previous photo in place.
+    """
     return UserOut.of(await services.profiles.set_photo(caller, data))
 
 
 @router.delete("/me/photo", response_model=UserOut)
 async def delete_photo(caller: CallerDep, services: ServicesDep) -> UserOut:
-    """Remove the photo; its files are deleted from disk (P5.2, P5.3)."""
+    """Remove the photo; its files are erased from disk (P5.2, P5.3)."""
     return UserOut.of(await services.profiles.delete_photo(caller))
 
 
@@ -53,17 +141,29 @@ async def get_user(user_id: int, caller: CallerDep, services: ServicesDep) -> di
 
 @router.get(
     "/users/{user_id}/photo",
-    response_class=FileResponse,
-    responses={200: {"content": {"image/webp": {}}}, 404: {"description": "no photo visible"}},
+    response_class=Response,
+    responses={
+        200: {"content": {"image/webp": {}}, "description": "The photo"},
+        304: {"description": "Unchanged since the ETag sent in If-None-Match"},
+        404: {"description": "No photo, or not one the caller may see (P3.2)"},
+    },
 )
 async def get_user_photo(
-    user_id: int, caller: CallerDep, services: ServicesDep, size: str = "full"
+    user_id: int,
+    caller: CallerDep,
+    services: ServicesDep,
+    request: Request,
+    size: Literal["full", "thumb"] = "full",
 ) -> Response:
-    """The profile photo (``?size=thumb`` for the thumbnail), under the same rule as the profile."""
+    """The profile photo (``?size=thumb`` for the thumbnail), under the same rule as the
+    profile. Clients revalidate with the ETag, so a replaced, removed or no longer visible
+    photo is not shown from a cache."""
     photo = await services.profiles.user_photo(caller, user_id, thumbnail=size == "thumb")
-    path = services.blobs.path(photo.key)
-    if path is None:
-        raise NotFound("No such photo.", code="photo_not_found")
-    return FileResponse(
-        path, media_type=photo.mime, headers={"Cache-Control": "private, max-age=3600"}
-    )
+    headers = {
+        "ETag": photo.etag,
+        "Cache-Control": "private, no-cache",
+        "X-Content-Type-Options": "nosniff",
+    }
+    if photo.etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    return Response(photo.data, media_type=photo.mime, headers=headers)
