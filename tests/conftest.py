@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from sqlalchemy.engine import make_url
@@ -37,8 +38,6 @@ _postgres_state: dict[str, str | None] = {}
 async def _postgres_problem() -> str | None:
     """None when PostgreSQL answers, else why not (checked once per session)."""
     if "problem" not in _postgres_state:
-        import asyncpg
-
         url = make_url(POSTGRES_URL).set(drivername="postgresql")
         try:
             conn = await asyncio.wait_for(
@@ -52,8 +51,6 @@ async def _postgres_problem() -> str | None:
 
 
 async def _pg_execute(sql: str) -> None:
-    import asyncpg
-
     url = make_url(POSTGRES_URL).set(drivername="postgresql")
     conn = await asyncpg.connect(url.render_as_string(hide_password=False))
     try:
@@ -129,7 +126,9 @@ class Harness:
     def client(self, ip: str = "127.0.0.1", user_agent: str | None = None) -> httpx.AsyncClient:
         transport = httpx.ASGITransport(app=self.app, client=(ip, 50000))
         headers = {"user-agent": user_agent} if user_agent else {}
-        client = httpx.AsyncClient(transport=transport, base_url="http://payam.test", headers=headers)
+        client = httpx.AsyncClient(
+            transport=transport, base_url="http://payam.test", headers=headers
+        )
         self.clients.append(client)
         return client
 
@@ -152,14 +151,21 @@ class Harness:
         raise AssertionError(f"no SMS to {phone}")
 
     async def sign_in(
-        self, phone: str, name: str | None = "Test User", *, device: dict[str, str] | None = None,
+        self,
+        phone: str,
+        name: str | None = "Test User",
+        *,
+        device: dict[str, str] | None = None,
         client: httpx.AsyncClient | None = None,
     ) -> Account:
         client = client or self.http
         response = await client.post("/v1/auth/code", json={"phone": phone})
         assert response.status_code == 202, response.text
-        body: dict[str, Any] = {"phone": phone, "code": self.last_code(phone),
-                                "device": device or DEVICE}
+        body: dict[str, Any] = {
+            "phone": phone,
+            "code": self.last_code(phone),
+            "device": device or DEVICE,
+        }
         if name is not None:
             body["name"] = name
         response = await client.post("/v1/auth/session", json=body)
@@ -167,14 +173,13 @@ class Harness:
         data = response.json()
         # Growing waits between codes are real; tests that sign in twice move time on.
         self.clock.advance(3600)
-        return Account(data["user"]["id"], data["device_id"], data["token"], phone,
-                       data["user"]["name"])
+        return Account(
+            data["user"]["id"], data["device_id"], data["token"], phone, data["user"]["name"]
+        )
 
 
 @pytest.fixture
-async def make_harness(
-    database: DatabaseTarget, tmp_path: Path
-) -> AsyncIterator[Any]:
+async def make_harness(database: DatabaseTarget, tmp_path: Path) -> AsyncIterator[Any]:
     """Factory: ``await make_harness(**setting_overrides)`` starts an app for this test."""
     started: list[tuple[Harness, Any]] = []
 
