@@ -29,8 +29,12 @@ async def sign_in(client: httpx.AsyncClient, server: Server, i: int) -> str:
     response.raise_for_status()
     response = await client.post(
         "/v1/auth/session",
-        json={"phone": phone(i), "code": server.code_for(phone(i)), "name": f"user {i}",
-              "device": DEVICE},
+        json={
+            "phone": phone(i),
+            "code": server.code_for(phone(i)),
+            "name": f"user {i}",
+            "device": DEVICE,
+        },
     )
     response.raise_for_status()
     token: str = response.json()["token"]

@@ -49,9 +49,21 @@ def running_server(extra_env: dict[str, str] | None = None) -> Iterator[Server]:
         port = free_port()
         env = {**os.environ, "PAYAM_RATE_LIMITS": "off", **(extra_env or {})}
         process = subprocess.Popen(
-            [sys.executable, "-m", "payam", "serve", "--port", str(port), "--data-dir", tmp,
-             "--log-level", "warning"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "payam",
+                "serve",
+                "--port",
+                str(port),
+                "--data-dir",
+                tmp,
+                "--log-level",
+                "warning",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         server = Server(Path(tmp), port)
         try:

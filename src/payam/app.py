@@ -10,21 +10,28 @@ from fastapi import Depends, FastAPI
 
 from payam import __version__
 from payam.adapters.blobs import FileBlobStore
+from payam.adapters.bus import EventBus, InProcessBus, RedisBus
 from payam.adapters.sms import HttpSms, OutboxSms, SmsSender
 from payam.api import errors
 from payam.api.access_log import AccessLogMiddleware
 from payam.api.input_guard import guard_input
-from payam.api.routes import auth, contacts, profiles, system
-from payam.config import Settings, SmsBackend
+from payam.api.routes import auth, chats, contacts, messages, profiles, system
+from payam.config import EventBusKind, Settings, SmsBackend
 from payam.domain.clock import Clock, SystemClock
 from payam.domain.keys import Keys
+from payam.realtime import routes as realtime_routes
+from payam.realtime.gateway import Gateway
 from payam.services.access_log import AccessLogWriter
 from payam.services.auth import AuthService
+from payam.services.chats import ChatService
 from payam.services.contacts import ContactService
 from payam.services.container import Services
 from payam.services.limiter import RateLimiter
 from payam.services.maintenance import Maintenance
+from payam.services.messages import MessageService
 from payam.services.profiles import ProfileService
+from payam.services.purge import Purger
+from payam.services.updates import UpdateLog
 from payam.storage import migrate
 from payam.storage.database import Database
 
@@ -44,6 +51,12 @@ def build_sms(settings: Settings) -> SmsSender:
     return OutboxSms(settings.data_dir / "sms-outbox.jsonl")
 
 
+def build_bus(settings: Settings) -> EventBus:
+    if settings.event_bus is EventBusKind.redis:
+        return RedisBus(settings.redis_url)
+    return InProcessBus()
+
+
 def build_services(
     settings: Settings, *, clock: Clock | None = None, sms: SmsSender | None = None
 ) -> Services:
@@ -58,6 +71,9 @@ def build_services(
     sms = sms or build_sms(settings)
     blobs = FileBlobStore(settings.data_dir / "blobs")
     limiter = RateLimiter(db, settings, clock, keys)
+    bus = build_bus(settings)
+    updates = UpdateLog(db, clock, bus)
+    purge = Purger(db, delay=settings.purge_delay_seconds)
     return Services(
         settings=settings,
         clock=clock,
@@ -69,6 +85,12 @@ def build_services(
         contacts=ContactService(db, settings, clock, keys, limiter, sms),
         access_log=AccessLogWriter(db),
         maintenance=Maintenance(db, settings, clock, limiter),
+        sms=sms,
+        bus=bus,
+        updates=updates,
+        purge=purge,
+        chats=ChatService(db, settings, clock, updates, purge),
+        messages=MessageService(db, settings, clock, updates, purge),
     )
 
 
@@ -81,6 +103,12 @@ def create_app(
 ) -> FastAPI:
     settings = settings or Settings()
     services = build_services(settings, clock=clock, sms=sms)
+    gateway = Gateway(
+        services.updates,
+        services.messages,
+        services.chats,
+        buffer_limit=settings.ws_buffer_limit,
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -90,14 +118,22 @@ def create_app(
                 "tests and benchmarks, never on a server that real people can reach. !!!"
             )
         await migrate.upgrade(services.db)
+        services.bus.subscribe(gateway.on_updates, gateway.on_ephemeral, gateway.on_resync)
+        await services.bus.start()
         services.access_log.start()
+        services.messages.start()
         if background_jobs:
             services.maintenance.start()
         try:
             yield
         finally:
             await services.maintenance.stop()
+            await services.messages.stop()
+            await services.purge.stop()
             await services.access_log.stop()
+            await services.bus.stop()
+            if isinstance(services.sms, HttpSms):
+                await services.sms.aclose()
             await services.db.dispose()
 
     app = FastAPI(
@@ -109,8 +145,10 @@ def create_app(
         dependencies=[Depends(guard_input)],
     )
     app.state.services = services
+    app.state.gateway = gateway
     errors.install(app)
-    for module in (system, auth, profiles, contacts):
+    for module in (system, auth, profiles, contacts, chats, messages):
         app.include_router(module.router)
+    app.include_router(realtime_routes.router)
     app.add_middleware(AccessLogMiddleware, writer=services.access_log, clock=services.clock)
     return app

@@ -30,6 +30,11 @@ class SmsBackend(StrEnum):
     http = "http"
 
 
+class EventBusKind(StrEnum):
+    inprocess = "inprocess"
+    redis = "redis"
+
+
 class Switch(StrEnum):
     on = "on"
     off = "off"
@@ -80,6 +85,18 @@ class Settings(BaseSettings):
     thumbnail_side: int = 160
 
     contacts_max: int = 5000
+
+    message_max_length: int = 4096
+    chat_title_max_length: int = 128
+    group_member_limit: int = 1000
+    # inprocess: one server process. redis: several processes sharing one PostgreSQL.
+    event_bus: EventBusKind = EventBusKind.inprocess
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    # Updates a connection may have waiting before it is told to resume.
+    ws_buffer_limit: int = 2000
+    # Seconds after a deletion before the index merge and WAL truncation run (P5.3).
+    purge_delay_seconds: float = 1.0
+    updates_retention_days: int = 30
 
     access_log_retention_days: int = 30
     code_retention_seconds: int = 86400

@@ -212,9 +212,10 @@ def operations(harness: Harness) -> list[Operation]:
 def resolve(schema: dict[str, Any], components: dict[str, Any]) -> dict[str, Any]:
     while "$ref" in schema:
         schema = components[schema["$ref"].rsplit("/", 1)[-1]]
-    if "anyOf" in schema:  # Optional[X]: take X
-        options = [s for s in schema["anyOf"] if s.get("type") != "null"]
-        return resolve(options[0], components) if options else schema
+    for union in ("anyOf", "oneOf"):  # Optional[X] or a tagged union: take the first X
+        if union in schema:
+            options = [s for s in schema[union] if s.get("type") != "null"]
+            return resolve(options[0], components) if options else schema
     return schema
 
 
@@ -222,6 +223,10 @@ def sample(schema: dict[str, Any], components: dict[str, Any]) -> Any:
     """A value of the right JSON type for ``schema`` (valid in type, not necessarily content)."""
     schema = resolve(schema, components)
     kind = schema.get("type")
+    if "const" in schema:
+        return schema["const"]
+    if "enum" in schema:
+        return schema["enum"][0]
     if kind == "object" or "properties" in schema:
         return {name: sample(sub, components) for name, sub in schema.get("properties", {}).items()}
     if kind == "array":

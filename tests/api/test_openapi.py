@@ -8,15 +8,17 @@ undocumented. The document must also tell the truth about error bodies: payam an
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import fastapi.routing
 import httpx
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, APIWebSocketRoute
 
 from tests.conftest import Harness
 
 DOC_PATHS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+REALTIME_DOC = Path(__file__).resolve().parents[2] / "docs" / "realtime.md"
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "options", "head", "trace"}
 
 
@@ -32,6 +34,9 @@ def served_operations(app: Any) -> set[tuple[str, str]]:
     found = set()
     for path, route in served_routes(app):
         if path in DOC_PATHS:
+            continue
+        if isinstance(route, APIWebSocketRoute):
+            # OpenAPI cannot describe a WebSocket; docs/realtime.md does (tested below).
             continue
         assert isinstance(route, APIRoute), f"{path} is not an API route: {route!r}"
         assert route.include_in_schema, f"{path} is hidden from the OpenAPI document"
@@ -68,7 +73,7 @@ async def test_every_operation_says_what_it_does(harness: Harness) -> None:
     ("Get Me") does not count."""
     undocumented = []
     for path, route in served_routes(harness.app):
-        if path in DOC_PATHS:
+        if path in DOC_PATHS or isinstance(route, APIWebSocketRoute):
             continue
         described = bool((route.description or "").strip()) or bool(route.summary)
         if not described:
@@ -166,3 +171,13 @@ async def test_a_bug_answers_500_in_the_same_shape_without_details(harness: Harn
         response = await client.get("/test-only/boom")
     assert_error_shape(response, 500, "internal_error")
     assert "secret internals" not in response.text
+
+
+def test_every_websocket_route_is_described_in_docs_realtime(harness: Harness) -> None:
+    text = REALTIME_DOC.read_text()
+    sockets = [
+        path for path, route in served_routes(harness.app) if isinstance(route, APIWebSocketRoute)
+    ]
+    assert sockets, "the app serves no WebSocket"
+    for path in sockets:
+        assert f"`{path}`" in text, f"{path} is not described in docs/realtime.md"

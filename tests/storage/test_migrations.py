@@ -26,7 +26,7 @@ from typer.testing import CliRunner
 from payam.cli.main import app as cli
 from payam.storage import migrate
 from payam.storage.database import Database
-from payam.storage.tables import metadata, rate_limits
+from payam.storage.tables import is_declared_object, metadata, rate_limits
 from tests.conftest import DatabaseTarget
 
 
@@ -41,7 +41,12 @@ async def db(database: DatabaseTarget) -> AsyncIterator[Database]:
 
 def _differences(connection: Connection) -> list[Any]:
     context = MigrationContext.configure(
-        connection, opts={"compare_type": True, "compare_server_default": True}
+        connection,
+        opts={
+            "compare_type": True,
+            "compare_server_default": True,
+            "include_name": lambda name, _type, _parents: is_declared_object(name),
+        },
     )
     return list(compare_metadata(context, metadata))
 
@@ -52,7 +57,7 @@ async def differences(db: Database) -> list[Any]:
 
 
 def _tables(connection: Connection) -> set[str]:
-    return set(inspect(connection).get_table_names())
+    return {t for t in inspect(connection).get_table_names() if is_declared_object(t)}
 
 
 async def tables(db: Database) -> set[str]:

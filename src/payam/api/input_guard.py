@@ -23,6 +23,7 @@ from typing import Any, get_args
 
 from fastapi import Request, params
 from pydantic import TypeAdapter, ValidationError
+from starlette.requests import HTTPConnection
 
 from payam.domain.errors import InvalidInput, NotFound
 
@@ -94,7 +95,7 @@ def _out_of_range(raw: Any) -> bool:
     return not INT64_MIN <= value <= INT64_MAX
 
 
-async def guard_input(request: Request) -> None:
+async def guard_input(request: HTTPConnection) -> None:
     for name, raw in request.path_params.items():
         if isinstance(raw, str) and _bad_text(raw):
             raise _refuse_text(name)
@@ -114,6 +115,8 @@ async def guard_input(request: Request) -> None:
             raise _refuse_number(param.alias)
     # A form's stream is consumed by its parser (and its files are not text); JSON bodies are
     # cached by Starlette once FastAPI has read them, so reading again costs no I/O.
+    if not isinstance(request, Request):  # a WebSocket: frames are checked by the gateway
+        return
     if dependant.body_params and not any(
         isinstance(param.field_info, params.Form) for param in dependant.body_params
     ):

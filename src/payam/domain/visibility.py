@@ -5,6 +5,7 @@
   and the number they already hold.
 - A user who shares a chat with them sees name, status and photo, but not the number.
 - Anyone else sees the id alone.
+- A user the owner blocked never sees the photo, whatever else ties them.
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ class Relation:
     is_self: bool = False
     holds_number: bool = False
     shares_chat: bool = False
+    blocked_by_owner: bool = False
+
+
+def sees_photo(relation: Relation) -> bool:
+    return sees_profile(relation) and not (relation.blocked_by_owner and not relation.is_self)
 
 
 def sees_profile(relation: Relation) -> bool:
@@ -38,8 +44,9 @@ def profile_view(user: User, relation: Relation) -> dict[str, Any]:
     if sees_profile(relation):
         view["name"] = user.name
         view["status"] = user.status
-        view["has_photo"] = user.photo_key is not None
-        view["photo_url"] = f"/v1/users/{user.id}/photo" if user.photo_key else None
+        photo = user.photo_key is not None and sees_photo(relation)
+        view["has_photo"] = photo
+        view["photo_url"] = f"/v1/users/{user.id}/photo" if photo else None
     if sees_number(relation):
         view["phone"] = user.phone
     return view

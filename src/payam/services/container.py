@@ -5,14 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from payam.adapters.blobs import BlobStore
+from payam.adapters.bus import EventBus
+from payam.adapters.sms import SmsSender
 from payam.config import Settings
 from payam.domain.clock import Clock
 from payam.services.access_log import AccessLogWriter
 from payam.services.auth import AuthService
+from payam.services.chats import ChatService
 from payam.services.contacts import ContactService
 from payam.services.limiter import RateLimiter
 from payam.services.maintenance import Maintenance
+from payam.services.messages import MessageService
 from payam.services.profiles import ProfileService
+from payam.services.purge import Purger
+from payam.services.updates import UpdateLog
 from payam.storage.database import Database
 
 
@@ -28,3 +34,9 @@ class Services:
     contacts: ContactService
     access_log: AccessLogWriter
     maintenance: Maintenance
+    sms: SmsSender
+    bus: EventBus
+    updates: UpdateLog
+    purge: Purger
+    chats: ChatService
+    messages: MessageService

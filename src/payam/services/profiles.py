@@ -22,9 +22,9 @@ from payam.domain.clock import Clock
 from payam.domain.errors import InvalidInput, NotFound
 from payam.domain.limits import Limit
 from payam.domain.models import Caller, User
-from payam.domain.visibility import Relation, profile_view, sees_profile
+from payam.domain.visibility import Relation, profile_view, sees_photo
 from payam.services.limiter import RateLimiter
-from payam.storage import contacts, users
+from payam.storage import blocks, chats, contacts, users
 from payam.storage.database import Database
 
 # Kept although they are format characters: ZWNJ is part of Persian spelling, ZWJ joins emoji
@@ -138,8 +138,11 @@ class ProfileService:
         holds = phone_hash is not None and await contacts.holds(
             conn, holder_id=viewer_id, phone_hash=phone_hash
         )
-        # Shared chats join this relation with the messaging issue (#3); until then none exist.
-        return Relation(holds_number=holds, shares_chat=False)
+        return Relation(
+            holds_number=holds,
+            shares_chat=await chats.shares_chat(conn, viewer_id, user_id),
+            blocked_by_owner=await blocks.is_blocked(conn, blocker=user_id, blocked=viewer_id),
+        )
 
     async def view_user(self, caller: Caller, user_id: int) -> dict[str, Any]:
         async with self.db.read() as conn:
@@ -215,7 +218,7 @@ class ProfileService:
         async with self.db.read() as conn:
             user = await users.get(conn, user_id)
             relation = await self.relation(conn, caller.user_id, user_id) if user else None
-        if user is None or relation is None or not sees_profile(relation):
+        if user is None or relation is None or not sees_photo(relation):
             raise NotFound("No such photo.", code="photo_not_found")
         key = user.photo_thumb_key if thumbnail else user.photo_key
         data = await self.blobs.get(key) if key else None

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Float,
     ForeignKey,
@@ -21,6 +22,8 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
+    UniqueConstraint,
 )
 
 metadata = MetaData(
@@ -39,6 +42,9 @@ DEVICE = "device"  # as long as the device stays signed in
 ACCESS_LOG = "access_log"  # access_log_retention_days
 CODE = "code"  # code_ttl_seconds, then the throttling counters for code_retention_seconds
 RATE_LIMIT = "rate_limit"  # until the bucket is full again
+CHAT = "chat"  # as long as the chat exists; a member's copy goes when they leave and delete it
+MESSAGE = "message"  # until deleted by the user (P5.2), then gone from disk (P5.3)
+UPDATES = "updates"  # updates_retention_days, then clients resync from the chat list
 
 
 def personal(category: str, purposes: list[str], retention: str) -> dict[str, Any]:
@@ -185,3 +191,263 @@ access_log = Table(
     Column("duration_ms", Float, nullable=False, info=not_personal()),
 )
 Index("ix_access_log_user_id", access_log.c.user_id)
+
+
+# --- Messaging (P5.1, P5.2, P5.3) -------------------------------------------------------------
+
+chats = Table(
+    "chats",
+    metadata,
+    Column("id", Id, primary_key=True, info=not_personal()),
+    Column("type", String(16), nullable=False, info=not_personal()),
+    Column("title", String(256), nullable=True, info=personal("chat_content", ["P5.1"], CHAT)),
+    Column("photo_key", String(128), nullable=True, info=personal("chat_content", ["P5.1"], CHAT)),
+    Column(
+        "photo_thumb_key",
+        String(128),
+        nullable=True,
+        info=personal("chat_content", ["P5.1"], CHAT),
+    ),
+    # "<smaller user id>:<larger user id>" for direct chats: one chat per pair.
+    Column(
+        "direct_key",
+        String(64),
+        nullable=True,
+        unique=True,
+        info=personal("user_ref", ["P5.1"], CHAT),
+    ),
+    Column(
+        "created_by",
+        Id,
+        ForeignKey("users.id", ondelete="SET NULL"),
+        nullable=True,
+        info=personal("user_ref", ["P5.1"], CHAT),
+    ),
+    Column("created_at", Float, nullable=False, info=not_personal()),
+    # The seq of the newest message: seqs are per chat, 1, 2, 3, ... without gaps.
+    Column("last_seq", BigInteger, nullable=False, default=0, info=not_personal()),
+    Column("member_count", Integer, nullable=False, default=0, info=not_personal()),
+)
+
+chat_members = Table(
+    "chat_members",
+    metadata,
+    Column(
+        "chat_id",
+        Id,
+        ForeignKey("chats.id", ondelete="CASCADE"),
+        primary_key=True,
+        info=not_personal(),
+    ),
+    Column(
+        "user_id",
+        Id,
+        ForeignKey("users.id", ondelete="CASCADE"),
+        primary_key=True,
+        index=True,
+        info=personal("membership", ["P5.1"], CHAT),
+    ),
+    Column("role", String(16), nullable=False, info=personal("membership", ["P5.1"], CHAT)),
+    Column("joined_at", Float, nullable=False, info=personal("membership", ["P5.1"], CHAT)),
+    # Read marker: the member has read every message up to this seq (read receipts).
+    Column(
+        "read_seq",
+        BigInteger,
+        nullable=False,
+        default=0,
+        info=personal("read_receipt", ["P5.1"], CHAT),
+    ),
+    # History cleared "for me" up to this seq (P5.2).
+    Column("cleared_seq", BigInteger, nullable=False, default=0, info=not_personal()),
+    Column(
+        "muted", Boolean, nullable=False, default=False, info=personal("preference", ["P5.1"], CHAT)
+    ),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", Id, primary_key=True, info=not_personal()),
+    Column(
+        "chat_id",
+        Id,
+        ForeignKey("chats.id", ondelete="CASCADE"),
+        nullable=False,
+        info=not_personal(),
+    ),
+    Column("seq", BigInteger, nullable=False, info=not_personal()),
+    Column(
+        "sender_id",
+        Id,
+        ForeignKey("users.id", ondelete="CASCADE"),
+        nullable=False,
+        info=personal("user_ref", ["P5.1"], MESSAGE),
+    ),
+    # Chosen by the sending device: (sender, client_id) makes a send idempotent.
+    Column("client_id", String(64), nullable=False, info=not_personal()),
+    # NULL once deleted for everyone: the row stays as a tombstone so seqs have no gaps.
+    Column("text", Text, nullable=True, info=personal("message_content", ["P5.1"], MESSAGE)),
+    # SHA-256 of the content as sent, to tell a retry from a different send (409); NULL once
+    # deleted, since a hash of deleted text is still a trace of it.
+    Column(
+        "content_hash",
+        LargeBinary(32),
+        nullable=True,
+        info=personal("message_content", ["P5.1"], MESSAGE),
+    ),
+    Column("reply_to", Id, nullable=True, info=not_personal()),
+    Column("forward_of", Id, nullable=True, info=not_personal()),
+    Column("forward_from_user_id", Id, nullable=True, info=personal("user_ref", ["P5.1"], MESSAGE)),
+    Column("created_at", Float, nullable=False, info=personal("message_meta", ["P5.1"], MESSAGE)),
+    Column("edited_at", Float, nullable=True, info=personal("message_meta", ["P5.1"], MESSAGE)),
+    Column("deleted_at", Float, nullable=True, info=not_personal()),
+    UniqueConstraint("chat_id", "seq", name="uq_messages_chat_seq"),
+    UniqueConstraint("sender_id", "client_id", name="uq_messages_sender_client"),
+)
+
+# "Delete for me" (P5.2): the message is hidden from this user alone.
+hidden_messages = Table(
+    "hidden_messages",
+    metadata,
+    Column(
+        "user_id",
+        Id,
+        ForeignKey("users.id", ondelete="CASCADE"),
+        primary_key=True,
+        info=personal("user_ref", ["P5.2"], MESSAGE),
+    ),
+    Column(
+        "message_id",
+        Id,
+        ForeignKey("messages.id", ondelete="CASCADE"),
+        primary_key=True,
+        info=not_personal(),
+    ),
+)
+
+# Every change a user should see, with a per-user strictly increasing seq. Rows refer to
+# messages by id and never copy their text, so deleting a message leaves nothing here.
+updates = Table(
+    "updates",
+    metadata,
+    Column(
+        "user_id",
+        Id,
+        ForeignKey("users.id", ondelete="CASCADE"),
+        primary_key=True,
+        info=personal("user_ref", ["P5.1"], UPDATES),
+    ),
+    Column("seq", BigInteger, primary_key=True, info=not_personal()),
+    Column("kind", String(32), nullable=False, info=not_personal()),
+    Column("chat_id", Id, nullable=True, info=not_personal()),
+    Column("message_id", Id, nullable=True, info=not_personal()),
+    # Small JSON facts (a read marker, a member id, a role), never message text.
+    Column("payload", Text, nullable=True, info=personal("update_meta", ["P5.1"], UPDATES)),
+    Column("created_at", Float, nullable=False, index=True, info=not_personal()),
+)
+
+update_counters = Table(
+    "update_counters",
+    metadata,
+    Column(
+        "user_id",
+        Id,
+        ForeignKey("users.id", ondelete="CASCADE"),
+        primary_key=True,
+        info=personal("user_ref", ["P5.1"], ACCOUNT),
+    ),
+    Column("last_seq", BigInteger, nullable=False, default=0, info=not_personal()),
+)
+
+blocks = Table(
+    "blocks",
+    metadata,
+    Column(
+        "blocker_id",
+        Id,
+        ForeignKey("users.id", ondelete="CASCADE"),
+        primary_key=True,
+        info=personal("block", ["P9.1"], ACCOUNT),
+    ),
+    Column(
+        "blocked_id",
+        Id,
+        ForeignKey("users.id", ondelete="CASCADE"),
+        primary_key=True,
+        index=True,
+        info=personal("block", ["P9.1"], ACCOUNT),
+    ),
+    Column("created_at", Float, nullable=False, info=not_personal()),
+)
+
+# Reports are kept for moderators. They point at the message; if its author deletes it for
+# everyone, the text is gone for moderators too (P5.3 wins).
+reports = Table(
+    "reports",
+    metadata,
+    Column("id", Id, primary_key=True, info=not_personal()),
+    Column(
+        "reporter_id",
+        Id,
+        ForeignKey("users.id", ondelete="CASCADE"),
+        nullable=False,
+        info=personal("report", ["P9.2"], ACCOUNT),
+    ),
+    Column(
+        "message_id",
+        Id,
+        ForeignKey("messages.id", ondelete="SET NULL"),
+        nullable=True,
+        info=not_personal(),
+    ),
+    Column(
+        "chat_id",
+        Id,
+        ForeignKey("chats.id", ondelete="SET NULL"),
+        nullable=True,
+        info=not_personal(),
+    ),
+    Column(
+        "reported_user_id",
+        Id,
+        ForeignKey("users.id", ondelete="SET NULL"),
+        nullable=True,
+        info=personal("report", ["P9.2"], ACCOUNT),
+    ),
+    Column("reason", String(512), nullable=False, info=personal("report", ["P9.2"], ACCOUNT)),
+    Column("created_at", Float, nullable=False, info=not_personal()),
+    Column("status", String(16), nullable=False, default="open", info=not_personal()),
+)
+
+chat_invites = Table(
+    "chat_invites",
+    metadata,
+    Column("token", String(64), primary_key=True, info=not_personal()),
+    Column(
+        "chat_id",
+        Id,
+        ForeignKey("chats.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+        info=not_personal(),
+    ),
+    Column(
+        "created_by",
+        Id,
+        ForeignKey("users.id", ondelete="CASCADE"),
+        nullable=False,
+        info=personal("user_ref", ["P5.1"], CHAT),
+    ),
+    Column("created_at", Float, nullable=False, info=not_personal()),
+    Column("revoked_at", Float, nullable=True, info=not_personal()),
+)
+
+# Full-text search lives beside the declared tables, made by migration 0002: on SQLite the FTS5
+# table messages_fts (and its shadow tables messages_fts_*) with triggers, on PostgreSQL an
+# expression GIN index. Schema comparisons leave these alone.
+SEARCH_OBJECTS = frozenset({"messages_fts", "ix_messages_text_search"})
+
+
+def is_declared_object(name: str | None) -> bool:
+    """False for the search objects above, which the metadata does not describe."""
+    return not (name and (name in SEARCH_OBJECTS or name.startswith("messages_fts_")))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import text
 
-from payam.storage.tables import metadata
+from payam.storage.tables import is_declared_object, metadata
 
 LOCK_WAIT = "120s"
 
@@ -19,6 +19,10 @@ context.configure(
     target_metadata=metadata,
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
+    # SQLite does DDL inside transactions: one BEGIN IMMEDIATE around the whole upgrade, taken
+    # before the current revision is read, makes racing processes migrate one after another.
+    transactional_ddl=True,
+    include_name=lambda name, _type, _parents: is_declared_object(name),
 )
 with context.begin_transaction():
     if connection.dialect.name == "postgresql":

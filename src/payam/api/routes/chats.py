@@ -1,0 +1,218 @@
+"""Chats, members, invite links, blocking and reports (P5.1, P5.2)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Response, status
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from payam.api.deps import CallerDep, ServicesDep
+from payam.api.schemas import Strict
+from payam.domain.errors import InvalidInput
+
+router = APIRouter(prefix="/v1", tags=["chats"])
+
+UserId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+
+
+class DirectChatIn(Strict):
+    type: Literal["direct"]
+    user_id: UserId
+
+
+class GroupChatIn(Strict):
+    type: Literal["group"]
+    title: str = Field(max_length=1024)
+    member_ids: list[UserId] = Field(default_factory=list, max_length=1000)
+
+
+class ChannelChatIn(Strict):
+    type: Literal["channel"]
+    title: str = Field(max_length=1024)
+    handle: str = Field(max_length=64)
+    description: str | None = Field(default=None, max_length=4096)
+
+
+class MembersIn(Strict):
+    user_ids: list[UserId] = Field(min_length=1, max_length=1000)
+
+
+class RoleIn(Strict):
+    role: Literal["owner", "admin", "member"]
+
+
+class TitleIn(Strict):
+    title: str | None = Field(default=None, max_length=1024)
+    muted: bool | None = None
+
+
+class BlockIn(Strict):
+    user_id: UserId
+
+
+class ReportIn(Strict):
+    reason: str = Field(max_length=2000)
+
+
+class ChatOut(BaseModel):
+    id: int
+    type: str
+    title: str | None
+    model_config = {"extra": "allow"}
+
+
+@router.post(
+    "/chats",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ChatOut,
+    responses={200: {"description": "the direct chat with this user already existed"}},
+)
+async def create_chat(
+    body: Annotated[DirectChatIn | GroupChatIn | ChannelChatIn, Field(discriminator="type")],
+    caller: CallerDep,
+    services: ServicesDep,
+) -> Any:
+    """Start a direct chat (one per pair: asking again answers 200 with the same chat) or
+    create a group with the caller as owner."""
+    if isinstance(body, DirectChatIn):
+        chat, created = await services.chats.create_direct(caller, body.user_id)
+        return JSONResponse(chat, status_code=201 if created else 200)
+    if isinstance(body, GroupChatIn):
+        return await services.chats.create_group(caller, body.title, body.member_ids)
+    raise InvalidInput("Channels arrive with the channels work.", code="unsupported_chat_type")
+
+
+@router.get("/chats")
+async def list_chats(
+    caller: CallerDep, services: ServicesDep, limit: Annotated[int, Query(ge=1, le=500)] = 100
+) -> list[dict[str, Any]]:
+    """The caller's chats, newest activity first, with the last message and unread count."""
+    return await services.chats.list_chats(caller, limit)
+
+
+@router.get("/chats/{chat_id}")
+async def get_chat(chat_id: int, caller: CallerDep, services: ServicesDep) -> dict[str, Any]:
+    """One chat with its members. Not a member: 404."""
+    return await services.chats.get_chat(caller, chat_id)
+
+
+@router.patch("/chats/{chat_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def patch_chat(
+    chat_id: int, body: TitleIn, caller: CallerDep, services: ServicesDep
+) -> Response:
+    """Change a group's title (admins), or mute/unmute the chat for the caller."""
+    if body.title is not None:
+        await services.chats.set_title(caller, chat_id, body.title)
+    if body.muted is not None:
+        await services.chats.set_muted(caller, chat_id, body.muted)
+    return Response(status_code=204)
+
+
+@router.delete("/chats/{chat_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def leave_chat(
+    chat_id: int, caller: CallerDep, services: ServicesDep, delete: bool = False
+) -> Response:
+    """Leave the chat (its history goes from the caller's devices). ``?delete=true`` by a
+    group's owner deletes the group and every message in it for good (P5.3)."""
+    await services.chats.leave(caller, chat_id, delete_chat=delete)
+    return Response(status_code=204)
+
+
+@router.post("/chats/{chat_id}/members", status_code=status.HTTP_204_NO_CONTENT)
+async def add_members(
+    chat_id: int, body: MembersIn, caller: CallerDep, services: ServicesDep
+) -> Response:
+    """Admins add members (up to the group member limit)."""
+    await services.chats.add_members(caller, chat_id, body.user_ids)
+    return Response(status_code=204)
+
+
+@router.delete("/chats/{chat_id}/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def remove_member(
+    chat_id: int, user_id: int, caller: CallerDep, services: ServicesDep
+) -> Response:
+    """Admins remove a member; a member removing themself leaves."""
+    await services.chats.remove_member(caller, chat_id, user_id)
+    return Response(status_code=204)
+
+
+@router.put("/chats/{chat_id}/members/{user_id}/role", status_code=status.HTTP_204_NO_CONTENT)
+async def set_role(
+    chat_id: int, user_id: int, body: RoleIn, caller: CallerDep, services: ServicesDep
+) -> Response:
+    """The owner promotes to admin, demotes to member, or hands over ownership."""
+    await services.chats.set_role(caller, chat_id, user_id, body.role)
+    return Response(status_code=204)
+
+
+@router.post("/chats/{chat_id}/clear", status_code=status.HTTP_204_NO_CONTENT)
+async def clear_history(
+    chat_id: int,
+    caller: CallerDep,
+    services: ServicesDep,
+    for_: Annotated[Literal["me", "everyone"], Query(alias="for")] = "me",
+) -> Response:
+    """Clear the history for the caller, or for everyone (group admins; either side of a
+    direct chat), which deletes the text for good (P5.2, P5.3)."""
+    await services.chats.clear_history(caller, chat_id, for_everyone=for_ == "everyone")
+    return Response(status_code=204)
+
+
+@router.post("/chats/{chat_id}/invites", status_code=status.HTTP_201_CREATED)
+async def create_invite(chat_id: int, caller: CallerDep, services: ServicesDep) -> dict[str, Any]:
+    """Admins create an invite link; anyone holding the token can join."""
+    return await services.chats.create_invite(caller, chat_id)
+
+
+@router.get("/chats/{chat_id}/invites")
+async def list_invites(
+    chat_id: int, caller: CallerDep, services: ServicesDep
+) -> list[dict[str, Any]]:
+    """The group's invite links, revoked ones included (admins)."""
+    return await services.chats.list_invites(caller, chat_id)
+
+
+@router.delete("/chats/{chat_id}/invites/{token}", status_code=status.HTTP_204_NO_CONTENT)
+async def revoke_invite(
+    chat_id: int, token: str, caller: CallerDep, services: ServicesDep
+) -> Response:
+    """Admins revoke a link: it stops working at once."""
+    await services.chats.revoke_invite(caller, chat_id, token)
+    return Response(status_code=204)
+
+
+@router.post("/invites/{token}/join")
+async def join_by_invite(token: str, caller: CallerDep, services: ServicesDep) -> dict[str, Any]:
+    """Join the group of an invite link."""
+    return await services.chats.join_by_invite(caller, token)
+
+
+@router.post("/chats/{chat_id}/messages/{message_id}/report", status_code=status.HTTP_201_CREATED)
+async def report_message(
+    chat_id: int, message_id: int, body: ReportIn, caller: CallerDep, services: ServicesDep
+) -> dict[str, int]:
+    """Report a message to the moderators."""
+    return {"report_id": await services.chats.report(caller, chat_id, message_id, body.reason)}
+
+
+@router.post("/blocks", status_code=status.HTTP_204_NO_CONTENT)
+async def block(body: BlockIn, caller: CallerDep, services: ServicesDep) -> Response:
+    """Block a user: they can no longer start a direct chat with you, message you, or see your
+    profile photo."""
+    await services.chats.block(caller, body.user_id)
+    return Response(status_code=204)
+
+
+@router.delete("/blocks/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def unblock(user_id: int, caller: CallerDep, services: ServicesDep) -> Response:
+    """Unblock a user."""
+    await services.chats.unblock(caller, user_id)
+    return Response(status_code=204)
+
+
+@router.get("/blocks")
+async def list_blocks(caller: CallerDep, services: ServicesDep) -> list[dict[str, Any]]:
+    """The users the caller blocked."""
+    return await services.chats.blocked(caller)

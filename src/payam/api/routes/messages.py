@@ -1,0 +1,128 @@
+"""Messages, read markers, search and missed updates (P5.1, P5.2, P5.3)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Response, status
+from fastapi.responses import JSONResponse
+from pydantic import Field
+
+from payam.api.deps import CallerDep, ServicesDep
+from payam.api.schemas import Strict
+
+router = APIRouter(prefix="/v1", tags=["messages"])
+
+Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
+
+
+class MessageIn(Strict):
+    client_id: str = Field(
+        min_length=1,
+        max_length=64,
+        description="chosen by the sending device; makes the send idempotent",
+    )
+    text: str | None = Field(default=None, max_length=65536)
+    reply_to: Id | None = None
+    forward_of: Id | None = None
+
+
+class EditIn(Strict):
+    text: str = Field(max_length=65536)
+
+
+class ReadIn(Strict):
+    seq: int = Field(ge=0, le=2**63 - 1)
+
+
+@router.post("/chats/{chat_id}/messages", status_code=status.HTTP_201_CREATED)
+async def send_message(
+    chat_id: int, body: MessageIn, caller: CallerDep, services: ServicesDep
+) -> JSONResponse:
+    """Send a message. Retrying with the same ``client_id`` returns the same stored message
+    (header ``Idempotent-Replayed: true``); the same ``client_id`` with other content is 409."""
+    sent = await services.messages.send(
+        caller,
+        chat_id,
+        client_id=body.client_id,
+        text=body.text,
+        reply_to=body.reply_to,
+        forward_of=body.forward_of,
+    )
+    headers = {} if sent.created else {"Idempotent-Replayed": "true"}
+    return JSONResponse(sent.message, status_code=201, headers=headers)
+
+
+@router.get("/chats/{chat_id}/messages")
+async def history(
+    chat_id: int,
+    caller: CallerDep,
+    services: ServicesDep,
+    before: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
+    after: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> dict[str, Any]:
+    """Page the history by ``seq``: the newest ``limit`` before ``before``, or the oldest
+    ``limit`` after ``after``; always in ascending seq."""
+    found = await services.messages.history(
+        caller, chat_id, before=before, after=after, limit=limit
+    )
+    return {"messages": found}
+
+
+@router.patch("/chats/{chat_id}/messages/{message_id}")
+async def edit_message(
+    chat_id: int, message_id: int, body: EditIn, caller: CallerDep, services: ServicesDep
+) -> dict[str, Any]:
+    """Edit one's own message; it is marked edited for everyone."""
+    return await services.messages.edit(caller, chat_id, message_id, body.text)
+
+
+@router.delete("/chats/{chat_id}/messages/{message_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_message(
+    chat_id: int,
+    message_id: int,
+    caller: CallerDep,
+    services: ServicesDep,
+    for_: Annotated[Literal["me", "everyone"], Query(alias="for")] = "me",
+) -> Response:
+    """``for=everyone`` (the author, or a group admin) deletes the text for good: from the API,
+    the search index and the database files (P5.3). ``for=me`` hides it from the caller."""
+    await services.messages.delete(caller, chat_id, message_id, for_everyone=for_ == "everyone")
+    return Response(status_code=204)
+
+
+@router.post("/chats/{chat_id}/read")
+async def mark_read(
+    chat_id: int, body: ReadIn, caller: CallerDep, services: ServicesDep
+) -> dict[str, int]:
+    """Move the caller's read marker; the other members get a read receipt."""
+    return {"read_seq": await services.messages.mark_read(caller, chat_id, body.seq)}
+
+
+@router.get("/search")
+async def search(
+    caller: CallerDep,
+    services: ServicesDep,
+    q: Annotated[str, Query(max_length=256)],
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> dict[str, Any]:
+    """Full-text search over the caller's own accessible history."""
+    return {"messages": await services.messages.search(caller, q, limit)}
+
+
+@router.get("/updates")
+async def get_updates(
+    caller: CallerDep,
+    services: ServicesDep,
+    after: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    """What this device missed: updates after ``after``, in order of the per-user ``seq``."""
+    page = await services.updates.fetch(caller.user_id, after, limit)
+    return {
+        "updates": [u.to_json() for u in page.updates],
+        "last_seq": page.last_seq,
+        "has_more": page.has_more,
+        "resync_required": page.too_old,
+    }

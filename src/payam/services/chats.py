@@ -1,0 +1,599 @@
+"""Chats (P5.1, P5.2): direct chats and groups, members and roles, invite links, blocking,
+muting, clearing history and reporting.
+
+``access_chat`` is the one door to a chat: it fetches and checks membership in one step and
+answers NotFound for both "missing" and "not yours", so chat ids leak nothing.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from payam.config import Settings
+from payam.domain import events
+from payam.domain.clock import Clock
+from payam.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
+from payam.domain.events import PendingUpdate, Update, iso
+from payam.domain.models import Caller
+from payam.services.profiles import check_name
+from payam.services.purge import Purger
+from payam.services.render import render_messages
+from payam.services.updates import UpdateLog
+from payam.storage import blocks as block_store
+from payam.storage import chats as store
+from payam.storage import messages as message_store
+from payam.storage import users as user_store
+from payam.storage.chats import ChatRow, MemberRow
+from payam.storage.database import Database
+
+OWNER, ADMIN, MEMBER = "owner", "admin", "member"
+ADMINS = {OWNER, ADMIN}
+
+
+def chat_json(chat: ChatRow, me: MemberRow, *, viewer_id: int) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": chat.id,
+        "type": chat.type,
+        "title": chat.title,
+        "photo_url": f"/v1/chats/{chat.id}/photo" if chat.photo_key else None,
+        "created_at": iso(chat.created_at),
+        "last_seq": chat.last_seq,
+        "member_count": chat.member_count,
+        "role": me.role,
+        "read_seq": me.read_seq,
+        "muted": me.muted,
+    }
+    if chat.type == "direct" and chat.direct_key:
+        a, b = (int(x) for x in chat.direct_key.split(":"))
+        body["peer_id"] = b if a == viewer_id else a
+    return body
+
+
+class ChatService:
+    def __init__(
+        self, db: Database, settings: Settings, clock: Clock, updates: UpdateLog, purge: Purger
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.clock = clock
+        self.updates = updates
+        self.purge = purge
+
+    async def access_chat(
+        self, conn: AsyncConnection, caller: Caller, chat_id: int
+    ) -> tuple[ChatRow, MemberRow]:
+        chat = await store.get(conn, chat_id)
+        me = await store.member(conn, chat_id, caller.user_id) if chat else None
+        if chat is None or me is None:
+            raise NotFound("No such chat.", code="chat_not_found")
+        return chat, me
+
+    async def _check_admin(self, me: MemberRow, chat: ChatRow) -> None:
+        if chat.type != "group":
+            raise Forbidden("Only groups have admins.", code="not_a_group")
+        if me.role not in ADMINS:
+            raise Forbidden("Only group admins can do this.", code="not_admin")
+
+    # -- creating --------------------------------------------------------------------------------
+
+    async def create_direct(self, caller: Caller, user_id: int) -> tuple[dict[str, Any], bool]:
+        """One direct chat per pair: asking again returns the same chat."""
+        if user_id == caller.user_id:
+            raise InvalidInput("A direct chat needs another user.", code="invalid_user")
+        key = store.direct_key(caller.user_id, user_id)
+        async with self.db.write() as conn:
+            existing = await store.get_direct(conn, key)
+            if existing is not None:
+                me = await store.member(conn, existing.id, caller.user_id)
+                if me is not None:
+                    return chat_json(existing, me, viewer_id=caller.user_id), False
+            if await user_store.get(conn, user_id) is None:
+                raise NotFound("No such user.", code="user_not_found")
+            if await block_store.is_blocked(conn, blocker=user_id, blocked=caller.user_id):
+                raise Forbidden("You cannot message this user.", code="blocked")
+            if existing is not None:  # the caller deleted it earlier: come back to it
+                chat_id = existing.id
+                await store.add_members(
+                    conn, chat_id, [(caller.user_id, MEMBER)], now=self.clock.now(), start_seq=0
+                )
+                new_members = [caller.user_id]
+            else:
+                chat_id = await store.create(
+                    conn,
+                    type_="direct",
+                    title=None,
+                    direct=key,
+                    created_by=caller.user_id,
+                    now=self.clock.now(),
+                )
+                await store.add_members(
+                    conn,
+                    chat_id,
+                    [(caller.user_id, MEMBER), (user_id, MEMBER)],
+                    now=self.clock.now(),
+                    start_seq=0,
+                )
+                new_members = [caller.user_id, user_id]
+            chat = await store.get(conn, chat_id)
+            me = await store.member(conn, chat_id, caller.user_id)
+            assert chat is not None and me is not None
+            updates = await self.updates.record(
+                conn,
+                [
+                    PendingUpdate(uid, events.CHAT_NEW, chat_id, None, {"chat_type": "direct"})
+                    for uid in new_members
+                ],
+            )
+        await self.updates.publish(updates)
+        return chat_json(chat, me, viewer_id=caller.user_id), True
+
+    def _check_title(self, title: str) -> str:
+        return check_name(title, self.settings.chat_title_max_length).replace("\n", " ")
+
+    async def create_group(
+        self, caller: Caller, title: str, member_ids: Sequence[int]
+    ) -> dict[str, Any]:
+        title = self._check_title(title)
+        others = sorted({m for m in member_ids if m != caller.user_id})
+        if len(others) + 1 > self.settings.group_member_limit:
+            raise InvalidInput(
+                f"A group has at most {self.settings.group_member_limit} members.",
+                code="member_limit",
+            )
+        now = self.clock.now()
+        async with self.db.write() as conn:
+            await self._check_addable(conn, caller, others)
+            chat_id = await store.create(
+                conn, type_="group", title=title, direct=None, created_by=caller.user_id, now=now
+            )
+            await store.add_members(
+                conn,
+                chat_id,
+                [(caller.user_id, OWNER)] + [(m, MEMBER) for m in others],
+                now=now,
+                start_seq=0,
+            )
+            chat = await store.get(conn, chat_id)
+            me = await store.member(conn, chat_id, caller.user_id)
+            assert chat is not None and me is not None
+            updates = await self.updates.record(
+                conn,
+                [
+                    PendingUpdate(
+                        uid,
+                        events.CHAT_NEW,
+                        chat_id,
+                        None,
+                        {"chat_type": "group", "by": caller.user_id},
+                    )
+                    for uid in [caller.user_id, *others]
+                ],
+            )
+        await self.updates.publish(updates)
+        return chat_json(chat, me, viewer_id=caller.user_id)
+
+    async def _check_addable(
+        self, conn: AsyncConnection, caller: Caller, user_ids: Sequence[int]
+    ) -> None:
+        """Users exist, and none of them blocked the caller (no adding people who said no)."""
+        for uid in user_ids:
+            if await user_store.get(conn, uid) is None:
+                raise NotFound(f"No such user: {uid}.", code="user_not_found")
+            if await block_store.is_blocked(conn, blocker=uid, blocked=caller.user_id):
+                raise Forbidden("One of these users cannot be added by you.", code="blocked")
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    async def list_chats(self, caller: Caller, limit: int = 100) -> list[dict[str, Any]]:
+        """The caller's chats with the last message and the unread count."""
+        limit = max(1, min(limit, 500))
+        async with self.db.read() as conn:
+            rows = await store.chats_of(conn, caller.user_id, limit=limit)
+            unread = await store.unread_counts(conn, caller.user_id, [c.id for c, _, _ in rows])
+            last = await render_messages(
+                conn, caller.user_id, [mid for _, _, mid in rows if mid is not None]
+            )
+        out = []
+        for chat, me, last_id in rows:
+            body = chat_json(chat, me, viewer_id=caller.user_id)
+            body["last_message"] = last.get(last_id) if last_id is not None else None
+            body["unread_count"] = unread.get(chat.id, 0)
+            out.append(body)
+        return out
+
+    async def get_chat(self, caller: Caller, chat_id: int) -> dict[str, Any]:
+        async with self.db.read() as conn:
+            chat, me = await self.access_chat(conn, caller, chat_id)
+            members = await store.members(conn, chat_id)
+            unread = await store.unread_counts(conn, caller.user_id, [chat_id])
+        body = chat_json(chat, me, viewer_id=caller.user_id)
+        body["unread_count"] = unread.get(chat_id, 0)
+        body["members"] = [
+            {
+                "user_id": m.user_id,
+                "role": m.role,
+                "joined_at": iso(m.joined_at),
+                "read_seq": m.read_seq,
+            }
+            for m in members
+        ]
+        return body
+
+    # -- membership ------------------------------------------------------------------------------
+
+    async def add_members(self, caller: Caller, chat_id: int, user_ids: Sequence[int]) -> None:
+        now = self.clock.now()
+        async with self.db.write() as conn:
+            chat, me = await self.access_chat(conn, caller, chat_id)
+            await self._check_admin(me, chat)
+            current = set((await store.member_ids_of(conn, [chat_id]))[chat_id])
+            new = sorted({u for u in user_ids if u not in current})
+            if not new:
+                return
+            if len(current) + len(new) > self.settings.group_member_limit:
+                raise InvalidInput(
+                    f"A group has at most {self.settings.group_member_limit} members.",
+                    code="member_limit",
+                )
+            await self._check_addable(conn, caller, new)
+            await store.add_members(
+                conn, chat_id, [(u, MEMBER) for u in new], now=now, start_seq=chat.last_seq
+            )
+            pending = [
+                PendingUpdate(
+                    u, events.CHAT_NEW, chat_id, None, {"chat_type": "group", "by": caller.user_id}
+                )
+                for u in new
+            ]
+            for u in new:
+                pending += [
+                    PendingUpdate(
+                        m, events.MEMBER_ADDED, chat_id, None, {"user_id": u, "by": caller.user_id}
+                    )
+                    for m in current
+                ]
+            updates = await self.updates.record(conn, pending)
+        await self.updates.publish(updates)
+
+    async def remove_member(self, caller: Caller, chat_id: int, user_id: int) -> None:
+        """An admin removes a member (not the owner; admins only by the owner); a member
+        removing themself is leaving."""
+        if user_id == caller.user_id:
+            await self.leave(caller, chat_id)
+            return
+        async with self.db.write() as conn:
+            chat, me = await self.access_chat(conn, caller, chat_id)
+            await self._check_admin(me, chat)
+            target = await store.member(conn, chat_id, user_id)
+            if target is None:
+                raise NotFound("No such member.", code="member_not_found")
+            if target.role == OWNER or (target.role == ADMIN and me.role != OWNER):
+                raise Forbidden("You cannot remove this member.", code="not_allowed")
+            updates = await self._drop_member(conn, chat_id, user_id, by=caller.user_id)
+        await self.updates.publish(updates)
+
+    async def _drop_member(
+        self, conn: AsyncConnection, chat_id: int, user_id: int, *, by: int
+    ) -> list[Update]:
+        await store.remove_member(conn, chat_id, user_id)
+        await message_store.unhide_chat(conn, user_id, chat_id)
+        remaining = (await store.member_ids_of(conn, [chat_id]))[chat_id]
+        pending = [PendingUpdate(user_id, events.CHAT_REMOVED, chat_id, None, {"by": by})]
+        pending += [
+            PendingUpdate(m, events.MEMBER_REMOVED, chat_id, None, {"user_id": user_id, "by": by})
+            for m in remaining
+        ]
+        return await self.updates.record(conn, pending)
+
+    async def leave(self, caller: Caller, chat_id: int, *, delete_chat: bool = False) -> None:
+        """Leave a chat. An owner leaving hands the group to the oldest admin (or member).
+        ``delete_chat`` by the owner of a group, or either side of a direct chat with nobody
+        left, deletes the chat and all its messages for good (P5.3)."""
+        purge = False
+        async with self.db.write() as conn:
+            chat, me = await self.access_chat(conn, caller, chat_id)
+            if delete_chat and chat.type == "group" and me.role == OWNER:
+                members = (await store.member_ids_of(conn, [chat_id]))[chat_id]
+                pending = [
+                    PendingUpdate(
+                        m,
+                        events.CHAT_REMOVED,
+                        chat_id,
+                        None,
+                        {"by": caller.user_id, "deleted": True},
+                    )
+                    for m in members
+                ]
+                await store.delete_chat(conn, chat_id)
+                updates = await self.updates.record(conn, pending)
+                purge = True
+            else:
+                updates = await self._drop_member(conn, chat_id, caller.user_id, by=caller.user_id)
+                if chat.type == "group" and me.role == OWNER:
+                    updates += await self._hand_over(conn, chat_id)
+                remaining = (await store.member_ids_of(conn, [chat_id]))[chat_id]
+                if not remaining:
+                    # Nobody can see this chat any more: it and its messages go (P5.3).
+                    await store.delete_chat(conn, chat_id)
+                    purge = True
+        await self.updates.publish(updates)
+        if purge:
+            await self.purge.request()
+
+    async def _hand_over(self, conn: AsyncConnection, chat_id: int) -> list[Update]:
+        members = await store.members(conn, chat_id)
+        if not members:
+            return []
+        heir = sorted(members, key=lambda m: (m.role != ADMIN, m.joined_at, m.user_id))[0]
+        await store.update_member(conn, chat_id, heir.user_id, role=OWNER)
+        return await self.updates.record(
+            conn,
+            [
+                PendingUpdate(
+                    m.user_id,
+                    events.MEMBER_ROLE,
+                    chat_id,
+                    None,
+                    {"user_id": heir.user_id, "role": OWNER},
+                )
+                for m in members
+            ],
+        )
+
+    async def set_role(self, caller: Caller, chat_id: int, user_id: int, role: str) -> None:
+        """The owner promotes a member to admin or demotes an admin (and may hand over
+        ownership with role=owner)."""
+        if role not in {ADMIN, MEMBER, OWNER}:
+            raise InvalidInput("role is admin, member or owner.", code="invalid_role")
+        async with self.db.write() as conn:
+            chat, me = await self.access_chat(conn, caller, chat_id)
+            await self._check_admin(me, chat)
+            if me.role != OWNER:
+                raise Forbidden("Only the owner changes roles.", code="not_owner")
+            target = await store.member(conn, chat_id, user_id)
+            if target is None:
+                raise NotFound("No such member.", code="member_not_found")
+            if user_id == caller.user_id:
+                raise InvalidInput(
+                    "The owner hands over by making another member owner.", code="invalid_role"
+                )
+            changes = [(user_id, role)]
+            if role == OWNER:
+                changes.append((caller.user_id, ADMIN))
+            for uid, new_role in changes:
+                await store.update_member(conn, chat_id, uid, role=new_role)
+            members = (await store.member_ids_of(conn, [chat_id]))[chat_id]
+            updates = await self.updates.record(
+                conn,
+                [
+                    PendingUpdate(m, events.MEMBER_ROLE, chat_id, None, {"user_id": uid, "role": r})
+                    for uid, r in changes
+                    for m in members
+                ],
+            )
+        await self.updates.publish(updates)
+
+    async def set_title(self, caller: Caller, chat_id: int, title: str) -> None:
+        title = self._check_title(title)
+        async with self.db.write() as conn:
+            chat, me = await self.access_chat(conn, caller, chat_id)
+            await self._check_admin(me, chat)
+            await store.update_chat(conn, chat_id, title=title)
+            members = (await store.member_ids_of(conn, [chat_id]))[chat_id]
+            updates = await self.updates.record(
+                conn,
+                [
+                    PendingUpdate(m, events.CHAT_UPDATED, chat_id, None, {"title": title})
+                    for m in members
+                ],
+            )
+        await self.updates.publish(updates)
+
+    async def set_photo_keys(
+        self, caller: Caller, chat_id: int, keys: tuple[str, str] | None
+    ) -> tuple[str | None, str | None]:
+        """Set or clear the group photo; returns the old keys so the caller can free files."""
+        async with self.db.write() as conn:
+            chat, me = await self.access_chat(conn, caller, chat_id)
+            await self._check_admin(me, chat)
+            full, thumb = keys if keys else (None, None)
+            await store.update_chat(conn, chat_id, photo_key=full, photo_thumb_key=thumb)
+            members = (await store.member_ids_of(conn, [chat_id]))[chat_id]
+            updates = await self.updates.record(
+                conn,
+                [
+                    PendingUpdate(
+                        m, events.CHAT_UPDATED, chat_id, None, {"photo": full is not None}
+                    )
+                    for m in members
+                ],
+            )
+        await self.updates.publish(updates)
+        return chat.photo_key, chat.photo_thumb_key
+
+    async def photo_key(self, caller: Caller, chat_id: int, *, thumbnail: bool) -> str:
+        async with self.db.read() as conn:
+            chat, _ = await self.access_chat(conn, caller, chat_id)
+        key = chat.photo_thumb_key if thumbnail else chat.photo_key
+        if key is None:
+            raise NotFound("No such photo.", code="photo_not_found")
+        return key
+
+    # -- invite links ----------------------------------------------------------------------------
+
+    async def create_invite(self, caller: Caller, chat_id: int) -> dict[str, Any]:
+        token = secrets.token_urlsafe(18)
+        now = self.clock.now()
+        async with self.db.write() as conn:
+            chat, me = await self.access_chat(conn, caller, chat_id)
+            await self._check_admin(me, chat)
+            await store.create_invite(
+                conn, token=token, chat_id=chat_id, created_by=caller.user_id, now=now
+            )
+        return {"token": token, "chat_id": chat_id, "created_at": iso(now), "revoked": False}
+
+    async def list_invites(self, caller: Caller, chat_id: int) -> list[dict[str, Any]]:
+        async with self.db.read() as conn:
+            chat, me = await self.access_chat(conn, caller, chat_id)
+            await self._check_admin(me, chat)
+            rows = await store.invites_of(conn, chat_id)
+        return [
+            {
+                "token": r["token"],
+                "chat_id": chat_id,
+                "created_at": iso(r["created_at"]),  # type: ignore[arg-type]
+                "revoked": r["revoked_at"] is not None,
+            }
+            for r in rows
+        ]
+
+    async def revoke_invite(self, caller: Caller, chat_id: int, token: str) -> None:
+        async with self.db.write() as conn:
+            chat, me = await self.access_chat(conn, caller, chat_id)
+            await self._check_admin(me, chat)
+            if not await store.revoke_invite(conn, chat_id, token, self.clock.now()):
+                raise NotFound("No such invite link.", code="invite_not_found")
+
+    async def join_by_invite(self, caller: Caller, token: str) -> dict[str, Any]:
+        now = self.clock.now()
+        async with self.db.write() as conn:
+            found = await store.invite(conn, token) if len(token) <= 64 else None
+            if found is None or found[1] is not None:
+                raise NotFound("This invite link does not work.", code="invite_not_found")
+            chat_id = found[0]
+            chat = await store.get(conn, chat_id)
+            assert chat is not None
+            current = set((await store.member_ids_of(conn, [chat_id]))[chat_id])
+            if caller.user_id not in current:
+                if len(current) + 1 > self.settings.group_member_limit:
+                    raise Conflict("The group is full.", code="member_limit")
+                await store.add_members(
+                    conn, chat_id, [(caller.user_id, MEMBER)], now=now, start_seq=chat.last_seq
+                )
+                pending = [
+                    PendingUpdate(
+                        caller.user_id,
+                        events.CHAT_NEW,
+                        chat_id,
+                        None,
+                        {"chat_type": "group", "by": caller.user_id},
+                    )
+                ]
+                pending += [
+                    PendingUpdate(
+                        m,
+                        events.MEMBER_ADDED,
+                        chat_id,
+                        None,
+                        {"user_id": caller.user_id, "by": caller.user_id},
+                    )
+                    for m in current
+                ]
+                updates = await self.updates.record(conn, pending)
+            else:
+                updates = []
+            chat = await store.get(conn, chat_id)
+            me = await store.member(conn, chat_id, caller.user_id)
+            assert chat is not None and me is not None
+        await self.updates.publish(updates)
+        return chat_json(chat, me, viewer_id=caller.user_id)
+
+    # -- per-member settings -----------------------------------------------------------------
+
+    async def set_muted(self, caller: Caller, chat_id: int, muted: bool) -> None:
+        async with self.db.write() as conn:
+            await self.access_chat(conn, caller, chat_id)
+            await store.update_member(conn, chat_id, caller.user_id, muted=muted)
+
+    async def clear_history(self, caller: Caller, chat_id: int, *, for_everyone: bool) -> None:
+        """Clear the chat's history for the caller, or (group admins, either side of a direct
+        chat) for everyone, where the text is deleted for good (P5.2, P5.3)."""
+        now = self.clock.now()
+        async with self.db.write() as conn:
+            chat, me = await self.access_chat(conn, caller, chat_id)
+            members = (await store.member_ids_of(conn, [chat_id]))[chat_id]
+            if for_everyone:
+                if chat.type == "group" and me.role not in ADMINS:
+                    raise Forbidden(
+                        "Only group admins clear history for everyone.", code="not_admin"
+                    )
+                await message_store.tombstone_chat_before(conn, chat_id, chat.last_seq, now)
+                for m in members:
+                    await store.update_member(conn, chat_id, m, cleared_seq=chat.last_seq)
+                targets = members
+            else:
+                await store.update_member(conn, chat_id, caller.user_id, cleared_seq=chat.last_seq)
+                targets = [caller.user_id]
+            updates = await self.updates.record(
+                conn,
+                [
+                    PendingUpdate(
+                        m,
+                        events.CHAT_CLEARED,
+                        chat_id,
+                        None,
+                        {"cleared_seq": chat.last_seq, "for_everyone": for_everyone},
+                    )
+                    for m in targets
+                ],
+            )
+        await self.updates.publish(updates)
+        if for_everyone:
+            await self.purge.request()
+
+    async def report(self, caller: Caller, chat_id: int, message_id: int, reason: str) -> int:
+        """Report a message for moderators (kept with the reporter, never shown to the author)."""
+        reason = (reason or "").strip()
+        if not reason or len(reason) > 500:
+            raise InvalidInput("Give a reason of at most 500 characters.", code="invalid_reason")
+        async with self.db.write() as conn:
+            _, me = await self.access_chat(conn, caller, chat_id)
+            message = await message_store.get(conn, message_id)
+            if message is None or message.chat_id != chat_id or message.seq <= me.cleared_seq:
+                raise NotFound("No such message.", code="message_not_found")
+            return await block_store.add_report(
+                conn,
+                reporter_id=caller.user_id,
+                message_id=message_id,
+                chat_id=chat_id,
+                reported_user_id=message.sender_id,
+                reason=reason,
+                now=self.clock.now(),
+            )
+
+    # -- blocking --------------------------------------------------------------------------------
+
+    async def block(self, caller: Caller, user_id: int) -> None:
+        if user_id == caller.user_id:
+            raise InvalidInput("You cannot block yourself.", code="invalid_user")
+        async with self.db.write() as conn:
+            if await user_store.get(conn, user_id) is None:
+                raise NotFound("No such user.", code="user_not_found")
+            await block_store.add(
+                conn, blocker=caller.user_id, blocked=user_id, now=self.clock.now()
+            )
+
+    async def unblock(self, caller: Caller, user_id: int) -> None:
+        async with self.db.write() as conn:
+            removed = await block_store.remove(conn, blocker=caller.user_id, blocked=user_id)
+        if not removed:
+            raise NotFound("This user is not blocked.", code="not_blocked")
+
+    async def blocked(self, caller: Caller) -> list[dict[str, Any]]:
+        async with self.db.read() as conn:
+            rows = await block_store.blocked_by(conn, caller.user_id)
+        return [{"user_id": uid, "blocked_at": iso(at)} for uid, at in rows]
+
+    async def members_of(self, chat_id: int) -> list[int]:
+        async with self.db.read() as conn:
+            return (await store.member_ids_of(conn, [chat_id]))[chat_id]
+
+    async def check_member(self, caller: Caller, chat_id: int) -> list[int]:
+        """Member ids of a chat the caller belongs to (for typing indicators)."""
+        async with self.db.read() as conn:
+            await self.access_chat(conn, caller, chat_id)
+            return (await store.member_ids_of(conn, [chat_id]))[chat_id]

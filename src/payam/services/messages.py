@@ -1,0 +1,528 @@
+"""Messages (P5.1, P5.2, P5.3): send with idempotency, history, edit, delete, read markers,
+search.
+
+Sends go through group commit: concurrent sends wait in a queue and one writer task commits
+them together, many messages per transaction and per fsync. A send is acknowledged only after
+its transaction committed (acknowledged means durable), and its updates are published only
+then. The same ``(sender, client_id)`` returns the stored message however often, or however
+concurrently, it is retried; with different content it is a 409.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import and_, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from payam.config import Settings
+from payam.domain import events
+from payam.domain.clock import Clock
+from payam.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, PayamError
+from payam.domain.events import PendingUpdate, Update
+from payam.domain.models import Caller
+from payam.services.purge import Purger
+from payam.services.render import message_json, render_messages
+from payam.services.updates import UpdateLog
+from payam.storage import blocks as block_store
+from payam.storage import chats as chat_store
+from payam.storage import messages as store
+from payam.storage.database import Database
+from payam.storage.messages import MessageRow
+from payam.storage.tables import chat_members
+
+log = logging.getLogger(__name__)
+
+CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+ADMIN_ROLES = {"owner", "admin"}
+
+
+def content_hash(text: str | None, reply_to: int | None, forward_of: int | None) -> bytes:
+    canonical = json.dumps([text, reply_to, forward_of], ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    message: dict[str, Any]
+    created: bool
+
+
+@dataclass
+class _SendRequest:
+    sender_id: int
+    chat_id: int
+    client_id: str
+    text: str | None
+    reply_to: int | None
+    forward_of: int | None
+    hash: bytes
+    future: asyncio.Future[Sent] = field(repr=False)
+
+
+class MessageService:
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        clock: Clock,
+        updates: UpdateLog,
+        purge: Purger,
+        *,
+        max_batch: int = 256,
+    ) -> None:
+        self.purge = purge
+        self.db = db
+        self.settings = settings
+        self.clock = clock
+        self.updates = updates
+        self.max_batch = max_batch
+        self._queue: asyncio.Queue[_SendRequest] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    # -- sending -------------------------------------------------------------------------------
+
+    def check_text(self, text: str | None, *, required: bool) -> str | None:
+        if text is None:
+            if required:
+                raise InvalidInput("A message needs text.", code="empty_message")
+            return None
+        if not isinstance(text, str) or not text.strip():
+            raise InvalidInput("A message cannot be empty.", code="empty_message")
+        if len(text) > self.settings.message_max_length:
+            raise InvalidInput(
+                f"A message has at most {self.settings.message_max_length} characters.",
+                code="message_too_long",
+            )
+        return text
+
+    async def send(
+        self,
+        caller: Caller,
+        chat_id: int,
+        *,
+        client_id: str,
+        text: str | None,
+        reply_to: int | None = None,
+        forward_of: int | None = None,
+    ) -> Sent:
+        if not isinstance(client_id, str) or not CLIENT_ID.match(client_id):
+            raise InvalidInput(
+                "client_id is 1-64 characters of letters, digits and . _ : -",
+                code="invalid_client_id",
+            )
+        text = self.check_text(text, required=forward_of is None)
+        request = _SendRequest(
+            caller.user_id,
+            chat_id,
+            client_id,
+            text,
+            reply_to,
+            forward_of,
+            content_hash(text, reply_to, forward_of),
+            asyncio.get_running_loop().create_future(),
+        )
+        if self._task is None:
+            self.start()
+        await self._queue.put(request)
+        # Shielded: a client that goes away does not cancel a send others share a commit with.
+        return await asyncio.shield(request.future)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="message-writer")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self.max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                results, updates = await self._commit(batch)
+            except Exception as exc:  # the database failed: nobody in this batch is acknowledged
+                log.exception("message batch of %d failed", len(batch))
+                for request in batch:
+                    if not request.future.done():
+                        request.future.set_exception(exc)
+                continue
+            for request, result in zip(batch, results, strict=True):
+                if request.future.done():
+                    continue
+                if isinstance(result, PayamError):
+                    request.future.set_exception(result)
+                else:
+                    request.future.set_result(result)
+            await self.updates.publish(updates)
+
+    async def _commit(
+        self, batch: list[_SendRequest]
+    ) -> tuple[list[Sent | PayamError], list[Update]]:
+        """One transaction for the whole batch; a request refused here refuses only itself."""
+        now = self.clock.now()
+        async with self.db.write() as conn:
+            ctx = await _BatchContext.load(conn, batch)
+            outcomes: list[Sent | PayamError | dict[str, Any] | int] = []
+            in_batch: dict[tuple[int, str], int] = {}
+            for i, r in enumerate(batch):
+                key = (r.sender_id, r.client_id)
+                if key in in_batch and key not in ctx.existing:
+                    outcomes.append(in_batch[key])  # a concurrent retry inside this batch
+                    continue
+                outcome = ctx.check(r, now)
+                if isinstance(outcome, dict):
+                    in_batch[key] = i
+                outcomes.append(outcome)
+            new = [(i, o) for i, o in enumerate(outcomes) if isinstance(o, dict)]
+            ids = await store.insert_many(conn, [row for _, row in new])
+            await chat_store.set_last_seqs(conn, ctx.changed_seqs())
+            sent: dict[int, Sent] = {}
+            pending: list[PendingUpdate] = []
+            read_marks: dict[tuple[int, int], int] = {}
+            for (i, row), message_id in zip(new, ids, strict=True):
+                rendered = message_json(
+                    MessageRow(id=message_id, edited_at=None, deleted_at=None, **row)
+                )
+                sent[i] = Sent(rendered, created=True)
+                read_marks[(row["chat_id"], row["sender_id"])] = row["seq"]
+                pending.extend(
+                    PendingUpdate(
+                        uid, events.MESSAGE_NEW, row["chat_id"], message_id, None, rendered
+                    )
+                    for uid in ctx.members[row["chat_id"]]
+                )
+            await _advance_read(conn, read_marks)
+            updates = await self.updates.record(conn, pending)
+        results: list[Sent | PayamError] = []
+        for i, done in enumerate(outcomes):
+            if isinstance(done, dict):
+                results.append(sent[i])
+            elif isinstance(done, int):  # same client_id as request number ``done``
+                first = sent.get(done)
+                same = first is not None and batch[done].hash == batch[i].hash
+                results.append(
+                    Sent(first.message, created=False) if same and first else _conflict()
+                )
+            else:
+                results.append(done)
+        return results, updates
+
+    # -- reading -------------------------------------------------------------------------------
+
+    async def history(
+        self, caller: Caller, chat_id: int, *, before: int | None, after: int | None, limit: int
+    ) -> list[dict[str, Any]]:
+        limit = max(1, min(limit, 200))
+        async with self.db.read() as conn:
+            member = await chat_store.member(conn, chat_id, caller.user_id)
+            if member is None:
+                raise NotFound("No such chat.", code="chat_not_found")
+            floor = max(member.cleared_seq, after or 0)
+            rows = await store.page(
+                conn,
+                chat_id,
+                viewer_id=caller.user_id,
+                after_seq=floor,
+                before_seq=before,
+                limit=limit,
+                newest_first=after is None,
+            )
+        return [message_json(m) for m in rows]
+
+    async def _access_message(
+        self, conn: AsyncConnection, caller: Caller, chat_id: int, message_id: int
+    ) -> tuple[MessageRow, chat_store.MemberRow, chat_store.ChatRow]:
+        member = await chat_store.member(conn, chat_id, caller.user_id)
+        message = await store.get(conn, message_id)
+        chat = await chat_store.get(conn, chat_id)
+        if (
+            member is None
+            or chat is None
+            or message is None
+            or message.chat_id != chat_id
+            or message.seq <= member.cleared_seq
+        ):
+            raise NotFound("No such message.", code="message_not_found")
+        return message, member, chat
+
+    async def edit(
+        self, caller: Caller, chat_id: int, message_id: int, text: str
+    ) -> dict[str, Any]:
+        """Edit one's own message; every member sees it marked edited."""
+        checked = self.check_text(text, required=True)
+        assert checked is not None
+        now = self.clock.now()
+        async with self.db.write() as conn:
+            message, _member, _chat = await self._access_message(conn, caller, chat_id, message_id)
+            if message.deleted_at is not None:
+                raise NotFound("No such message.", code="message_not_found")
+            if message.sender_id != caller.user_id:
+                raise Forbidden("Only the author can edit a message.", code="not_author")
+            await store.edit(
+                conn,
+                message_id,
+                checked,
+                content_hash(checked, message.reply_to, message.forward_of),
+                now,
+            )
+            edited = await store.get(conn, message_id)
+            assert edited is not None
+            rendered = message_json(edited)
+            member_ids = (await chat_store.member_ids_of(conn, [chat_id]))[chat_id]
+            updates = await self.updates.record(
+                conn,
+                [
+                    PendingUpdate(uid, events.MESSAGE_EDITED, chat_id, message_id, None, rendered)
+                    for uid in member_ids
+                ],
+            )
+        await self.updates.publish(updates)
+        return rendered
+
+    async def delete(
+        self, caller: Caller, chat_id: int, message_id: int, *, for_everyone: bool
+    ) -> None:
+        """For everyone (author, or a group admin): the text leaves the API, the index and the
+        database file (P5.3). For me: hidden from the caller alone (P5.2)."""
+        now = self.clock.now()
+        async with self.db.write() as conn:
+            message, member, chat = await self._access_message(conn, caller, chat_id, message_id)
+            if for_everyone:
+                may = message.sender_id == caller.user_id or (
+                    chat.type == "group" and member.role in ADMIN_ROLES
+                )
+                if not may:
+                    raise Forbidden(
+                        "Only the author or a group admin can delete this for everyone.",
+                        code="not_allowed",
+                    )
+                await store.tombstone(conn, [message_id], now)
+                member_ids = (await chat_store.member_ids_of(conn, [chat_id]))[chat_id]
+                gone = {
+                    "id": message_id,
+                    "chat_id": chat_id,
+                    "seq": message.seq,
+                    "deleted": True,
+                    "text": None,
+                }
+                updates = await self.updates.record(
+                    conn,
+                    [
+                        PendingUpdate(uid, events.MESSAGE_DELETED, chat_id, message_id, None, gone)
+                        for uid in member_ids
+                    ],
+                )
+            else:
+                await store.hide(conn, caller.user_id, message_id)
+                gone = {
+                    "id": message_id,
+                    "chat_id": chat_id,
+                    "seq": message.seq,
+                    "deleted": True,
+                    "text": None,
+                }
+                updates = await self.updates.record(
+                    conn,
+                    [
+                        PendingUpdate(
+                            caller.user_id, events.MESSAGE_HIDDEN, chat_id, message_id, None, gone
+                        )
+                    ],
+                )
+        await self.updates.publish(updates)
+        if for_everyone:
+            await self.purge.request()
+
+    async def mark_read(self, caller: Caller, chat_id: int, seq: int) -> int:
+        """Move the caller's read marker forward (never back); members see a read receipt."""
+        async with self.db.write() as conn:
+            member = await chat_store.member(conn, chat_id, caller.user_id)
+            chat = await chat_store.get(conn, chat_id)
+            if member is None or chat is None:
+                raise NotFound("No such chat.", code="chat_not_found")
+            seq = min(max(0, seq), chat.last_seq)
+            if seq <= member.read_seq:
+                return member.read_seq
+            await chat_store.update_member(conn, chat_id, caller.user_id, read_seq=seq)
+            member_ids = (await chat_store.member_ids_of(conn, [chat_id]))[chat_id]
+            payload = {"user_id": caller.user_id, "read_seq": seq}
+            updates = await self.updates.record(
+                conn,
+                [PendingUpdate(uid, events.READ, chat_id, None, payload) for uid in member_ids],
+            )
+        await self.updates.publish(updates)
+        return seq
+
+    async def search(self, caller: Caller, query: str, limit: int) -> list[dict[str, Any]]:
+        query = query.strip()
+        if not query:
+            raise InvalidInput("Search for at least one word.", code="empty_query")
+        if len(query) > 256:
+            raise InvalidInput("A search is at most 256 characters.", code="query_too_long")
+        async with self.db.read() as conn:
+            rows = await store.search(conn, caller.user_id, query, limit=max(1, min(limit, 100)))
+        return [message_json(m) for m in rows]
+
+    async def render(self, caller: Caller, ids: list[int]) -> dict[int, dict[str, Any]]:
+        async with self.db.read() as conn:
+            return await render_messages(conn, caller.user_id, ids)
+
+
+@dataclass
+class _BatchContext:
+    """What a batch of sends needs to know, read with a fixed number of queries."""
+
+    existing: dict[tuple[int, str], MessageRow]
+    chats: dict[int, chat_store.ChatRow]
+    members: dict[int, list[int]]
+    blocked: set[tuple[int, int]]
+    refs: dict[int, MessageRow]
+    ref_members: set[tuple[int, int]]
+    next_seq: dict[int, int] = field(default_factory=dict)
+
+    @classmethod
+    async def load(cls, conn: AsyncConnection, batch: list[_SendRequest]) -> _BatchContext:
+        existing = await store.by_client_ids(conn, [(r.sender_id, r.client_id) for r in batch])
+        chats = await chat_store.get_many(conn, {r.chat_id for r in batch})
+        members = await chat_store.member_ids_of(conn, chats)
+        refs = await store.get_many(
+            conn, [i for r in batch for i in (r.reply_to, r.forward_of) if i is not None]
+        )
+        forwarded = {
+            (refs[r.forward_of].chat_id, r.sender_id)
+            for r in batch
+            if r.forward_of is not None and r.forward_of in refs
+        }
+        return cls(
+            existing=existing,
+            chats=chats,
+            members=members,
+            blocked=await _blocked_senders(conn, batch, chats, members),
+            refs=refs,
+            ref_members=await _memberships(conn, forwarded),
+            next_seq={cid: chat.last_seq for cid, chat in chats.items()},
+        )
+
+    def changed_seqs(self) -> dict[int, int]:
+        return {c: s for c, s in self.next_seq.items() if s != self.chats[c].last_seq}
+
+    def check(  # noqa: PLR0911 (one return per refusal reads as the rule list it is)
+        self, r: _SendRequest, now: float
+    ) -> Sent | PayamError | dict[str, Any]:
+        """The row to insert for ``r``, the stored message it repeats, or why not."""
+        earlier = self.existing.get((r.sender_id, r.client_id))
+        if earlier is not None:
+            return _replay(earlier, r)
+        chat = self.chats.get(r.chat_id)
+        if chat is None or r.sender_id not in self.members.get(r.chat_id, ()):
+            return NotFound("No such chat.", code="chat_not_found")
+        if chat.type == "channel":
+            return Forbidden("Use the channel routes to post.", code="not_allowed")
+        if (r.chat_id, r.sender_id) in self.blocked:
+            return Forbidden("You cannot message this user.", code="blocked")
+        if r.reply_to is not None:
+            reply = self.refs.get(r.reply_to)
+            if reply is None or reply.chat_id != r.chat_id:
+                return InvalidInput(
+                    "reply_to is not a message of this chat.", code="invalid_reply_to"
+                )
+        text, forward_from = r.text, None
+        if r.forward_of is not None:
+            original = self.refs.get(r.forward_of)
+            if (
+                original is None
+                or original.deleted_at is not None
+                or (original.chat_id, r.sender_id) not in self.ref_members
+            ):
+                return NotFound("No such message to forward.", code="message_not_found")
+            text = text if text is not None else original.text
+            forward_from = original.forward_from_user_id or original.sender_id
+        self.next_seq[r.chat_id] += 1
+        return {
+            "chat_id": r.chat_id,
+            "seq": self.next_seq[r.chat_id],
+            "sender_id": r.sender_id,
+            "client_id": r.client_id,
+            "text": text,
+            "content_hash": r.hash,
+            "reply_to": r.reply_to,
+            "forward_of": r.forward_of,
+            "forward_from_user_id": forward_from,
+            "created_at": now,
+        }
+
+
+def _replay(earlier: MessageRow, r: _SendRequest) -> Sent | PayamError:
+    if earlier.chat_id == r.chat_id and earlier.content_hash == r.hash:
+        return Sent(message_json(earlier), created=False)
+    if earlier.deleted_at is not None and earlier.chat_id == r.chat_id:
+        return Sent(message_json(earlier), created=False)
+    return _conflict()
+
+
+def _conflict() -> Conflict:
+    return Conflict(
+        "This client_id was already used for a different message.", code="client_id_reused"
+    )
+
+
+async def _blocked_senders(
+    conn: AsyncConnection,
+    batch: list[_SendRequest],
+    chats: dict[int, chat_store.ChatRow],
+    members: dict[int, list[int]],
+) -> set[tuple[int, int]]:
+    """(chat, sender) pairs of direct chats where the other member blocked the sender."""
+    pairs: dict[tuple[int, int], tuple[int, int]] = {}
+    for r in batch:
+        chat = chats.get(r.chat_id)
+        if chat is None or chat.type != "direct":
+            continue
+        others = [u for u in members.get(r.chat_id, ()) if u != r.sender_id]
+        if others:
+            pairs[(others[0], r.sender_id)] = (r.chat_id, r.sender_id)
+    found = await block_store.blocked_pairs(conn, list(pairs))
+    return {pairs[pair] for pair in found}
+
+
+async def _memberships(conn: AsyncConnection, pairs: set[tuple[int, int]]) -> set[tuple[int, int]]:
+    if not pairs:
+        return set()
+    rows = await conn.execute(
+        select(chat_members.c.chat_id, chat_members.c.user_id).where(
+            tuple_(chat_members.c.chat_id, chat_members.c.user_id).in_(list(pairs))
+        )
+    )
+    return {(row.chat_id, row.user_id) for row in rows}
+
+
+async def _advance_read(conn: AsyncConnection, marks: dict[tuple[int, int], int]) -> None:
+    """A sender has read everything up to their own message."""
+    from sqlalchemy import bindparam, update  # noqa: PLC0415
+
+    if marks:
+        await conn.execute(
+            update(chat_members)
+            .where(
+                and_(
+                    chat_members.c.chat_id == bindparam("cid"),
+                    chat_members.c.user_id == bindparam("uid"),
+                    chat_members.c.read_seq < bindparam("seq"),
+                )
+            )
+            .values(read_seq=bindparam("seq")),
+            [{"cid": c, "uid": u, "seq": s} for (c, u), s in marks.items()],
+        )

@@ -1,0 +1,69 @@
+"""Making deletions physical (P5.3).
+
+Deleting a row does not remove its bytes everywhere at once: SQLite keeps older page versions
+in the WAL file until a checkpoint, and the FTS5 index keeps a deleted message's terms in its
+segments until they are merged. With ``secure_delete`` on, freed space is zeroed; the purge
+then merges the index (``optimize``) and checkpoints the WAL with TRUNCATE, after which the
+deleted text is in no database file. Requests are coalesced: one purge runs ``delay`` seconds
+after the first deletion that asked for it; ``run()`` purges at once (``payam maintenance
+purge``). On PostgreSQL, see docs/privacy.md for what VACUUM does and does not remove.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from payam.storage import messages as message_store
+from payam.storage.database import Database
+
+log = logging.getLogger(__name__)
+
+
+class Purger:
+    def __init__(self, db: Database, *, delay: float = 1.0) -> None:
+        self.db = db
+        self.delay = delay
+        self._scheduled: asyncio.Task[None] | None = None
+        self.runs = 0
+
+    async def request(self) -> None:
+        """Ask for a purge soon; returns at once."""
+        if self._scheduled is None or self._scheduled.done():
+            self._scheduled = asyncio.create_task(self._later(), name="purge")
+
+    async def _later(self) -> None:
+        await asyncio.sleep(self.delay)
+        try:
+            await self.run()
+        except Exception:
+            log.exception("purge failed; deleted content may stay in the WAL until the next one")
+
+    async def run(self) -> bool:
+        """Purge now. Returns whether the WAL was fully checkpointed and truncated."""
+        if not self.db.is_sqlite:
+            return True
+        async with self.db.write() as conn:
+            await message_store.optimize_index(conn)
+        for _ in range(50):
+            async with self.db.writer.connect() as conn:
+                raw = await conn.get_raw_connection()
+                driver = raw.driver_connection
+                assert driver is not None
+                cursor = await driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                busy, _log_frames, _done = await cursor.fetchone()
+                await cursor.close()
+            if not busy:
+                self.runs += 1
+                return True
+            await asyncio.sleep(0.05)  # a reader holds an old snapshot: let it finish
+        log.warning("WAL checkpoint stayed busy; the next purge will finish it")
+        return False
+
+    async def stop(self) -> None:
+        if self._scheduled is not None and not self._scheduled.done():
+            self._scheduled.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._scheduled
+        self._scheduled = None

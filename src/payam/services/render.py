@@ -1,0 +1,75 @@
+"""How a message looks to a client: one shape for HTTP, WebSocket and replayed updates."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from payam.domain.events import iso
+from payam.storage import messages as message_store
+from payam.storage.messages import MessageRow
+from payam.storage.tables import chat_members, hidden_messages
+
+
+def message_json(m: MessageRow) -> dict[str, Any]:
+    deleted = m.deleted_at is not None
+    return {
+        "id": m.id,
+        "chat_id": m.chat_id,
+        "seq": m.seq,
+        "sender_id": m.sender_id,
+        "client_id": m.client_id,
+        "text": None if deleted else m.text,
+        "reply_to": m.reply_to,
+        "forward_of": m.forward_of,
+        "forward_from_user_id": m.forward_from_user_id,
+        "created_at": iso(m.created_at),
+        "edited": m.edited_at is not None,
+        "edited_at": iso(m.edited_at),
+        "deleted": deleted,
+    }
+
+
+def gone_json(m: MessageRow) -> dict[str, Any]:
+    """A message the viewer removed for themself: only its place in the chat remains."""
+    return {"id": m.id, "chat_id": m.chat_id, "seq": m.seq, "deleted": True, "text": None}
+
+
+async def render_messages(
+    conn: AsyncConnection, viewer_id: int, ids: Iterable[int]
+) -> dict[int, dict[str, Any]]:
+    """Current state of these messages as ``viewer_id`` may see them (hidden or cleared for
+    them shows as deleted)."""
+    rows = await message_store.get_many(conn, ids)
+    if not rows:
+        return {}
+    hidden = {
+        r.message_id
+        for r in await conn.execute(
+            select(hidden_messages.c.message_id).where(
+                hidden_messages.c.user_id == viewer_id,
+                hidden_messages.c.message_id.in_(list(rows)),
+            )
+        )
+    }
+    cleared = {
+        r.chat_id: r.cleared_seq
+        for r in await conn.execute(
+            select(chat_members.c.chat_id, chat_members.c.cleared_seq).where(
+                chat_members.c.user_id == viewer_id,
+                chat_members.c.chat_id.in_({m.chat_id for m in rows.values()}),
+            )
+        )
+    }
+    out = {}
+    for mid, m in rows.items():
+        if m.chat_id not in cleared:
+            continue  # no longer a member: nothing of the chat is shown
+        if mid in hidden or m.seq <= cleared[m.chat_id]:
+            out[mid] = gone_json(m)
+        else:
+            out[mid] = message_json(m)
+    return out

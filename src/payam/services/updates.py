@@ -1,0 +1,98 @@
+"""The updates log and fan-out (P5.1): record per-user updates inside a transaction, publish
+them after it commits, and replay what a device missed."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from payam.adapters.bus import EventBus
+from payam.domain.clock import Clock
+from payam.domain.events import PendingUpdate, Update
+from payam.domain.models import Caller
+from payam.services.render import render_messages
+from payam.storage import updates as store
+from payam.storage.database import Database
+
+
+@dataclass(frozen=True, slots=True)
+class UpdatePage:
+    updates: list[Update]
+    last_seq: int
+    has_more: bool
+    # Set when ``after`` is older than the oldest kept update: the client must resync chats.
+    too_old: bool = False
+
+
+class UpdateLog:
+    def __init__(self, db: Database, clock: Clock, bus: EventBus) -> None:
+        self.db = db
+        self.clock = clock
+        self.bus = bus
+
+    async def record(self, conn: AsyncConnection, pending: Sequence[PendingUpdate]) -> list[Update]:
+        """Give each pending update the next seq of its user and store it (no message text)."""
+        if not pending:
+            return []
+        first = await store.allocate(conn, Counter(p.user_id for p in pending))
+        now = self.clock.now()
+        next_seq = dict(first)
+        out: list[Update] = []
+        rows = []
+        for p in pending:
+            seq = next_seq[p.user_id]
+            next_seq[p.user_id] = seq + 1
+            out.append(
+                Update(p.user_id, seq, p.kind, p.chat_id, p.message_id, p.payload, now, p.message)
+            )
+            rows.append(
+                {
+                    "user_id": p.user_id,
+                    "seq": seq,
+                    "kind": p.kind,
+                    "chat_id": p.chat_id,
+                    "message_id": p.message_id,
+                    "payload": json.dumps(p.payload, separators=(",", ":")) if p.payload else None,
+                    "created_at": now,
+                }
+            )
+        await store.insert_many(conn, rows)
+        return out
+
+    async def publish(self, updates: Sequence[Update]) -> None:
+        await self.bus.publish(updates)
+
+    async def fetch(self, user_id: int, after: int, limit: int) -> UpdatePage:
+        """Updates after ``after``, in order, with each message as it is now."""
+        limit = max(1, min(limit, 1000))
+        async with self.db.read() as conn:
+            rows = await store.after(conn, user_id, max(0, after), limit + 1)
+            last = await store.last_seq(conn, user_id)
+            oldest = await store.first_kept_seq(conn, user_id) if after > 0 else None
+            has_more = len(rows) > limit
+            rows = rows[:limit]
+            ids = [r.message_id for r in rows if r.message_id is not None]
+            rendered = await render_messages(conn, user_id, ids)
+        too_old = oldest is not None and after + 1 < oldest
+        updates = [
+            Update(
+                r.user_id,
+                r.seq,
+                r.kind,
+                r.chat_id,
+                r.message_id,
+                json.loads(r.payload) if r.payload else None,
+                r.created_at,
+                rendered.get(r.message_id) if r.message_id is not None else None,
+            )
+            for r in rows
+        ]
+        return UpdatePage(updates, last, has_more, too_old)
+
+    async def last_seq(self, caller: Caller) -> int:
+        async with self.db.read() as conn:
+            return await store.last_seq(conn, caller.user_id)

@@ -1,0 +1,87 @@
+"""Blocks between users and reports to moderators."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import delete, insert, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from payam.storage.tables import blocks, reports
+
+
+async def is_blocked(conn: AsyncConnection, *, blocker: int, blocked: int) -> bool:
+    found = await conn.scalar(
+        select(blocks.c.blocker_id).where(
+            blocks.c.blocker_id == blocker, blocks.c.blocked_id == blocked
+        )
+    )
+    return found is not None
+
+
+async def blocked_pairs(
+    conn: AsyncConnection, pairs: Sequence[tuple[int, int]]
+) -> set[tuple[int, int]]:
+    """Which (blocker, blocked) pairs exist."""
+    found: set[tuple[int, int]] = set()
+    for start in range(0, len(pairs), 400):
+        rows = await conn.execute(
+            select(blocks.c.blocker_id, blocks.c.blocked_id).where(
+                tuple_(blocks.c.blocker_id, blocks.c.blocked_id).in_(
+                    list(pairs[start : start + 400])
+                )
+            )
+        )
+        found.update((row.blocker_id, row.blocked_id) for row in rows)
+    return found
+
+
+async def add(conn: AsyncConnection, *, blocker: int, blocked: int, now: float) -> None:
+    if not await is_blocked(conn, blocker=blocker, blocked=blocked):
+        await conn.execute(
+            insert(blocks).values(blocker_id=blocker, blocked_id=blocked, created_at=now)
+        )
+
+
+async def remove(conn: AsyncConnection, *, blocker: int, blocked: int) -> bool:
+    result = await conn.execute(
+        delete(blocks).where(blocks.c.blocker_id == blocker, blocks.c.blocked_id == blocked)
+    )
+    return bool(result.rowcount)
+
+
+async def blocked_by(conn: AsyncConnection, blocker: int) -> list[tuple[int, float]]:
+    rows = await conn.execute(
+        select(blocks.c.blocked_id, blocks.c.created_at)
+        .where(blocks.c.blocker_id == blocker)
+        .order_by(blocks.c.created_at)
+    )
+    return [(row.blocked_id, row.created_at) for row in rows]
+
+
+async def add_report(
+    conn: AsyncConnection,
+    *,
+    reporter_id: int,
+    message_id: int,
+    chat_id: int,
+    reported_user_id: int,
+    reason: str,
+    now: float,
+) -> int:
+    report_id: int = (
+        await conn.execute(
+            insert(reports)
+            .values(
+                reporter_id=reporter_id,
+                message_id=message_id,
+                chat_id=chat_id,
+                reported_user_id=reported_user_id,
+                reason=reason,
+                created_at=now,
+                status="open",
+            )
+            .returning(reports.c.id)
+        )
+    ).scalar_one()
+    return report_id

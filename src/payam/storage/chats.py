@@ -1,0 +1,320 @@
+"""Chats and their members (P5.1): direct chats (one per pair) and groups."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import and_, bindparam, delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from payam.storage.tables import chat_invites, chat_members, chats, messages
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRow:
+    id: int
+    type: str
+    title: str | None
+    photo_key: str | None
+    photo_thumb_key: str | None
+    direct_key: str | None
+    created_by: int | None
+    created_at: float
+    last_seq: int
+    member_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRow:
+    chat_id: int
+    user_id: int
+    role: str
+    joined_at: float
+    read_seq: int
+    cleared_seq: int
+    muted: bool
+
+
+_CHAT = (
+    chats.c.id,
+    chats.c.type,
+    chats.c.title,
+    chats.c.photo_key,
+    chats.c.photo_thumb_key,
+    chats.c.direct_key,
+    chats.c.created_by,
+    chats.c.created_at,
+    chats.c.last_seq,
+    chats.c.member_count,
+)
+_MEMBER = (
+    chat_members.c.chat_id,
+    chat_members.c.user_id,
+    chat_members.c.role,
+    chat_members.c.joined_at,
+    chat_members.c.read_seq,
+    chat_members.c.cleared_seq,
+    chat_members.c.muted,
+)
+
+
+def direct_key(a: int, b: int) -> str:
+    low, high = sorted((a, b))
+    return f"{low}:{high}"
+
+
+async def get(conn: AsyncConnection, chat_id: int, *, lock: bool = False) -> ChatRow | None:
+    query = select(*_CHAT).where(chats.c.id == chat_id)
+    if lock and conn.dialect.name != "sqlite":
+        query = query.with_for_update()
+    row = (await conn.execute(query)).first()
+    return ChatRow(**row._mapping) if row else None
+
+
+async def get_many(conn: AsyncConnection, chat_ids: Iterable[int]) -> dict[int, ChatRow]:
+    ids = sorted(set(chat_ids))
+    if not ids:
+        return {}
+    query = select(*_CHAT).where(chats.c.id.in_(ids))
+    if conn.dialect.name != "sqlite":
+        query = query.order_by(chats.c.id).with_for_update()
+    return {row.id: ChatRow(**row._mapping) for row in await conn.execute(query)}
+
+
+async def get_direct(conn: AsyncConnection, key: str) -> ChatRow | None:
+    row = (await conn.execute(select(*_CHAT).where(chats.c.direct_key == key))).first()
+    return ChatRow(**row._mapping) if row else None
+
+
+async def create(
+    conn: AsyncConnection,
+    *,
+    type_: str,
+    title: str | None,
+    direct: str | None,
+    created_by: int,
+    now: float,
+) -> int:
+    chat_id: int = (
+        await conn.execute(
+            insert(chats)
+            .values(
+                type=type_,
+                title=title,
+                direct_key=direct,
+                created_by=created_by,
+                created_at=now,
+                last_seq=0,
+                member_count=0,
+            )
+            .returning(chats.c.id)
+        )
+    ).scalar_one()
+    return chat_id
+
+
+async def set_last_seqs(conn: AsyncConnection, seqs: dict[int, int]) -> None:
+    if seqs:
+        await conn.execute(
+            update(chats).where(chats.c.id == bindparam("cid")).values(last_seq=bindparam("seq")),
+            [{"cid": cid, "seq": seq} for cid, seq in seqs.items()],
+        )
+
+
+async def update_chat(conn: AsyncConnection, chat_id: int, **values: object) -> None:
+    await conn.execute(update(chats).where(chats.c.id == chat_id).values(**values))
+
+
+async def delete_chat(conn: AsyncConnection, chat_id: int) -> None:
+    await conn.execute(delete(chats).where(chats.c.id == chat_id))
+
+
+async def member(conn: AsyncConnection, chat_id: int, user_id: int) -> MemberRow | None:
+    row = (
+        await conn.execute(
+            select(*_MEMBER).where(
+                chat_members.c.chat_id == chat_id, chat_members.c.user_id == user_id
+            )
+        )
+    ).first()
+    return MemberRow(**row._mapping) if row else None
+
+
+async def members(conn: AsyncConnection, chat_id: int) -> list[MemberRow]:
+    rows = await conn.execute(
+        select(*_MEMBER).where(chat_members.c.chat_id == chat_id).order_by(chat_members.c.joined_at)
+    )
+    return [MemberRow(**row._mapping) for row in rows]
+
+
+async def member_ids_of(conn: AsyncConnection, chat_ids: Iterable[int]) -> dict[int, list[int]]:
+    ids = sorted(set(chat_ids))
+    found: dict[int, list[int]] = {cid: [] for cid in ids}
+    if ids:
+        rows = await conn.execute(
+            select(chat_members.c.chat_id, chat_members.c.user_id).where(
+                chat_members.c.chat_id.in_(ids)
+            )
+        )
+        for row in rows:
+            found[row.chat_id].append(row.user_id)
+    return found
+
+
+async def add_members(
+    conn: AsyncConnection,
+    chat_id: int,
+    user_roles: Sequence[tuple[int, str]],
+    *,
+    now: float,
+    start_seq: int,
+) -> None:
+    if not user_roles:
+        return
+    await conn.execute(
+        insert(chat_members),
+        [
+            {
+                "chat_id": chat_id,
+                "user_id": uid,
+                "role": role,
+                "joined_at": now,
+                "read_seq": start_seq,
+                "cleared_seq": 0,
+                "muted": False,
+            }
+            for uid, role in user_roles
+        ],
+    )
+    await conn.execute(
+        update(chats)
+        .where(chats.c.id == chat_id)
+        .values(member_count=chats.c.member_count + len(user_roles))
+    )
+
+
+async def remove_member(conn: AsyncConnection, chat_id: int, user_id: int) -> bool:
+    result = await conn.execute(
+        delete(chat_members).where(
+            chat_members.c.chat_id == chat_id, chat_members.c.user_id == user_id
+        )
+    )
+    if result.rowcount:
+        await conn.execute(
+            update(chats).where(chats.c.id == chat_id).values(member_count=chats.c.member_count - 1)
+        )
+    return bool(result.rowcount)
+
+
+async def update_member(
+    conn: AsyncConnection, chat_id: int, user_id: int, **values: object
+) -> None:
+    await conn.execute(
+        update(chat_members)
+        .where(chat_members.c.chat_id == chat_id, chat_members.c.user_id == user_id)
+        .values(**values)
+    )
+
+
+async def chats_of(
+    conn: AsyncConnection, user_id: int, *, limit: int
+) -> list[tuple[ChatRow, MemberRow, int | None]]:
+    """The user's chats, newest activity first, each with the id of its newest message."""
+    query = (
+        select(*_CHAT, *[c.label(f"m_{c.name}") for c in _MEMBER], messages.c.id.label("last_id"))
+        .join(chat_members, chat_members.c.chat_id == chats.c.id)
+        .outerjoin(
+            messages, and_(messages.c.chat_id == chats.c.id, messages.c.seq == chats.c.last_seq)
+        )
+        .where(chat_members.c.user_id == user_id)
+        .order_by(func.coalesce(messages.c.id, 0).desc(), chats.c.id.desc())
+        .limit(limit)
+    )
+    out = []
+    for row in await conn.execute(query):
+        m = row._mapping
+        chat = ChatRow(**{c.name: m[c.name] for c in _CHAT})
+        mem = MemberRow(**{c.name: m[f"m_{c.name}"] for c in _MEMBER})
+        out.append((chat, mem, m["last_id"]))
+    return out
+
+
+async def unread_counts(conn: AsyncConnection, user_id: int, chat_ids: list[int]) -> dict[int, int]:
+    """Messages after the user's read marker, from others, not deleted, per chat."""
+    if not chat_ids:
+        return {}
+    rows = await conn.execute(
+        select(messages.c.chat_id, func.count())
+        .join(
+            chat_members,
+            and_(chat_members.c.chat_id == messages.c.chat_id, chat_members.c.user_id == user_id),
+        )
+        .where(
+            messages.c.chat_id.in_(chat_ids),
+            messages.c.seq > chat_members.c.read_seq,
+            messages.c.seq > chat_members.c.cleared_seq,
+            messages.c.sender_id != user_id,
+            messages.c.deleted_at.is_(None),
+        )
+        .group_by(messages.c.chat_id)
+    )
+    return {row[0]: int(row[1]) for row in rows}
+
+
+async def shares_chat(conn: AsyncConnection, a: int, b: int) -> bool:
+    """Whether users ``a`` and ``b`` are members of one chat (the P3.2 relation)."""
+    other = chat_members.alias("other")
+    found = await conn.scalar(
+        select(chat_members.c.chat_id)
+        .join(other, and_(other.c.chat_id == chat_members.c.chat_id, other.c.user_id == b))
+        .where(chat_members.c.user_id == a)
+        .limit(1)
+    )
+    return found is not None
+
+
+# Invite links ------------------------------------------------------------------------------
+
+
+async def create_invite(
+    conn: AsyncConnection, *, token: str, chat_id: int, created_by: int, now: float
+) -> None:
+    await conn.execute(
+        insert(chat_invites).values(
+            token=token, chat_id=chat_id, created_by=created_by, created_at=now
+        )
+    )
+
+
+async def invite(conn: AsyncConnection, token: str) -> tuple[int, float | None] | None:
+    row = (
+        await conn.execute(
+            select(chat_invites.c.chat_id, chat_invites.c.revoked_at).where(
+                chat_invites.c.token == token
+            )
+        )
+    ).first()
+    return (row.chat_id, row.revoked_at) if row else None
+
+
+async def invites_of(conn: AsyncConnection, chat_id: int) -> list[dict[str, object]]:
+    rows = await conn.execute(
+        select(chat_invites)
+        .where(chat_invites.c.chat_id == chat_id)
+        .order_by(chat_invites.c.created_at)
+    )
+    return [dict(row._mapping) for row in rows]
+
+
+async def revoke_invite(conn: AsyncConnection, chat_id: int, token: str, now: float) -> bool:
+    result = await conn.execute(
+        update(chat_invites)
+        .where(
+            chat_invites.c.chat_id == chat_id,
+            chat_invites.c.token == token,
+            chat_invites.c.revoked_at.is_(None),
+        )
+        .values(revoked_at=now)
+    )
+    return bool(result.rowcount)

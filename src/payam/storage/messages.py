@@ -1,0 +1,223 @@
+"""Messages (P5.1): stored per chat with a gapless ``seq``; deletion leaves a tombstone without
+text or content hash (P5.3), and the SQLite full-text index follows by trigger."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, delete, insert, select, text, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from payam.storage.tables import chat_members, hidden_messages, messages
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRow:
+    id: int
+    chat_id: int
+    seq: int
+    sender_id: int
+    client_id: str
+    text: str | None
+    content_hash: bytes | None
+    reply_to: int | None
+    forward_of: int | None
+    forward_from_user_id: int | None
+    created_at: float
+    edited_at: float | None
+    deleted_at: float | None
+
+
+_COLUMNS = tuple(messages.c)
+
+
+def _row(row: Any) -> MessageRow:
+    return MessageRow(**row._mapping)
+
+
+async def get(conn: AsyncConnection, message_id: int) -> MessageRow | None:
+    row = (await conn.execute(select(*_COLUMNS).where(messages.c.id == message_id))).first()
+    return _row(row) if row else None
+
+
+async def get_many(conn: AsyncConnection, ids: Iterable[int]) -> dict[int, MessageRow]:
+    wanted = sorted(set(ids))
+    found: dict[int, MessageRow] = {}
+    for start in range(0, len(wanted), 500):
+        rows = await conn.execute(
+            select(*_COLUMNS).where(messages.c.id.in_(wanted[start : start + 500]))
+        )
+        found.update({row.id: _row(row) for row in rows})
+    return found
+
+
+async def by_client_ids(
+    conn: AsyncConnection, keys: Sequence[tuple[int, str]]
+) -> dict[tuple[int, str], MessageRow]:
+    """Existing messages for (sender_id, client_id) pairs: the idempotency lookup."""
+    found: dict[tuple[int, str], MessageRow] = {}
+    for start in range(0, len(keys), 400):
+        chunk = list(keys[start : start + 400])
+        rows = await conn.execute(
+            select(*_COLUMNS).where(tuple_(messages.c.sender_id, messages.c.client_id).in_(chunk))
+        )
+        for row in rows:
+            found[(row.sender_id, row.client_id)] = _row(row)
+    return found
+
+
+async def insert_many(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> list[int]:
+    """Insert messages; returns their ids in the order given."""
+    if not rows:
+        return []
+    result = await conn.execute(
+        insert(messages).returning(messages.c.id, sort_by_parameter_order=True), list(rows)
+    )
+    return [row.id for row in result]
+
+
+async def page(
+    conn: AsyncConnection,
+    chat_id: int,
+    *,
+    viewer_id: int,
+    after_seq: int,
+    before_seq: int | None,
+    limit: int,
+    newest_first: bool,
+) -> list[MessageRow]:
+    """Messages of a chat between seqs, minus those the viewer hid for themself."""
+    hidden = select(hidden_messages.c.message_id).where(
+        hidden_messages.c.user_id == viewer_id, hidden_messages.c.message_id == messages.c.id
+    )
+    query = select(*_COLUMNS).where(
+        messages.c.chat_id == chat_id, messages.c.seq > after_seq, ~hidden.exists()
+    )
+    if before_seq is not None:
+        query = query.where(messages.c.seq < before_seq)
+    order = messages.c.seq.desc() if newest_first else messages.c.seq.asc()
+    rows = await conn.execute(query.order_by(order).limit(limit))
+    found = [_row(row) for row in rows]
+    return sorted(found, key=lambda m: m.seq)
+
+
+async def edit(
+    conn: AsyncConnection, message_id: int, text_: str, content_hash: bytes, now: float
+) -> None:
+    await conn.execute(
+        update(messages)
+        .where(messages.c.id == message_id)
+        .values(text=text_, content_hash=content_hash, edited_at=now)
+    )
+
+
+async def tombstone(conn: AsyncConnection, message_ids: Sequence[int], now: float) -> None:
+    """Delete for everyone: text and hash go; the row keeps chat, seq and sender (P5.3)."""
+    if message_ids:
+        await conn.execute(
+            update(messages)
+            .where(messages.c.id.in_(list(message_ids)), messages.c.deleted_at.is_(None))
+            .values(
+                text=None,
+                content_hash=None,
+                deleted_at=now,
+                reply_to=None,
+                forward_of=None,
+                forward_from_user_id=None,
+            )
+        )
+
+
+async def tombstone_chat_before(conn: AsyncConnection, chat_id: int, seq: int, now: float) -> None:
+    """Clear a chat's history for everyone up to ``seq``."""
+    await conn.execute(
+        update(messages)
+        .where(
+            messages.c.chat_id == chat_id, messages.c.seq <= seq, messages.c.deleted_at.is_(None)
+        )
+        .values(
+            text=None,
+            content_hash=None,
+            deleted_at=now,
+            reply_to=None,
+            forward_of=None,
+            forward_from_user_id=None,
+        )
+    )
+
+
+async def hide(conn: AsyncConnection, user_id: int, message_id: int) -> None:
+    exists = await conn.scalar(
+        select(hidden_messages.c.message_id).where(
+            hidden_messages.c.user_id == user_id, hidden_messages.c.message_id == message_id
+        )
+    )
+    if exists is None:
+        await conn.execute(insert(hidden_messages).values(user_id=user_id, message_id=message_id))
+
+
+async def unhide_chat(conn: AsyncConnection, user_id: int, chat_id: int) -> None:
+    """Forget which messages of a chat a user hid (they left it; nothing of it is shown)."""
+    await conn.execute(
+        delete(hidden_messages).where(
+            hidden_messages.c.user_id == user_id,
+            hidden_messages.c.message_id.in_(
+                select(messages.c.id).where(messages.c.chat_id == chat_id)
+            ),
+        )
+    )
+
+
+async def delete_chat_messages(conn: AsyncConnection, chat_id: int) -> None:
+    await conn.execute(delete(messages).where(messages.c.chat_id == chat_id))
+
+
+async def search(
+    conn: AsyncConnection, user_id: int, query: str, *, limit: int
+) -> list[MessageRow]:
+    """Full-text search over the messages the user can see (member, after their cleared seq,
+    not hidden, not deleted). SQLite: FTS5 ``messages_fts``; PostgreSQL: ``to_tsvector``."""
+    visible = and_(
+        chat_members.c.chat_id == messages.c.chat_id,
+        chat_members.c.user_id == user_id,
+        messages.c.seq > chat_members.c.cleared_seq,
+    )
+    hidden = select(hidden_messages.c.message_id).where(
+        hidden_messages.c.user_id == user_id, hidden_messages.c.message_id == messages.c.id
+    )
+    match: Any
+    if conn.dialect.name == "sqlite":
+        match = messages.c.id.in_(
+            select(text("rowid"))
+            .select_from(text("messages_fts"))
+            .where(text("messages_fts MATCH :q"))
+        )
+        params = {"q": _fts5_query(query)}
+    else:
+        match = text(
+            "to_tsvector('simple', coalesce(messages.text, '')) @@ plainto_tsquery('simple', :q)"
+        )
+        params = {"q": query}
+    rows = await conn.execute(
+        select(*_COLUMNS)
+        .join(chat_members, visible)
+        .where(match, messages.c.deleted_at.is_(None), ~hidden.exists())
+        .order_by(messages.c.id.desc())
+        .limit(limit),
+        params,
+    )
+    return [_row(row) for row in rows]
+
+
+def _fts5_query(query: str) -> str:
+    # Each word becomes a quoted prefix-free term: user input is never FTS5 syntax.
+    words = [w.replace('"', '""') for w in query.split() if w.strip()]
+    return " ".join(f'"{w}"' for w in words) or '""'
+
+
+async def optimize_index(conn: AsyncConnection) -> None:
+    """Merge the FTS5 segments so deleted entries leave the index's pages (P5.3)."""
+    if conn.dialect.name == "sqlite":
+        await conn.execute(text("INSERT INTO messages_fts(messages_fts) VALUES('optimize')"))
