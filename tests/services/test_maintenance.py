@@ -8,7 +8,15 @@ from typing import Any
 from sqlalchemy import func, select
 
 from payam.domain.limits import Limit
-from payam.storage.tables import access_log, auth_codes, contacts, devices, rate_limits, users
+from payam.storage.tables import (
+    access_log,
+    auth_codes,
+    contacts,
+    devices,
+    rate_limits,
+    updates,
+    users,
+)
 from tests.conftest import Harness
 
 SARA = "+989120000001"
@@ -34,6 +42,7 @@ async def test_prune_on_a_fresh_server_removes_nothing(harness: Harness) -> None
         "access_log": 0,
         "auth_codes": 0,
         "rate_limits": 0,
+        "updates": 0,
     }
 
 
@@ -135,3 +144,27 @@ async def test_the_background_job_prunes_when_started(harness: Harness) -> None:
         assert await count(harness, access_log) == 0
     finally:
         await maintenance.stop()
+
+
+async def test_updates_older_than_their_retention_go_and_newer_stay(make_harness: Any) -> None:
+    harness = await make_harness(updates_retention_days=7)
+    sara = await harness.sign_in(SARA, "Sara")
+    bita = await harness.sign_in(BITA, "Bita")
+    response = await harness.http.post(
+        "/v1/chats", json={"type": "direct", "user_id": bita.user_id}, headers=sara.headers
+    )
+    chat_id = response.json()["id"]
+    harness.clock.advance(8 * DAY)
+    response = await harness.http.post(
+        f"/v1/chats/{chat_id}/messages",
+        json={"client_id": "m1", "text": "hi"},
+        headers=sara.headers,
+    )
+    assert response.status_code == 201
+    before = await count(harness, updates)
+    removed = await harness.services.maintenance.prune()
+    # The two chat_new updates are 8 days old; the two message_new updates are fresh.
+    assert removed["updates"] == 2
+    assert await count(harness, updates) == before - 2
+    page = await harness.http.get("/v1/updates", params={"after": 0}, headers=bita.headers)
+    assert [u["kind"] for u in page.json()["updates"]] == ["message_new"]

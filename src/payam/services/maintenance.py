@@ -10,7 +10,7 @@ import logging
 from payam.config import Settings
 from payam.domain.clock import Clock
 from payam.services.limiter import RateLimiter
-from payam.storage import access_log, codes
+from payam.storage import access_log, codes, updates
 from payam.storage.database import Database
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,10 @@ class Maintenance:
                     conn, now=now, keep_counters_for=self.settings.code_retention_seconds
                 ),
                 "rate_limits": await self.limiter.prune(conn),
+                # A device further behind than this resyncs from the chat list (realtime.md).
+                "updates": await updates.prune(
+                    conn, older_than=now - self.settings.updates_retention_days * 86400
+                ),
             }
 
     async def _run(self) -> None:
