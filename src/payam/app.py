@@ -14,6 +14,7 @@ from payam.adapters.bus import EventBus, InProcessBus, RedisBus
 from payam.adapters.sms import HttpSms, OutboxSms, SmsSender
 from payam.api import errors
 from payam.api.access_log import AccessLogMiddleware
+from payam.api.body_limit import BodyLimitMiddleware
 from payam.api.input_guard import guard_input
 from payam.api.routes import auth, chats, contacts, messages, profiles, system
 from payam.config import EventBusKind, Settings, SmsBackend
@@ -150,5 +151,6 @@ def create_app(
     for module in (system, auth, profiles, contacts, chats, messages):
         app.include_router(module.router)
     app.include_router(realtime_routes.router)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.json_body_max_bytes)
     app.add_middleware(AccessLogMiddleware, writer=services.access_log, clock=services.clock)
     return app

@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     thumbnail_side: int = 160
 
     contacts_max: int = 5000
+    # Largest request body that is not a multipart upload (JSON); uploads have their own limits.
+    json_body_max_bytes: int = 1024 * 1024
 
     message_max_length: int = 4096
     chat_title_max_length: int = 128
