@@ -82,22 +82,25 @@ def db_upgrade(data_dir: DataDir = None) -> None:
 
 
 @app.command("data-map")
-def data_map() -> None:
+def data_map(
+    markdown: Annotated[
+        bool, typer.Option(help="Print a Markdown table (as in docs/privacy.md)")
+    ] = False,
+) -> None:
     """Print every stored personal field: its category, purposes (P-ids) and retention (P7.1)."""
-    from payam.storage.tables import metadata  # noqa: PLC0415
+    from payam.storage import data_map as mapping  # noqa: PLC0415
 
+    if markdown:
+        typer.echo(mapping.markdown())
+        return
     table = Table("field", "category", "purposes", "retention", title="payam's data map")
-    for stored in metadata.sorted_tables:
-        for column in stored.columns:
-            category = column.info.get("personal")
-            if category is None:
-                continue
-            table.add_row(
-                f"{stored.name}.{column.name}",
-                str(category),
-                ", ".join(column.info.get("purpose", [])),
-                str(column.info.get("retention")),
-            )
+    for field in mapping.personal_fields():
+        table.add_row(
+            f"{field.table}.{field.column}",
+            field.category,
+            ", ".join(field.purposes),
+            field.retention,
+        )
     console.print(table)
 
 
