@@ -45,6 +45,11 @@ RATE_LIMIT = "rate_limit"  # until the bucket is full again
 CHAT = "chat"  # as long as the chat exists; a member's copy goes when they leave and delete it
 MESSAGE = "message"  # until deleted by the user (P5.2), then gone from disk (P5.3)
 UPDATES = "updates"  # updates_retention_days, then clients resync from the chat list
+CONSENT = "consent"  # as long as the account exists; the latest choice per category
+NOTICE = "notice"  # as long as the account exists (which notices a user saw: P12.1, P8.2)
+ADMIN_AUDIT = "admin_audit"  # admin_audit_retention_days; shown to the user in their export
+COOLDOWN = "erasure_cooldown"  # erasure_cooldown_days after an account is deleted
+DRAW = "draw"  # draw_retention_days after a prize draw
 
 
 def personal(category: str, purposes: list[str], retention: str) -> dict[str, Any]:
@@ -85,6 +90,8 @@ users = Table(
     ),
     Column("created_at", Float, nullable=False, info=personal("account_time", ["P1.3"], ACCOUNT)),
     Column("updated_at", Float, nullable=False, info=personal("account_time", ["P3.1"], ACCOUNT)),
+    # P9: set by an operator; a suspended account cannot sign in or use its sessions.
+    Column("suspended_at", Float, nullable=True, info=personal("moderation", ["P9.2"], ACCOUNT)),
 )
 
 devices = Table(
@@ -441,6 +448,196 @@ chat_invites = Table(
     Column("created_at", Float, nullable=False, info=not_personal()),
     Column("revoked_at", Float, nullable=True, info=not_personal()),
 )
+
+# --- The privacy engine (P6, P7.2, P8, P9, P11, P12) ---------------------------------------
+
+# P6.2: the user's choice per optional cookie category; no row means "not asked yet" (off).
+consents = Table(
+    "consents",
+    metadata,
+    Column(
+        "user_id",
+        Id,
+        ForeignKey("users.id", ondelete="CASCADE"),
+        primary_key=True,
+        info=personal("consent", ["P6.2"], CONSENT),
+    ),
+    Column("category", String(32), primary_key=True, info=personal("consent", ["P6.2"], CONSENT)),
+    Column("granted", Boolean, nullable=False, info=personal("consent", ["P6.2"], CONSENT)),
+    Column("updated_at", Float, nullable=False, info=personal("consent", ["P6.2"], CONSENT)),
+)
+
+# P6.1/P7.2: usage statistics, only for users who allowed the statistics category; counted
+# per day and feature without any user id.
+usage_daily = Table(
+    "usage_daily",
+    metadata,
+    Column("day", String(10), primary_key=True, info=not_personal()),
+    Column("feature", String(64), primary_key=True, info=not_personal()),
+    Column("count", BigInteger, nullable=False, default=0, info=not_personal()),
+)
+
+# P12.1: published policy versions.
+policy_versions = Table(
+    "policy_versions",
+    metadata,
+    Column("id", Id, primary_key=True, info=not_personal()),
+    Column("version", String(64), nullable=False, unique=True, info=not_personal()),
+    Column("important", Boolean, nullable=False, info=not_personal()),
+    Column("text", Text, nullable=False, info=not_personal()),
+    Column("sha256", String(64), nullable=False, info=not_personal()),
+    Column("published_at", Float, nullable=False, info=not_personal()),
+)
+
+# P12.1, P8.2, P7.2: what a user was told (policy changes, partner proposals, prizes) and
+# when they saw and acknowledged it.
+notices = Table(
+    "notices",
+    metadata,
+    Column("id", Id, primary_key=True, info=not_personal()),
+    Column(
+        "user_id",
+        Id,
+        ForeignKey("users.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+        info=personal("notice", ["P12.1", "P8.2"], NOTICE),
+    ),
+    Column("kind", String(32), nullable=False, info=personal("notice", ["P12.1", "P8.2"], NOTICE)),
+    # The policy version, partner proposal or draw the notice is about.
+    Column("ref_id", Id, nullable=False, info=not_personal()),
+    Column("created_at", Float, nullable=False, info=personal("notice", ["P12.1"], NOTICE)),
+    Column("seen_at", Float, nullable=True, info=personal("notice", ["P12.1"], NOTICE)),
+    Column("acknowledged_at", Float, nullable=True, info=personal("notice", ["P12.1"], NOTICE)),
+    UniqueConstraint("user_id", "kind", "ref_id", name="uq_notices_user_kind_ref"),
+)
+
+# P8.2: a proposed collaboration, the data categories involved and the notice period.
+partners = Table(
+    "partners",
+    metadata,
+    Column("id", Id, primary_key=True, info=not_personal()),
+    Column("name", String(256), nullable=False, info=not_personal()),
+    Column("purpose", Text, nullable=False, info=not_personal()),
+    # JSON list of data-map fields ("users.name", ...) that would be shared.
+    Column("fields", Text, nullable=False, info=not_personal()),
+    Column("proposed_at", Float, nullable=False, info=not_personal()),
+    Column("notice_until", Float, nullable=False, info=not_personal()),
+    Column("exported_at", Float, nullable=True, info=not_personal()),
+)
+
+partner_objections = Table(
+    "partner_objections",
+    metadata,
+    Column(
+        "partner_id",
+        Id,
+        ForeignKey("partners.id", ondelete="CASCADE"),
+        primary_key=True,
+        info=not_personal(),
+    ),
+    Column(
+        "user_id",
+        Id,
+        ForeignKey("users.id", ondelete="CASCADE"),
+        primary_key=True,
+        info=personal("objection", ["P8.2"], ACCOUNT),
+    ),
+    Column("objected_at", Float, nullable=False, info=personal("objection", ["P8.2"], ACCOUNT)),
+)
+
+# P8.2: append-only record of every share (no row is ever updated or deleted; triggers refuse).
+disclosure_log = Table(
+    "disclosure_log",
+    metadata,
+    Column("id", Id, primary_key=True, info=not_personal()),
+    Column("partner_id", Id, nullable=False, info=not_personal()),
+    Column("partner_name", String(256), nullable=False, info=not_personal()),
+    Column("fields", Text, nullable=False, info=not_personal()),
+    Column("row_count", Integer, nullable=False, info=not_personal()),
+    Column("sha256", String(64), nullable=False, info=not_personal()),
+    Column("exported_at", Float, nullable=False, info=not_personal()),
+)
+
+# P9: operators. Granted by `payam admin grant PHONE`.
+admins = Table(
+    "admins",
+    metadata,
+    Column(
+        "user_id",
+        Id,
+        ForeignKey("users.id", ondelete="CASCADE"),
+        primary_key=True,
+        info=personal("role", ["P9.1"], ACCOUNT),
+    ),
+    Column("granted_at", Float, nullable=False, info=personal("role", ["P9.1"], ACCOUNT)),
+)
+
+# P11.1: every admin read of a user's data, shown to that user in their export.
+admin_access = Table(
+    "admin_access",
+    metadata,
+    Column("id", Id, primary_key=True, info=not_personal()),
+    Column("admin_id", Id, nullable=True, info=personal("admin_audit", ["P9.1"], ADMIN_AUDIT)),
+    Column(
+        "subject_id",
+        Id,
+        ForeignKey("users.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+        info=personal("admin_audit", ["P11.1"], ADMIN_AUDIT),
+    ),
+    Column(
+        "action", String(64), nullable=False, info=personal("admin_audit", ["P11.1"], ADMIN_AUDIT)
+    ),
+    Column("at", Float, nullable=False, info=personal("admin_audit", ["P11.1"], ADMIN_AUDIT)),
+)
+
+# P11.3: what must remain after an erasure, with its reason: the number's keyed hash, so a
+# deleted number cannot be re-registered to abuse the service at once (cool-down).
+erasure_cooldowns = Table(
+    "erasure_cooldowns",
+    metadata,
+    Column(
+        "phone_hash",
+        LargeBinary(32),
+        primary_key=True,
+        info=personal("phone_hash", ["P9.2"], COOLDOWN),
+    ),
+    Column("until", Float, nullable=False, info=not_personal()),
+)
+
+# P7.2: prize draws: seeded, recorded, fair; only winners' contact data is used.
+draws = Table(
+    "draws",
+    metadata,
+    Column("id", Id, primary_key=True, info=not_personal()),
+    Column("name", String(256), nullable=False, info=not_personal()),
+    Column("seed", String(128), nullable=False, info=not_personal()),
+    Column("eligible_count", Integer, nullable=False, info=not_personal()),
+    Column("drawn_at", Float, nullable=False, info=not_personal()),
+)
+
+draw_winners = Table(
+    "draw_winners",
+    metadata,
+    Column(
+        "draw_id",
+        Id,
+        ForeignKey("draws.id", ondelete="CASCADE"),
+        primary_key=True,
+        info=not_personal(),
+    ),
+    Column(
+        "user_id",
+        Id,
+        ForeignKey("users.id", ondelete="CASCADE"),
+        primary_key=True,
+        info=personal("prize", ["P7.2"], DRAW),
+    ),
+    Column("notified_at", Float, nullable=True, info=personal("prize", ["P7.2"], DRAW)),
+)
+
 
 # Full-text search lives beside the declared tables, made by migration 0002: on SQLite the FTS5
 # table messages_fts (and its shadow tables messages_fts_*) with triggers, on PostgreSQL an
