@@ -105,6 +105,18 @@ class Settings(BaseSettings):
     prune_interval_seconds: int = 3600
     # How often a device's last-active time and address are written at most.
     device_touch_interval_seconds: int = 60
+    # P4.3: access-log addresses are cut to their network (/24, /48) after this many days.
+    ip_truncate_after_days: int = 7
+    # P4.3: a device unused this long is signed out and forgotten.
+    stale_device_days: int = 180
+    # P11.1: how long operators' reads of a user's data are kept (and shown in the export).
+    admin_audit_retention_days: int = 365
+    # P11.3: how long a deleted number's keyed hash blocks a new sign-up with that number.
+    erasure_cooldown_days: int = 30
+    # P7.2: how long prize-draw winners are kept after the draw.
+    draw_retention_days: int = 365
+    # P8.2: default notice period before a partner export may run.
+    partner_notice_days: int = 30
 
     @field_validator("secret_key")
     @classmethod
