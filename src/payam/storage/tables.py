@@ -60,6 +60,22 @@ def not_personal() -> dict[str, Any]:
     return {"personal": None}
 
 
+def subject(
+    *user_columns: str, phone_hash: str | None = None, via: str | None = None, note: str = ""
+) -> dict[str, Any]:
+    """Table info: what ties a row to its data subject (P11.1, P11.3).
+
+    ``user_columns`` hold a user id (a row belongs to each user named there); ``phone_hash``
+    names a column holding the keyed hash of a number; ``via`` names a table through which the
+    rows are reached (chats via chat_members). Export and erasure (``storage/privacy.py``)
+    iterate over these; ``tests/storage/test_subjects.py`` fails when a table with personal
+    columns has none.
+    """
+    return {
+        "subject": {"user": list(user_columns), "phone_hash": phone_hash, "via": via, "note": note}
+    }
+
+
 # A 64-bit integer on PostgreSQL and SQLite's rowid alias on SQLite (autoincrementing there).
 Id = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -92,6 +108,7 @@ users = Table(
     Column("updated_at", Float, nullable=False, info=personal("account_time", ["P3.1"], ACCOUNT)),
     # P9: set by an operator; a suspended account cannot sign in or use its sessions.
     Column("suspended_at", Float, nullable=True, info=personal("moderation", ["P9.2"], ACCOUNT)),
+    info=subject("id"),
 )
 
 devices = Table(
@@ -120,6 +137,7 @@ devices = Table(
     Column("created_at", Float, nullable=False, info=personal("device", ["P1.4"], DEVICE)),
     Column("last_active_at", Float, nullable=False, info=personal("device", ["P1.4"], DEVICE)),
     Column("last_ip", String(64), nullable=True, info=personal("ip", ["P4.2"], DEVICE)),
+    info=subject("user_id"),
 )
 
 # One row per number that asked for a code; keyed by the number's HMAC, never the number.
@@ -137,6 +155,9 @@ auth_codes = Table(
     Column("attempts", Integer, nullable=False, default=0, info=not_personal()),
     Column("sends_in_window", Integer, nullable=False, default=0, info=not_personal()),
     Column("last_sent_at", Float, nullable=False, info=not_personal()),
+    info=subject(
+        phone_hash="phone_hash", note="keyed by the hash of the number the code was sent to"
+    ),
 )
 
 contacts = Table(
@@ -158,6 +179,9 @@ contacts = Table(
         info=personal("contact_hash", ["P2.1"], ACCOUNT),
     ),
     Column("created_at", Float, nullable=False, info=not_personal()),
+    info=subject(
+        "user_id", note="the uploader; holders of a number are not its subject (the hash is theirs)"
+    ),
 )
 
 # Token buckets of domain.limits; the key is "<limit name>:<hex HMAC of the subject>".
@@ -169,6 +193,10 @@ rate_limits = Table(
     ),
     Column("tokens", Float, nullable=False, info=not_personal()),
     Column("updated_at", Float, nullable=False, info=not_personal()),
+    info=subject(
+        note="keyed hashes of ids, numbers and addresses; unlinkable without the secret, "
+        "gone when the bucket refills"
+    ),
 )
 
 # P4.2: one row per request, for troubleshooting and efficiency only; pruned after retention.
@@ -196,6 +224,7 @@ access_log = Table(
     Column("route", String(128), nullable=False, info=not_personal()),
     Column("status", Integer, nullable=False, info=not_personal()),
     Column("duration_ms", Float, nullable=False, info=not_personal()),
+    info=subject("user_id"),
 )
 Index("ix_access_log_user_id", access_log.c.user_id)
 
@@ -234,6 +263,9 @@ chats = Table(
     # The seq of the newest message: seqs are per chat, 1, 2, 3, ... without gaps.
     Column("last_seq", BigInteger, nullable=False, default=0, info=not_personal()),
     Column("member_count", Integer, nullable=False, default=0, info=not_personal()),
+    info=subject(
+        "created_by", via="chat_members", note="a member sees the chat; the creator is named"
+    ),
 )
 
 chat_members = Table(
@@ -269,6 +301,7 @@ chat_members = Table(
     Column(
         "muted", Boolean, nullable=False, default=False, info=personal("preference", ["P5.1"], CHAT)
     ),
+    info=subject("user_id"),
 )
 
 messages = Table(
@@ -283,11 +316,12 @@ messages = Table(
         info=not_personal(),
     ),
     Column("seq", BigInteger, nullable=False, info=not_personal()),
+    # NULL once the sender's account was erased (P11.3): the tombstone stays, unattributed.
     Column(
         "sender_id",
         Id,
-        ForeignKey("users.id", ondelete="CASCADE"),
-        nullable=False,
+        ForeignKey("users.id", ondelete="SET NULL"),
+        nullable=True,
         info=personal("user_ref", ["P5.1"], MESSAGE),
     ),
     # Chosen by the sending device: (sender, client_id) makes a send idempotent.
@@ -310,6 +344,7 @@ messages = Table(
     Column("deleted_at", Float, nullable=True, info=not_personal()),
     UniqueConstraint("chat_id", "seq", name="uq_messages_chat_seq"),
     UniqueConstraint("sender_id", "client_id", name="uq_messages_sender_client"),
+    info=subject("sender_id", note="the sender; other members reach it through their chats"),
 )
 
 # "Delete for me" (P5.2): the message is hidden from this user alone.
@@ -330,6 +365,7 @@ hidden_messages = Table(
         primary_key=True,
         info=not_personal(),
     ),
+    info=subject("user_id"),
 )
 
 # Every change a user should see, with a per-user strictly increasing seq. Rows refer to
@@ -351,6 +387,7 @@ updates = Table(
     # Small JSON facts (a read marker, a member id, a role), never message text.
     Column("payload", Text, nullable=True, info=personal("update_meta", ["P5.1"], UPDATES)),
     Column("created_at", Float, nullable=False, index=True, info=not_personal()),
+    info=subject("user_id"),
 )
 
 update_counters = Table(
@@ -364,6 +401,7 @@ update_counters = Table(
         info=personal("user_ref", ["P5.1"], ACCOUNT),
     ),
     Column("last_seq", BigInteger, nullable=False, default=0, info=not_personal()),
+    info=subject("user_id"),
 )
 
 blocks = Table(
@@ -385,6 +423,7 @@ blocks = Table(
         info=personal("block", ["P9.1"], ACCOUNT),
     ),
     Column("created_at", Float, nullable=False, info=not_personal()),
+    info=subject("blocker_id", "blocked_id", note="both sides"),
 )
 
 # Reports are kept for moderators. They point at the message; if its author deletes it for
@@ -424,6 +463,7 @@ reports = Table(
     Column("reason", String(512), nullable=False, info=personal("report", ["P9.2"], ACCOUNT)),
     Column("created_at", Float, nullable=False, info=not_personal()),
     Column("status", String(16), nullable=False, default="open", info=not_personal()),
+    info=subject("reporter_id", "reported_user_id"),
 )
 
 chat_invites = Table(
@@ -447,6 +487,7 @@ chat_invites = Table(
     ),
     Column("created_at", Float, nullable=False, info=not_personal()),
     Column("revoked_at", Float, nullable=True, info=not_personal()),
+    info=subject("created_by"),
 )
 
 # --- The privacy engine (P6, P7.2, P8, P9, P11, P12) ---------------------------------------
@@ -465,6 +506,7 @@ consents = Table(
     Column("category", String(32), primary_key=True, info=personal("consent", ["P6.2"], CONSENT)),
     Column("granted", Boolean, nullable=False, info=personal("consent", ["P6.2"], CONSENT)),
     Column("updated_at", Float, nullable=False, info=personal("consent", ["P6.2"], CONSENT)),
+    info=subject("user_id"),
 )
 
 # P6.1/P7.2: usage statistics, only for users who allowed the statistics category; counted
@@ -510,6 +552,7 @@ notices = Table(
     Column("seen_at", Float, nullable=True, info=personal("notice", ["P12.1"], NOTICE)),
     Column("acknowledged_at", Float, nullable=True, info=personal("notice", ["P12.1"], NOTICE)),
     UniqueConstraint("user_id", "kind", "ref_id", name="uq_notices_user_kind_ref"),
+    info=subject("user_id"),
 )
 
 # P8.2: a proposed collaboration, the data categories involved and the notice period.
@@ -544,6 +587,7 @@ partner_objections = Table(
         info=personal("objection", ["P8.2"], ACCOUNT),
     ),
     Column("objected_at", Float, nullable=False, info=personal("objection", ["P8.2"], ACCOUNT)),
+    info=subject("user_id"),
 )
 
 # P8.2: append-only record of every share (no row is ever updated or deleted; triggers refuse).
@@ -571,6 +615,7 @@ admins = Table(
         info=personal("role", ["P9.1"], ACCOUNT),
     ),
     Column("granted_at", Float, nullable=False, info=personal("role", ["P9.1"], ACCOUNT)),
+    info=subject("user_id"),
 )
 
 # P11.1: every admin read of a user's data, shown to that user in their export.
@@ -591,6 +636,7 @@ admin_access = Table(
         "action", String(64), nullable=False, info=personal("admin_audit", ["P11.1"], ADMIN_AUDIT)
     ),
     Column("at", Float, nullable=False, info=personal("admin_audit", ["P11.1"], ADMIN_AUDIT)),
+    info=subject("subject_id", note="whose data an admin read; the admin is named by id"),
 )
 
 # P11.3: what must remain after an erasure, with its reason: the number's keyed hash, so a
@@ -605,6 +651,7 @@ erasure_cooldowns = Table(
         info=personal("phone_hash", ["P9.2"], COOLDOWN),
     ),
     Column("until", Float, nullable=False, info=not_personal()),
+    info=subject(phone_hash="phone_hash", note="kept after erasure on purpose: the cool-down"),
 )
 
 # P7.2: prize draws: seeded, recorded, fair; only winners' contact data is used.
@@ -636,6 +683,7 @@ draw_winners = Table(
         info=personal("prize", ["P7.2"], DRAW),
     ),
     Column("notified_at", Float, nullable=True, info=personal("prize", ["P7.2"], DRAW)),
+    info=subject("user_id"),
 )
 
 

@@ -1,0 +1,102 @@
+"""Rows by data subject, read off the tables' ``subject`` annotations (P11.1, P11.3).
+
+``tables.py`` says on each table which columns tie a row to its data subject
+(``info={"subject": ...}``); export and erasure iterate over :func:`subject_tables` instead of
+keeping their own lists, so a new table is exported and erased as soon as it is annotated (and
+``tests/storage/test_subjects.py`` fails until it is). The special cases are explicit here:
+
+- ``users`` is the subject itself (its ``id``);
+- ``chats`` are reached through ``chat_members`` (export); erasure never deletes a chat row
+  generically: a chat belongs to all its members (``services/erasure.py`` decides);
+- ``blocks`` name the subject on both sides; ``reports`` as reporter and as the reported;
+- ``auth_codes`` and ``erasure_cooldowns`` are keyed by the number's keyed hash;
+- ``rate_limits`` are keyed hashes of ids, numbers and addresses: unlinkable here, and they
+  expire on their own (their retention is ``rate_limit``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Table, delete, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
+
+from payam.storage.tables import metadata
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """How one table's rows are tied to a person."""
+
+    table: Table
+    user_columns: tuple[str, ...]
+    phone_hash: str | None
+    via: str | None
+    note: str
+
+
+def subject_of(table: Table) -> Subject | None:
+    info = table.info.get("subject")
+    if info is None:
+        return None
+    return Subject(
+        table,
+        tuple(info.get("user", ())),
+        info.get("phone_hash"),
+        info.get("via"),
+        str(info.get("note", "")),
+    )
+
+
+def has_personal_columns(table: Table) -> bool:
+    return any(column.info.get("personal") is not None for column in table.columns)
+
+
+def subject_tables() -> list[Subject]:
+    """Every annotated table, in dependency order (parents first)."""
+    found = []
+    for table in metadata.sorted_tables:
+        subject = subject_of(table)
+        if subject is not None:
+            found.append(subject)
+    return found
+
+
+def _condition(
+    subject: Subject, user_id: int, phone_hash: bytes | None
+) -> ColumnElement[bool] | None:
+    parts: list[ColumnElement[bool]] = [
+        subject.table.c[name] == user_id for name in subject.user_columns
+    ]
+    if subject.phone_hash is not None and phone_hash is not None:
+        parts.append(subject.table.c[subject.phone_hash] == phone_hash)
+    if not parts:
+        return None
+    return or_(*parts)
+
+
+async def rows_of(
+    conn: AsyncConnection, subject: Subject, user_id: int, phone_hash: bytes | None
+) -> list[dict[str, Any]]:
+    """The table's rows that name the subject (every column), oldest first where there is an
+    ``id``. A table reached only ``via`` another has no rows of its own here."""
+    condition = _condition(subject, user_id, phone_hash)
+    if condition is None:
+        return []
+    query = select(subject.table).where(condition)
+    if "id" in subject.table.c:
+        query = query.order_by(subject.table.c.id)
+    return [dict(row._mapping) for row in await conn.execute(query)]
+
+
+async def delete_rows_of(
+    conn: AsyncConnection, subject: Subject, user_id: int, phone_hash: bytes | None
+) -> int:
+    """Delete the table's rows that name the subject; return how many went."""
+    condition = _condition(subject, user_id, phone_hash)
+    if condition is None:
+        return 0
+    result = await conn.execute(delete(subject.table).where(condition))
+    return int(result.rowcount or 0)
