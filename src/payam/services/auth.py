@@ -19,23 +19,29 @@ from payam.adapters.sms import SmsError, SmsSender
 from payam.config import Settings
 from payam.domain.clock import Clock
 from payam.domain.errors import (
+    Forbidden,
     InvalidInput,
     NotFound,
     PayamError,
     RateLimited,
     Unauthenticated,
 )
+from payam.domain.events import iso
 from payam.domain.keys import Keys, new_code, new_token, parse_code, same_digest, token_hash
 from payam.domain.limits import CODE_SEND_WINDOW_RESET, Limit, code_resend_wait
 from payam.domain.models import Caller, Device, User
 from payam.domain.phone import normalize_phone
 from payam.services.limiter import RateLimiter
 from payam.services.profiles import check_name
-from payam.storage import codes, devices, users
+from payam.storage import account_state, codes, devices, users
 from payam.storage.codes import CodeRow
 from payam.storage.database import Database
 
 log = logging.getLogger(__name__)
+
+
+def _suspended() -> Forbidden:
+    return Forbidden("This account is suspended by the operator.", code="account_suspended")
 
 
 class SmsUnavailable(PayamError):
@@ -159,6 +165,77 @@ class AuthService:
             code="too_many_attempts",
         )
 
+    async def _check_code(
+        self, conn: AsyncConnection, phone_hash: bytes, digits: str
+    ) -> CodeRow | PayamError:
+        """The code row if ``digits`` is the live code of the number, else the error to raise
+        once this transaction committed (a wrong guess is counted, and may burn the code)."""
+        now = self.clock.now()
+        # Locked: of two requests carrying the same code, the second sees it spent.
+        row = await codes.get(conn, phone_hash, lock=True)
+        if row is None:
+            return self._invalid_code()
+        if row.code_hash is None:
+            if row.attempts >= self.settings.code_max_attempts:
+                return self._burned(row, now)
+            return self._invalid_code()
+        if now >= row.expires_at:
+            return InvalidInput("The code has expired; ask for a new one.", code="code_expired")
+        if not same_digest(row.code_hash, self.keys.code_hash(phone_hash, digits)):
+            attempts = row.attempts + 1
+            burned = attempts >= self.settings.code_max_attempts
+            await codes.replace(
+                conn,
+                CodeRow(
+                    phone_hash,
+                    None if burned else row.code_hash,
+                    row.expires_at,
+                    attempts,
+                    row.sends_in_window,
+                    row.last_sent_at,
+                ),
+            )
+            return self._burned(row, now) if burned else self._invalid_code()
+        return row
+
+    @staticmethod
+    async def _spend_code(conn: AsyncConnection, row: CodeRow) -> None:
+        await codes.replace(
+            conn,
+            CodeRow(
+                row.phone_hash,
+                None,
+                row.expires_at,
+                row.attempts,
+                row.sends_in_window,
+                row.last_sent_at,
+            ),
+        )
+
+    async def verify_code(self, raw_phone: str, code: str, *, ip: str | None) -> str:
+        """Check and use up a code sent to ``raw_phone`` (same limits as sign-in, P1.2), for the
+        flows that must prove control of a number again: a number change (P11.2) and erasure
+        (P11.3). Returns the number in E.164."""
+        phone = normalize_phone(raw_phone, self.settings.default_region)
+        digits = parse_code(code)
+        if digits is None:
+            raise InvalidInput("A code is 6 digits.", code="invalid_code")
+        await self.limiter.spend(
+            Limit.auth_verify_per_ip,
+            f"ip:{ip}",
+            code="too_many_attempts",
+            message="Too many code attempts from this address; try again later.",
+        )
+        async with self.db.write() as conn:
+            checked = await self._check_code(conn, self.keys.phone_hash(phone), digits)
+            if not isinstance(checked, PayamError):
+                await self._spend_code(conn, checked)
+                return phone
+        raise checked
+
+    def phone_hash(self, phone: str) -> bytes:
+        return self.keys.phone_hash(phone)
+
     async def sign_in(
         self, raw_phone: str, code: str, *, name: str | None, device: DeviceInfo, ip: str | None
     ) -> Session:
@@ -177,39 +254,15 @@ class AuthService:
             message="Too many sign-in attempts from this address; try again later.",
         )
         phone_hash = self.keys.phone_hash(phone)
-        now = self.clock.now()
         failure: PayamError | None = None
         async with self.db.write() as conn:
-            # Locked: of two requests carrying the same code, the second sees it spent.
-            row = await codes.get(conn, phone_hash, lock=True)
-            if row is None:
-                failure = self._invalid_code()
-            elif row.code_hash is None:
-                if row.attempts >= self.settings.code_max_attempts:
-                    failure = self._burned(row, now)
-                else:
-                    failure = self._invalid_code()
-            elif now >= row.expires_at:
-                failure = InvalidInput(
-                    "The code has expired; ask for a new one.", code="code_expired"
-                )
-            elif not same_digest(row.code_hash, self.keys.code_hash(phone_hash, digits)):
-                attempts = row.attempts + 1
-                burned = attempts >= self.settings.code_max_attempts
-                await codes.replace(
-                    conn,
-                    CodeRow(
-                        phone_hash,
-                        None if burned else row.code_hash,
-                        row.expires_at,
-                        attempts,
-                        row.sends_in_window,
-                        row.last_sent_at,
-                    ),
-                )
-                failure = self._burned(row, now) if burned else self._invalid_code()
+            checked = await self._check_code(conn, phone_hash, digits)
+            if isinstance(checked, PayamError):
+                failure = checked
             else:
-                session = await self._open_session(conn, row, phone, phone_hash, name, device, ip)
+                session = await self._open_session(
+                    conn, checked, phone, phone_hash, name, device, ip
+                )
                 if session is not None:
                     return session
                 failure = InvalidInput(
@@ -233,22 +286,24 @@ class AuthService:
         user = await users.get_by_phone_hash(conn, phone_hash)
         created = False
         if user is None:
+            until = await account_state.cooldown_until(conn, phone_hash, now=now)
+            if until is not None:
+                # P11.3: what erasure keeps (the number's keyed hash) and why: no new account
+                # with a just-deleted number until the cool-down ends.
+                raise Forbidden(
+                    "An account with this number was deleted recently; it can be registered "
+                    f"again after {iso(until)}.",
+                    code="number_cooling_down",
+                    details={"until": iso(until)},
+                )
             if name is None:
                 # The code stays valid: the client asks for the name and sends it again.
                 return None
             user = await users.create(conn, phone=phone, phone_hash=phone_hash, name=name, now=now)
             created = True
-        await codes.replace(
-            conn,
-            CodeRow(
-                phone_hash,
-                None,
-                row.expires_at,
-                row.attempts,
-                row.sends_in_window,
-                row.last_sent_at,
-            ),
-        )
+        elif await account_state.is_suspended(conn, user.id):
+            raise _suspended()
+        await self._spend_code(conn, row)
         token = new_token()
         new_device = await devices.create(
             conn,
@@ -268,8 +323,13 @@ class AuthService:
             raise Unauthenticated("Sign in first.", code="invalid_token")
         async with self.db.read() as conn:
             device = await devices.by_token_hash(conn, token_hash(token))
+            suspended = device is not None and await account_state.is_suspended(
+                conn, device.user_id
+            )
         if device is None:
             raise Unauthenticated("The session is unknown or was signed out.", code="invalid_token")
+        if suspended:
+            raise _suspended()
         now = self.clock.now()
         # Last-active is coarse on purpose: one write a minute per device, not one per request.
         if (
