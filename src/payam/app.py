@@ -17,16 +17,21 @@ from payam.api.access_log import AccessLogMiddleware
 from payam.api.body_limit import BodyLimitMiddleware
 from payam.api.input_guard import guard_input
 from payam.api.routes import auth, chats, contacts, messages, profiles, system
+from payam.api.routes.admin import router as admin_router
+from payam.api.routes.privacy import router as privacy_router
 from payam.config import EventBusKind, Settings, SmsBackend
 from payam.domain.clock import Clock, SystemClock
 from payam.domain.keys import Keys
 from payam.realtime import routes as realtime_routes
 from payam.realtime.gateway import Gateway
 from payam.services.access_log import AccessLogWriter
+from payam.services.admin import AdminService
 from payam.services.auth import AuthService
 from payam.services.chats import ChatService
 from payam.services.contacts import ContactService
 from payam.services.container import Services
+from payam.services.erasure import ErasureService
+from payam.services.export import ExportService
 from payam.services.limiter import RateLimiter
 from payam.services.maintenance import Maintenance
 from payam.services.messages import MessageService
@@ -75,14 +80,16 @@ def build_services(
     bus = build_bus(settings)
     updates = UpdateLog(db, clock, bus)
     purge = Purger(db, delay=settings.purge_delay_seconds)
+    auth = AuthService(db, settings, clock, keys, sms, limiter)
+    profiles = ProfileService(db, settings, clock, blobs, limiter)
     return Services(
         settings=settings,
         clock=clock,
         db=db,
         blobs=blobs,
         limiter=limiter,
-        auth=AuthService(db, settings, clock, keys, sms, limiter),
-        profiles=ProfileService(db, settings, clock, blobs, limiter),
+        auth=auth,
+        profiles=profiles,
         contacts=ContactService(db, settings, clock, keys, limiter, sms),
         access_log=AccessLogWriter(db),
         maintenance=Maintenance(db, settings, clock, limiter),
@@ -92,6 +99,9 @@ def build_services(
         purge=purge,
         chats=ChatService(db, settings, clock, updates, purge),
         messages=MessageService(db, settings, clock, updates, purge),
+        export=ExportService(db, clock, blobs),
+        erasure=ErasureService(db, settings, clock, auth, profiles, updates, purge),
+        admin=AdminService(db, settings, clock, keys),
     )
 
 
@@ -151,6 +161,8 @@ def create_app(
     for module in (system, auth, profiles, contacts, chats, messages):
         app.include_router(module.router)
     app.include_router(realtime_routes.router)
+    app.include_router(privacy_router)
+    app.include_router(admin_router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.json_body_max_bytes)
     app.add_middleware(AccessLogMiddleware, writer=services.access_log, clock=services.clock)
     return app

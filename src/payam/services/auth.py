@@ -19,6 +19,7 @@ from payam.adapters.sms import SmsError, SmsSender
 from payam.config import Settings
 from payam.domain.clock import Clock
 from payam.domain.errors import (
+    Conflict,
     Forbidden,
     InvalidInput,
     NotFound,
@@ -316,6 +317,34 @@ class AuthService:
             now=now,
         )
         return Session(token=token, user=user, device=new_device, created_account=created)
+
+    async def change_phone(
+        self, caller: Caller, raw_phone: str, code: str, *, ip: str | None
+    ) -> User:
+        """Correct the account's number (P11.2, P1.1), proven by a code sent to the new number
+        (``request_code``, with its usual limits). Contacts holding the old number no longer
+        match the account; holders of the new one now do (matching is by the number's hash).
+        A number that has an account, or is in its erasure cool-down, is a 409."""
+        phone = await self.verify_code(raw_phone, code, ip=ip)
+        phone_hash = self.keys.phone_hash(phone)
+        now = self.clock.now()
+        async with self.db.write() as conn:
+            holder = await users.get_by_phone_hash(conn, phone_hash)
+            if holder is None and await account_state.cooldown_until(conn, phone_hash, now=now):
+                raise Conflict(
+                    "This number belonged to an account deleted recently.",
+                    code="number_cooling_down",
+                )
+            if holder is not None and holder.id != caller.user_id:
+                raise Conflict("This number already has an account.", code="phone_taken")
+            if holder is None and not await account_state.set_phone(
+                conn, caller.user_id, phone=phone, phone_hash=phone_hash, now=now
+            ):
+                raise NotFound("The account no longer exists.", code="user_not_found")
+            user = await users.get(conn, caller.user_id)
+        if user is None:
+            raise NotFound("The account no longer exists.", code="user_not_found")
+        return user
 
     async def authenticate(self, token: str, *, ip: str | None) -> Caller:
         """The caller behind a bearer token, or ``Unauthenticated`` (P9.1)."""

@@ -10,9 +10,12 @@ from payam.adapters.sms import SmsSender
 from payam.config import Settings
 from payam.domain.clock import Clock
 from payam.services.access_log import AccessLogWriter
+from payam.services.admin import AdminService
 from payam.services.auth import AuthService
 from payam.services.chats import ChatService
 from payam.services.contacts import ContactService
+from payam.services.erasure import ErasureService
+from payam.services.export import ExportService
 from payam.services.limiter import RateLimiter
 from payam.services.maintenance import Maintenance
 from payam.services.messages import MessageService
@@ -40,3 +43,7 @@ class Services:
     purge: Purger
     chats: ChatService
     messages: MessageService
+    # The user's rights (P11) and operator access (P9).
+    export: ExportService
+    erasure: ErasureService
+    admin: AdminService

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from payam.storage.tables import erasure_cooldowns, users
+from payam.storage.tables import erasure_cooldowns, reports, users
 
 
 async def is_suspended(conn: AsyncConnection, user_id: int) -> bool:
@@ -40,3 +40,26 @@ async def start_cooldown(conn: AsyncConnection, phone_hash: bytes, until: float)
 async def prune_cooldowns(conn: AsyncConnection, *, now: float) -> int:
     result = await conn.execute(delete(erasure_cooldowns).where(erasure_cooldowns.c.until <= now))
     return int(result.rowcount or 0)
+
+
+async def delete_reports_by(conn: AsyncConnection, user_id: int) -> int:
+    result = await conn.execute(delete(reports).where(reports.c.reporter_id == user_id))
+    return int(result.rowcount or 0)
+
+
+async def delete_user(conn: AsyncConnection, user_id: int) -> int:
+    """Delete the account row (what still refers to it is cascaded or set NULL)."""
+    result = await conn.execute(delete(users).where(users.c.id == user_id))
+    return int(result.rowcount or 0)
+
+
+async def set_phone(
+    conn: AsyncConnection, user_id: int, *, phone: str, phone_hash: bytes, now: float
+) -> bool:
+    """Switch the account's number and its keyed hash together (P11.2)."""
+    result = await conn.execute(
+        update(users)
+        .where(users.c.id == user_id)
+        .values(phone=phone, phone_hash=phone_hash, updated_at=now)
+    )
+    return bool(result.rowcount)

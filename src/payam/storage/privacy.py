@@ -23,7 +23,16 @@ from sqlalchemy import Table, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
-from payam.storage.tables import metadata
+from payam.storage.tables import (
+    chat_members,
+    chats,
+    disclosure_log,
+    hidden_messages,
+    messages,
+    metadata,
+    partner_objections,
+    users,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,3 +109,65 @@ async def delete_rows_of(
         return 0
     result = await conn.execute(delete(subject.table).where(condition))
     return int(result.rowcount or 0)
+
+
+async def memberships_with_chats(conn: AsyncConnection, user_id: int) -> list[dict[str, Any]]:
+    """The chats the user is a member of, each with the chat's row and the membership row."""
+    rows = await conn.execute(
+        select(chats, *[c.label(f"m_{c.name}") for c in chat_members.c])
+        .join(chat_members, chat_members.c.chat_id == chats.c.id)
+        .where(chat_members.c.user_id == user_id)
+        .order_by(chats.c.id)
+    )
+    found = []
+    for row in rows:
+        mapping = dict(row._mapping)
+        member = {k[2:]: mapping.pop(k) for k in list(mapping) if k.startswith("m_")}
+        found.append({"chat": mapping, "membership": member})
+    return found
+
+
+async def visible_messages(
+    conn: AsyncConnection, user_id: int, chat_id: int, cleared_seq: int
+) -> list[dict[str, Any]]:
+    """The messages of a chat the member can see: after their cleared seq, not hidden by them,
+    not deleted for everyone."""
+    hidden = select(hidden_messages.c.message_id).where(hidden_messages.c.user_id == user_id)
+    rows = await conn.execute(
+        select(
+            messages.c.id,
+            messages.c.seq,
+            messages.c.sender_id,
+            messages.c.text,
+            messages.c.reply_to,
+            messages.c.forward_from_user_id,
+            messages.c.created_at,
+            messages.c.edited_at,
+        )
+        .where(
+            messages.c.chat_id == chat_id,
+            messages.c.seq > cleared_seq,
+            messages.c.deleted_at.is_(None),
+            messages.c.id.not_in(hidden),
+        )
+        .order_by(messages.c.seq)
+    )
+    return [dict(row._mapping) for row in rows]
+
+
+async def disclosures_for(conn: AsyncConnection, user_id: int) -> list[dict[str, Any]]:
+    """Shares (P8.2) that may have included the user: exported while they had an account,
+    by a partner they did not object to."""
+    created = select(users.c.created_at).where(users.c.id == user_id).scalar_subquery()
+    objected = select(partner_objections.c.partner_id).where(
+        partner_objections.c.user_id == user_id
+    )
+    rows = await conn.execute(
+        select(disclosure_log)
+        .where(
+            disclosure_log.c.exported_at >= created,
+            disclosure_log.c.partner_id.not_in(objected),
+        )
+        .order_by(disclosure_log.c.id)
+    )
+    return [dict(row._mapping) for row in rows]

@@ -1,0 +1,84 @@
+"""The user's rights over their data: export (P11.1), number change (P11.2), erasure (P11.3)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from payam.api.deps import CallerDep, IpDep, ServicesDep
+from payam.api.schemas import CodeRequest, CodeResponse, UserOut, iso
+
+router = APIRouter(prefix="/v1", tags=["privacy"])
+
+
+class PhoneChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    phone: str = Field(max_length=64, description="The new number")
+    code: str = Field(max_length=16, description="The code sent to the new number")
+
+
+class Erasure(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(
+        max_length=16,
+        description="A fresh code sent to the account's own number (POST /v1/auth/code)",
+    )
+
+
+@router.get(
+    "/me/export",
+    response_class=Response,
+    responses={200: {"content": {"application/zip": {}}, "description": "export.zip"}},
+)
+async def export(caller: CallerDep, services: ServicesDep) -> Response:
+    """Everything the server holds about the caller (P11.1): a zip with ``export.json`` (layout
+    in docs/privacy.md), ``export.html`` and the files they uploaded under ``media/``."""
+    data = await services.export.export_zip(caller)
+    return Response(
+        data,
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": f'attachment; filename="payam-export-{caller.user_id}.zip"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.post("/me/phone/code", status_code=status.HTTP_202_ACCEPTED, response_model=CodeResponse)
+async def phone_code(
+    body: CodeRequest, caller: CallerDep, services: ServicesDep, ip: IpDep
+) -> CodeResponse:
+    """Text a code to the new number (the same code and limits as sign-in, P1.2)."""
+    del caller  # a session is required; the code itself is tied to the number
+    sent = await services.auth.request_code(body.phone, ip=ip)
+    now = services.clock.now()
+    return CodeResponse(
+        expires_in=round(sent.expires_at - now),
+        expires_at=iso(sent.expires_at) or "",
+        retry_after=max(0, round(sent.next_code_at - now)),
+        next_code_at=iso(sent.next_code_at) or "",
+    )
+
+
+@router.post("/me/phone", response_model=UserOut)
+async def change_phone(
+    body: PhoneChange, caller: CallerDep, services: ServicesDep, ip: IpDep
+) -> UserOut:
+    """Switch the account to the new number once its code is shown (P11.2). 409
+    ``phone_taken`` when the number already has an account."""
+    user = await services.auth.change_phone(caller, body.phone, body.code, ip=ip)
+    return UserOut.of(user)
+
+
+@router.delete("/me", status_code=status.HTTP_200_OK)
+async def erase_account(
+    body: Erasure, caller: CallerDep, services: ServicesDep, ip: IpDep
+) -> dict[str, Any]:
+    """Delete the account for good (P11.3, P5.3), after a fresh code to its number. Answers a
+    receipt to keep: what was removed (counts per kind), when, and what is kept and why."""
+    receipt = await services.erasure.erase_account(caller, body.code, ip=ip)
+    return receipt.to_json()

@@ -1,0 +1,238 @@
+"""Erasing an account (P11.3, P5.3): complete, permanent, and said so in a receipt.
+
+``erase_account`` runs these steps, in this order:
+
+1. **Prove control of the number again.** A fresh one-time code sent to the account's own
+   number (``POST /v1/auth/code``) is checked and used up; a live session alone is not enough,
+   so a stolen token cannot delete an account.
+2. **Remove the profile photo files** through ``ProfileService.delete_photo``: each file is
+   overwritten, synced and unlinked unless another account shows the same bytes.
+3. In **one transaction** (all or nothing):
+   a. **Tombstone every message the user sent**, in every chat, like a delete for everyone:
+      text and content hash go, the row stays so other members' seqs stay gapless; members
+      get ``message_deleted``. Forwards of the user's messages by others stop naming them.
+   b. **Leave every chat.** A group the user owns is first handed to its oldest admin, else
+      its oldest member (the same rule as an owner leaving); a chat nobody is left in is
+      deleted with its messages. A direct chat loses its pair key (it named the user). The
+      other members get ``member_removed`` with ``account_deleted: true``.
+   c. **Delete every row that names the user**, table by table as the data map's ``subject``
+      annotations say (``storage/privacy.py``): devices and so every session token, uploaded
+      contacts, access-log records, consents, notices, partner objections, the admin role,
+      blocks both ways, reports they made, invites they created, updates and counters,
+      prize wins, admin-access records about them, pending codes for the number. Chats and
+      messages are skipped there: steps a and b decided for them.
+   d. **Record the cool-down**: the number's keyed hash in ``erasure_cooldowns`` until
+      ``erasure_cooldown_days`` from now (the one thing kept, listed in the data map with its
+      reason: a deleted number cannot be re-registered at once to shed a suspension or
+      reports).
+   e. **Delete the account row.** Reports about the user keep the message they point at but
+      no longer name the user (ON DELETE SET NULL); tombstones lose their sender likewise.
+4. **Tell the others** (updates published after the commit, as always).
+5. **Purge**: merge the full-text index and truncate the WAL, so the deleted text is in no
+   database file (``services/purge.py``).
+6. **Return a receipt**: an id, when, and how many records of each kind went. It is not
+   stored: keeping a copy would keep a trace of the account.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from payam.config import Settings
+from payam.domain import events
+from payam.domain.clock import Clock
+from payam.domain.events import PendingUpdate, iso
+from payam.domain.models import Caller
+from payam.services.auth import AuthService
+from payam.services.profiles import ProfileService
+from payam.services.purge import Purger
+from payam.services.updates import UpdateLog
+from payam.storage import account_state, privacy
+from payam.storage import chats as chat_store
+from payam.storage import messages as message_store
+from payam.storage.database import Database
+from payam.storage.tables import chats, messages
+
+OWNER = "owner"
+ADMIN = "admin"
+# Decided by the steps above rather than by the generic delete by subject.
+_DECIDED_ELSEWHERE = {"users", "chats", "chat_members", "messages", "reports", "erasure_cooldowns"}
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    receipt_id: str
+    user_id: int
+    erased_at: float
+    removed: dict[str, int]
+    kept: list[dict[str, Any]]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "receipt_id": self.receipt_id,
+            "user_id": self.user_id,
+            "erased_at": iso(self.erased_at),
+            "removed": self.removed,
+            "kept": self.kept,
+            "note": "Your account and everything listed here are permanently deleted. payam "
+            "keeps no copy of this receipt.",
+        }
+
+
+class ErasureService:
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        clock: Clock,
+        auth: AuthService,
+        profiles: ProfileService,
+        updates: UpdateLog,
+        purge: Purger,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.clock = clock
+        self.auth = auth
+        self.profiles = profiles
+        self.updates = updates
+        self.purge = purge
+
+    async def erase_account(self, caller: Caller, code: str, *, ip: str | None) -> Receipt:
+        """Delete the caller's account for good; see the module docstring for every step."""
+        user = await self.profiles.me(caller)
+        # 1. A fresh code to the account's own number.
+        await self.auth.verify_code(user.phone, code, ip=ip)
+        # 2. Photo files.
+        removed: Counter[str] = Counter()
+        if user.photo_key or user.photo_thumb_key:
+            await self.profiles.delete_photo(caller)
+            removed["profile_photo_files"] = sum(
+                1 for key in (user.photo_key, user.photo_thumb_key) if key
+            )
+        now = self.clock.now()
+        until = now + self.settings.erasure_cooldown_days * 86400
+        phone_hash = self.auth.phone_hash(user.phone)
+        pending: list[PendingUpdate] = []
+        async with self.db.write() as conn:
+            # 3a. Messages.
+            removed["messages"], tell = await self._tombstone_messages(conn, user.id, now)
+            pending += tell
+            # 3b. Chats.
+            removed["chat_memberships"], tell = await self._leave_chats(conn, user.id)
+            pending += tell
+            # 3c. Every other row that names the user.
+            for subject in reversed(privacy.subject_tables()):
+                if subject.table.name in _DECIDED_ELSEWHERE:
+                    continue
+                count = await privacy.delete_rows_of(conn, subject, user.id, phone_hash)
+                if count:
+                    removed[subject.table.name] += count
+            # Reports the user made go; reports about them stay for moderators, nameless
+            # (ON DELETE SET NULL when the account row goes, below).
+            removed["reports"] = await account_state.delete_reports_by(conn, user.id)
+            # 3d. The cool-down, 3e. the account.
+            await account_state.start_cooldown(conn, phone_hash, until)
+            removed["account"] = await account_state.delete_user(conn, user.id)
+            # 4. Recorded in this transaction, published after it.
+            recorded = await self.updates.record(conn, [p for p in pending if p.user_id != user.id])
+        await self.updates.publish(recorded)
+        # 5. Off the disk.
+        await self.purge.run()
+        return Receipt(
+            receipt_id=secrets.token_hex(16),
+            user_id=user.id,
+            erased_at=now,
+            removed=dict(sorted(removed.items())),
+            kept=[
+                {
+                    "field": "erasure_cooldowns.phone_hash",
+                    "what": "a keyed hash of your number (not the number)",
+                    "until": iso(until),
+                    "why": "a just-deleted number cannot open a new account at once (abuse)",
+                }
+            ],
+        )
+
+    async def _tombstone_messages(
+        self, conn: AsyncConnection, user_id: int, now: float
+    ) -> tuple[int, list[PendingUpdate]]:
+        rows = (
+            await conn.execute(
+                select(messages.c.id, messages.c.chat_id, messages.c.seq).where(
+                    messages.c.sender_id == user_id, messages.c.deleted_at.is_(None)
+                )
+            )
+        ).all()
+        await message_store.tombstone(conn, [r.id for r in rows], now)
+        # Others' forwards of the user's messages keep their text (it is theirs now) but no
+        # longer name the erased account.
+        await conn.execute(
+            update(messages)
+            .where(messages.c.forward_from_user_id == user_id)
+            .values(forward_from_user_id=None)
+        )
+        members = await chat_store.member_ids_of(conn, {r.chat_id for r in rows})
+        pending = [
+            PendingUpdate(
+                uid,
+                events.MESSAGE_DELETED,
+                r.chat_id,
+                r.id,
+                None,
+                {"id": r.id, "chat_id": r.chat_id, "seq": r.seq, "deleted": True, "text": None},
+            )
+            for r in rows
+            for uid in members.get(r.chat_id, [])
+        ]
+        return len(rows), pending
+
+    async def _leave_chats(
+        self, conn: AsyncConnection, user_id: int
+    ) -> tuple[int, list[PendingUpdate]]:
+        pending: list[PendingUpdate] = []
+        found = await privacy.memberships_with_chats(conn, user_id)
+        for item in found:
+            chat, me = item["chat"], item["membership"]
+            chat_id = chat["id"]
+            await chat_store.remove_member(conn, chat_id, user_id)
+            await message_store.unhide_chat(conn, user_id, chat_id)
+            rest = await chat_store.members(conn, chat_id)
+            if not rest:
+                # Nobody can see this chat any more: it and its messages go (P5.3).
+                await chat_store.delete_chat(conn, chat_id)
+                continue
+            if chat["type"] == "group" and me["role"] == OWNER:
+                heir = sorted(rest, key=lambda m: (m.role != ADMIN, m.joined_at, m.user_id))[0]
+                await chat_store.update_member(conn, chat_id, heir.user_id, role=OWNER)
+                pending += [
+                    PendingUpdate(
+                        m.user_id,
+                        events.MEMBER_ROLE,
+                        chat_id,
+                        None,
+                        {"user_id": heir.user_id, "role": OWNER},
+                    )
+                    for m in rest
+                ]
+            if chat["direct_key"] is not None:
+                await conn.execute(
+                    update(chats).where(chats.c.id == chat_id).values(direct_key=None)
+                )
+            pending += [
+                PendingUpdate(
+                    m.user_id,
+                    events.MEMBER_REMOVED,
+                    chat_id,
+                    None,
+                    {"user_id": user_id, "by": user_id, "account_deleted": True},
+                )
+                for m in rest
+            ]
+        return len(found), pending

@@ -1,0 +1,225 @@
+"""The export (P11.1): everything the server holds about the caller, in one zip.
+
+What goes in is read off the data map, not kept by hand: every table annotated with a
+``subject`` (``storage/privacy.py``) contributes the rows that name the caller, with every
+column. ``export.json`` has the layout documented in docs/privacy.md ("The export");
+``export.html`` is the same for people; ``media/`` holds the files the user uploaded (their
+profile photo). Two things are shown as withheld rather than copied: credentials (a token's
+or code's hash opens nothing for the user and would only be one more copy of a secret), and
+the keyed hashes of rate-limit buckets, which cannot be tied to anyone without the secret.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import json
+import zipfile
+from typing import Any
+
+from payam.adapters.blobs import BlobStore
+from payam.domain.clock import Clock
+from payam.domain.errors import NotFound
+from payam.domain.events import iso
+from payam.domain.models import Caller
+from payam.storage import privacy
+from payam.storage.data_map import personal_fields
+from payam.storage.database import Database
+from payam.storage.tables import metadata, users
+
+FORMAT = "payam-export/1"
+WITHHELD = "(withheld: a credential)"
+CONTACTS_NOTE = (
+    "The numbers you uploaded are not stored: only their keyed hashes (HMAC-SHA256 with the "
+    "server's secret), used to find which of them are on payam. These are the hashes."
+)
+# Tables whose rows are top-level sections of export.json under the table's own name.
+TOP_LEVEL = ("devices", "access_log", "consents", "notices", "partner_objections", "admin_access")
+# Tables with a section of their own shape; every other subject table is under other_records.
+SHAPED = {"users": "account", "contacts": "contacts", "chats": "chats", "chat_members": "chats"}
+NOT_INCLUDED = {
+    "rate_limits.key": "keyed hashes of ids, numbers and addresses; they cannot be tied to you "
+    "without the server's secret and are gone when the limit's bucket refills",
+}
+
+
+def _value(table: str, column: str, value: Any) -> Any:
+    info = metadata.tables[table].c[column].info
+    if info.get("personal") == "credential" and value is not None:
+        return WITHHELD
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, float) and (column.endswith("_at") or column in {"at", "until"}):
+        return iso(value)
+    return value
+
+
+def _clean(table: str, row: dict[str, Any]) -> dict[str, Any]:
+    return {k: _value(table, k, v) for k, v in row.items()}
+
+
+# Where each table's rows are in export.json; every other subject table is under other_records.
+_PREFIX = {
+    "users": "account.",
+    "chats": "chats[].chat.",
+    "chat_members": "chats[].membership.",
+    "messages": "messages_sent[].",
+    **{name: f"{name}[]." for name in TOP_LEVEL},
+}
+
+
+def _where(table: str, column: str) -> str | None:
+    """Where a personal field appears in export.json (a path, ``[]`` for each list item)."""
+    if f"{table}.{column}" in NOT_INCLUDED:
+        return None
+    if table == "contacts":
+        return {"phone_hash": "contacts.hashes[]", "user_id": "user_id"}.get(column)
+    return _PREFIX.get(table, f"other_records.{table}[].") + column
+
+
+class ExportService:
+    def __init__(self, db: Database, clock: Clock, blobs: BlobStore) -> None:
+        self.db = db
+        self.clock = clock
+        self.blobs = blobs
+
+    async def collect(self, user_id: int) -> dict[str, Any]:
+        """export.json for ``user_id`` as a dict (one read transaction: a consistent copy)."""
+        async with self.db.read() as conn:
+            account = (
+                (await conn.execute(users.select().where(users.c.id == user_id))).mappings().first()
+            )
+            if account is None:
+                raise NotFound("The account no longer exists.", code="user_not_found")
+            phone_hash: bytes = account["phone_hash"]
+            data: dict[str, Any] = {
+                "format": FORMAT,
+                "generated_at": iso(self.clock.now()),
+                "user_id": user_id,
+                "account": _clean("users", dict(account)),
+            }
+            others: dict[str, list[dict[str, Any]]] = {}
+            for subject in privacy.subject_tables():
+                name = subject.table.name
+                if name in SHAPED:
+                    continue
+                rows = [
+                    _clean(name, r)
+                    for r in await privacy.rows_of(conn, subject, user_id, phone_hash)
+                ]
+                if name in TOP_LEVEL:
+                    data[name] = rows
+                elif name == "messages":
+                    data["messages_sent"] = rows
+                else:
+                    others[name] = rows
+            contacts_subject = privacy.subject_of(metadata.tables["contacts"])
+            assert contacts_subject is not None
+            hashes = [
+                r["phone_hash"].hex()
+                for r in await privacy.rows_of(conn, contacts_subject, user_id, None)
+            ]
+            data["contacts"] = {"count": len(hashes), "hashes": hashes, "note": CONTACTS_NOTE}
+            chats = []
+            for found in await privacy.memberships_with_chats(conn, user_id):
+                chat, member = found["chat"], found["membership"]
+                visible = await privacy.visible_messages(
+                    conn, user_id, chat["id"], member["cleared_seq"]
+                )
+                chats.append(
+                    {
+                        "chat": _clean("chats", chat),
+                        "membership": _clean("chat_members", member),
+                        "messages": [_clean("messages", m) for m in visible],
+                    }
+                )
+            data["chats"] = chats
+            data["disclosures"] = [
+                _clean("disclosure_log", r) for r in await privacy.disclosures_for(conn, user_id)
+            ]
+        data["other_records"] = others
+        data["media"] = [
+            {"field": f"users.{column}", "file": f"media/{account[column]}"}
+            for column in ("photo_key", "photo_thumb_key")
+            if account[column]
+        ]
+        data["data_map"] = [
+            {
+                "field": f"{f.table}.{f.column}",
+                "category": f.category,
+                "purposes": list(f.purposes),
+                "retention": f.retention,
+                "in_export": _where(f.table, f.column),
+            }
+            for f in personal_fields()
+        ]
+        data["not_included"] = NOT_INCLUDED
+        return data
+
+    async def export_zip(self, caller: Caller) -> bytes:
+        """The zip the user downloads: export.json, export.html and media/."""
+        data = await self.collect(caller.user_id)
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr(
+                "export.json", json.dumps(data, ensure_ascii=False, indent=2, default=str)
+            )
+            archive.writestr("export.html", render_html(data))
+            for item in data["media"]:
+                content = await self.blobs.get(item["file"].removeprefix("media/"))
+                if content is not None:
+                    archive.writestr(item["file"], content)
+        return buffer.getvalue()
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "<p><em>nothing held</em></p>"
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(_text(row.get(c)))}</td>" for c in columns) + "</tr>"
+        for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def render_html(data: dict[str, Any]) -> str:
+    """A readable page of the same data (every value escaped)."""
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        "<title>Your payam data</title>",
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:4px;text-align:left;vertical-align:top}</style>",
+        "</head><body><h1>Everything payam holds about you</h1>",
+        f"<p>Generated {html.escape(str(data['generated_at']))}.</p>",
+        "<h2>Account</h2>",
+        _table([data["account"]]),
+        "<h2>Uploaded contacts</h2>",
+        f"<p>{html.escape(data['contacts']['note'])}</p>",
+        f"<p>{data['contacts']['count']} hashes held.</p>",
+    ]
+    for name in TOP_LEVEL:
+        parts += [f"<h2>{html.escape(name.replace('_', ' '))}</h2>", _table(data[name])]
+    parts += ["<h2>Messages you sent</h2>", _table(data["messages_sent"]), "<h2>Chats</h2>"]
+    for chat in data["chats"]:
+        title = chat["chat"].get("title") or f"chat {chat['chat']['id']}"
+        parts += [
+            f"<h3>{html.escape(str(title))}</h3>",
+            _table([chat["membership"]]),
+            _table(chat["messages"]),
+        ]
+    parts += ["<h2>Shares with partners</h2>", _table(data["disclosures"])]
+    for name, rows in data["other_records"].items():
+        parts += [f"<h2>{html.escape(name.replace('_', ' '))}</h2>", _table(rows)]
+    parts += ["<h2>Files</h2>", _table(data["media"])]
+    parts += ["<h2>The data map</h2>", _table(data["data_map"]), "</body></html>"]
+    return "\n".join(parts)
