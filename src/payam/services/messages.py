@@ -19,7 +19,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, select, tuple_
+from sqlalchemy import and_, bindparam, select, tuple_, update
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payam.config import Settings
@@ -42,6 +43,11 @@ log = logging.getLogger(__name__)
 
 CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 ADMIN_ROLES = {"owner", "admin"}
+MAX_ID = 2**63 - 1
+# Errors caused by one request's data rather than by the database being unwell: a batch that
+# meets one is retried (a fresh read sees what another process committed) and then, if it still
+# fails, committed request by request so only the request at fault is refused.
+_REQUEST_ERRORS = (IntegrityError, DataError)
 
 
 def content_hash(text: str | None, reply_to: int | None, forward_of: int | None) -> bytes:
@@ -96,6 +102,12 @@ class MessageService:
             return None
         if not isinstance(text, str) or not text.strip():
             raise InvalidInput("A message cannot be empty.", code="empty_message")
+        if "\x00" in text or not _encodable(text):
+            # The HTTP door refuses these already; the WebSocket door does not parse text, and
+            # PostgreSQL cannot store NUL: one such frame must not fail a whole batch.
+            raise InvalidInput(
+                "Text cannot contain NUL characters or invalid Unicode.", code="invalid_text"
+            )
         if len(text) > self.settings.message_max_length:
             raise InvalidInput(
                 f"A message has at most {self.settings.message_max_length} characters.",
@@ -118,6 +130,12 @@ class MessageService:
                 "client_id is 1-64 characters of letters, digits and . _ : -",
                 code="invalid_client_id",
             )
+        if not _is_id(chat_id):
+            raise NotFound("No such chat.", code="chat_not_found")
+        if reply_to is not None and not _is_id(reply_to):
+            raise InvalidInput("reply_to is not a message of this chat.", code="invalid_reply_to")
+        if forward_of is not None and not _is_id(forward_of):
+            raise NotFound("No such message to forward.", code="message_not_found")
         text = self.check_text(text, required=forward_of is None)
         request = _SendRequest(
             caller.user_id,
@@ -140,11 +158,15 @@ class MessageService:
             self._task = asyncio.create_task(self._run(), name="message-writer")
 
     async def stop(self) -> None:
+        """Stop the writer. Sends still waiting are refused (their clients retry with the same
+        ``client_id``, so nothing is stored twice); none is left waiting for ever."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        while not self._queue.empty():
+            _fail(self._queue.get_nowait(), RuntimeError("the server is stopping"))
 
     async def _run(self) -> None:
         while True:
@@ -152,25 +174,68 @@ class MessageService:
             while len(batch) < self.max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:
-                results, updates = await self._commit(batch)
+                results, updates = await self._commit_isolating(batch)
+            except asyncio.CancelledError:
+                # Stopping mid-commit: whether it committed is unknown, so nobody is told it
+                # did; a retry with the same client_id finds the message if it did.
+                for request in batch:
+                    _fail(request, RuntimeError("the server is stopping"))
+                raise
             except Exception as exc:  # the database failed: nobody in this batch is acknowledged
                 log.exception("message batch of %d failed", len(batch))
                 for request in batch:
-                    if not request.future.done():
-                        request.future.set_exception(exc)
+                    _fail(request, exc)
                 continue
             for request, result in zip(batch, results, strict=True):
                 if request.future.done():
                     continue
-                if isinstance(result, PayamError):
+                if isinstance(result, Exception):
                     request.future.set_exception(result)
                 else:
                     request.future.set_result(result)
-            await self.updates.publish(updates)
+            try:
+                await self.updates.publish(updates)
+            except Exception:
+                # The updates are in the log: devices catch up at their next resume. A failed
+                # wake-up must not stop the writer, or every later send would wait for ever.
+                log.exception("publishing %d updates failed", len(updates))
+
+    async def _commit_isolating(
+        self, batch: list[_SendRequest]
+    ) -> tuple[list[Sent | Exception], list[Update]]:
+        """Commit the batch; a request whose data the database refuses fails alone.
+
+        With several server processes on one PostgreSQL, another process may store the same
+        ``(sender, client_id)`` between this batch's idempotency read and its insert: the
+        unique constraint refuses the insert and the whole transaction rolls back. A second
+        attempt reads again and replays the stored message. Should it still fail, the requests
+        are committed one by one and only the failing one is refused.
+        """
+        try:
+            return await self._commit(batch)
+        except _REQUEST_ERRORS:
+            log.info("message batch of %d hit a constraint; retrying", len(batch), exc_info=True)
+        try:
+            return await self._commit(batch)
+        except _REQUEST_ERRORS:
+            if len(batch) == 1:
+                raise
+            log.warning("message batch of %d failed twice; committing one by one", len(batch))
+        results: list[Sent | Exception] = []
+        updates: list[Update] = []
+        for request in batch:
+            try:
+                (result,), done = await self._commit([request])
+            except _REQUEST_ERRORS as exc:
+                log.exception("a message send was refused by the database")
+                result, done = exc, []
+            results.append(result)
+            updates.extend(done)
+        return results, updates
 
     async def _commit(
         self, batch: list[_SendRequest]
-    ) -> tuple[list[Sent | PayamError], list[Update]]:
+    ) -> tuple[list[Sent | Exception], list[Update]]:
         """One transaction for the whole batch; a request refused here refuses only itself."""
         now = self.clock.now()
         async with self.db.write() as conn:
@@ -206,13 +271,17 @@ class MessageService:
                 )
             await _advance_read(conn, read_marks)
             updates = await self.updates.record(conn, pending)
-        results: list[Sent | PayamError] = []
+        results: list[Sent | Exception] = []
         for i, done in enumerate(outcomes):
             if isinstance(done, dict):
                 results.append(sent[i])
             elif isinstance(done, int):  # same client_id as request number ``done``
                 first = sent.get(done)
-                same = first is not None and batch[done].hash == batch[i].hash
+                same = (
+                    first is not None
+                    and batch[done].chat_id == batch[i].chat_id
+                    and batch[done].hash == batch[i].hash
+                )
                 results.append(
                     Sent(first.message, created=False) if same and first else _conflict()
                 )
@@ -261,7 +330,8 @@ class MessageService:
     async def edit(
         self, caller: Caller, chat_id: int, message_id: int, text: str
     ) -> dict[str, Any]:
-        """Edit one's own message; every member sees it marked edited."""
+        """Edit one's own message; every member sees it marked edited. The old text is removed
+        as a deletion is (P5.3): from the row, the index and, at the next purge, the files."""
         checked = self.check_text(text, required=True)
         assert checked is not None
         now = self.clock.now()
@@ -271,15 +341,13 @@ class MessageService:
                 raise NotFound("No such message.", code="message_not_found")
             if message.sender_id != caller.user_id:
                 raise Forbidden("Only the author can edit a message.", code="not_author")
-            await store.edit(
-                conn,
-                message_id,
-                checked,
-                content_hash(checked, message.reply_to, message.forward_of),
-                now,
-            )
+            # Guarded by ``deleted_at IS NULL``: on PostgreSQL a deletion may commit between the
+            # read above and this write, and an edit must never put text back into a tombstone.
+            if not await store.edit(conn, message_id, checked, now):
+                raise NotFound("No such message.", code="message_not_found")
             edited = await store.get(conn, message_id)
-            assert edited is not None
+            if edited is None:
+                raise NotFound("No such message.", code="message_not_found")
             rendered = message_json(edited)
             member_ids = (await chat_store.member_ids_of(conn, [chat_id]))[chat_id]
             updates = await self.updates.record(
@@ -290,16 +358,25 @@ class MessageService:
                 ],
             )
         await self.updates.publish(updates)
+        await self.purge.request()
         return rendered
 
     async def delete(
         self, caller: Caller, chat_id: int, message_id: int, *, for_everyone: bool
     ) -> None:
         """For everyone (author, or a group admin): the text leaves the API, the index and the
-        database file (P5.3). For me: hidden from the caller alone (P5.2)."""
+        database file (P5.3). For me: hidden from the caller alone (P5.2). Deleting what is
+        already deleted answers the same and changes nothing."""
         now = self.clock.now()
         async with self.db.write() as conn:
             message, member, chat = await self._access_message(conn, caller, chat_id, message_id)
+            gone = {
+                "id": message_id,
+                "chat_id": chat_id,
+                "seq": message.seq,
+                "deleted": True,
+                "text": None,
+            }
             if for_everyone:
                 may = message.sender_id == caller.user_id or (
                     chat.type == "group" and member.role in ADMIN_ROLES
@@ -309,39 +386,22 @@ class MessageService:
                         "Only the author or a group admin can delete this for everyone.",
                         code="not_allowed",
                     )
-                await store.tombstone(conn, [message_id], now)
+                if not await store.tombstone(conn, [message_id], now):
+                    return  # already a tombstone
                 member_ids = (await chat_store.member_ids_of(conn, [chat_id]))[chat_id]
-                gone = {
-                    "id": message_id,
-                    "chat_id": chat_id,
-                    "seq": message.seq,
-                    "deleted": True,
-                    "text": None,
-                }
-                updates = await self.updates.record(
-                    conn,
-                    [
-                        PendingUpdate(uid, events.MESSAGE_DELETED, chat_id, message_id, None, gone)
-                        for uid in member_ids
-                    ],
-                )
+                pending = [
+                    PendingUpdate(uid, events.MESSAGE_DELETED, chat_id, message_id, None, gone)
+                    for uid in member_ids
+                ]
             else:
-                await store.hide(conn, caller.user_id, message_id)
-                gone = {
-                    "id": message_id,
-                    "chat_id": chat_id,
-                    "seq": message.seq,
-                    "deleted": True,
-                    "text": None,
-                }
-                updates = await self.updates.record(
-                    conn,
-                    [
-                        PendingUpdate(
-                            caller.user_id, events.MESSAGE_HIDDEN, chat_id, message_id, None, gone
-                        )
-                    ],
-                )
+                if not await store.hide(conn, caller.user_id, message_id):
+                    return  # already hidden
+                pending = [
+                    PendingUpdate(
+                        caller.user_id, events.MESSAGE_HIDDEN, chat_id, message_id, None, gone
+                    )
+                ]
+            updates = await self.updates.record(conn, pending)
         await self.updates.publish(updates)
         if for_everyone:
             await self.purge.request()
@@ -390,29 +450,33 @@ class _BatchContext:
     members: dict[int, list[int]]
     blocked: set[tuple[int, int]]
     refs: dict[int, MessageRow]
-    ref_members: set[tuple[int, int]]
+    # (user, message) pairs where the user may see the message: a member, not cleared, not
+    # hidden for them. Forwarding copies text, so it must not reach what the sender cannot see.
+    ref_visible: set[tuple[int, int]]
     next_seq: dict[int, int] = field(default_factory=dict)
 
     @classmethod
     async def load(cls, conn: AsyncConnection, batch: list[_SendRequest]) -> _BatchContext:
-        existing = await store.by_client_ids(conn, [(r.sender_id, r.client_id) for r in batch])
+        # Chats first: on PostgreSQL this locks them (seq allocation), and the idempotency read
+        # after the lock sees every send to them that another process committed meanwhile.
         chats = await chat_store.get_many(conn, {r.chat_id for r in batch})
+        existing = await store.by_client_ids(conn, [(r.sender_id, r.client_id) for r in batch])
         members = await chat_store.member_ids_of(conn, chats)
         refs = await store.get_many(
             conn, [i for r in batch for i in (r.reply_to, r.forward_of) if i is not None]
         )
-        forwarded = {
-            (refs[r.forward_of].chat_id, r.sender_id)
+        forwarded = [
+            (r.sender_id, refs[r.forward_of])
             for r in batch
             if r.forward_of is not None and r.forward_of in refs
-        }
+        ]
         return cls(
             existing=existing,
             chats=chats,
             members=members,
             blocked=await _blocked_senders(conn, batch, chats, members),
             refs=refs,
-            ref_members=await _memberships(conn, forwarded),
+            ref_visible=await _visible_to(conn, forwarded),
             next_seq={cid: chat.last_seq for cid, chat in chats.items()},
         )
 
@@ -445,7 +509,7 @@ class _BatchContext:
             if (
                 original is None
                 or original.deleted_at is not None
-                or (original.chat_id, r.sender_id) not in self.ref_members
+                or (r.sender_id, original.id) not in self.ref_visible
             ):
                 return NotFound("No such message to forward.", code="message_not_found")
             text = text if text is not None else original.text
@@ -466,9 +530,11 @@ class _BatchContext:
 
 
 def _replay(earlier: MessageRow, r: _SendRequest) -> Sent | PayamError:
-    if earlier.chat_id == r.chat_id and earlier.content_hash == r.hash:
-        return Sent(message_json(earlier), created=False)
-    if earlier.deleted_at is not None and earlier.chat_id == r.chat_id:
+    if earlier.chat_id != r.chat_id:
+        return _conflict()
+    # No hash once edited or deleted (a hash of removed text is a trace of it): a retry of such
+    # a client_id can only be told by its chat, and is answered with the message as it is now.
+    if earlier.content_hash is None or earlier.content_hash == r.hash:
         return Sent(message_json(earlier), created=False)
     return _conflict()
 
@@ -498,21 +564,32 @@ async def _blocked_senders(
     return {pairs[pair] for pair in found}
 
 
-async def _memberships(conn: AsyncConnection, pairs: set[tuple[int, int]]) -> set[tuple[int, int]]:
+async def _visible_to(
+    conn: AsyncConnection, pairs: list[tuple[int, MessageRow]]
+) -> set[tuple[int, int]]:
+    """The (user, message id) pairs of ``pairs`` where the user sees the message now."""
     if not pairs:
         return set()
     rows = await conn.execute(
-        select(chat_members.c.chat_id, chat_members.c.user_id).where(
-            tuple_(chat_members.c.chat_id, chat_members.c.user_id).in_(list(pairs))
+        select(chat_members.c.chat_id, chat_members.c.user_id, chat_members.c.cleared_seq).where(
+            tuple_(chat_members.c.chat_id, chat_members.c.user_id).in_(
+                list({(m.chat_id, uid) for uid, m in pairs})
+            )
         )
     )
-    return {(row.chat_id, row.user_id) for row in rows}
+    cleared = {(row.chat_id, row.user_id): row.cleared_seq for row in rows}
+    hidden = await store.hidden_among(conn, [(uid, m.id) for uid, m in pairs])
+    return {
+        (uid, m.id)
+        for uid, m in pairs
+        if (m.chat_id, uid) in cleared
+        and m.seq > cleared[(m.chat_id, uid)]
+        and (uid, m.id) not in hidden
+    }
 
 
 async def _advance_read(conn: AsyncConnection, marks: dict[tuple[int, int], int]) -> None:
     """A sender has read everything up to their own message."""
-    from sqlalchemy import bindparam, update  # noqa: PLC0415
-
     if marks:
         await conn.execute(
             update(chat_members)
@@ -526,3 +603,20 @@ async def _advance_read(conn: AsyncConnection, marks: dict[tuple[int, int], int]
             .values(read_seq=bindparam("seq")),
             [{"cid": c, "uid": u, "seq": s} for (c, u), s in marks.items()],
         )
+
+
+def _fail(request: _SendRequest, exc: Exception) -> None:
+    if not request.future.done():
+        request.future.set_exception(exc)
+
+
+def _is_id(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ID
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

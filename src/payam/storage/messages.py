@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, delete, insert, select, text, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payam.storage.tables import chat_members, hidden_messages, messages
@@ -103,31 +105,37 @@ async def page(
     return sorted(found, key=lambda m: m.seq)
 
 
-async def edit(
-    conn: AsyncConnection, message_id: int, text_: str, content_hash: bytes, now: float
-) -> None:
-    await conn.execute(
+async def edit(conn: AsyncConnection, message_id: int, text_: str, now: float) -> bool:
+    """Replace the text of a message that is not deleted; whether one was. The content hash
+    goes: a hash of the old text would be a trace of it (P5.3)."""
+    result = await conn.execute(
         update(messages)
-        .where(messages.c.id == message_id)
-        .values(text=text_, content_hash=content_hash, edited_at=now)
+        .where(messages.c.id == message_id, messages.c.deleted_at.is_(None))
+        .values(text=text_, content_hash=None, edited_at=now)
     )
+    return bool(result.rowcount)
 
 
-async def tombstone(conn: AsyncConnection, message_ids: Sequence[int], now: float) -> None:
-    """Delete for everyone: text and hash go; the row keeps chat, seq and sender (P5.3)."""
-    if message_ids:
-        await conn.execute(
-            update(messages)
-            .where(messages.c.id.in_(list(message_ids)), messages.c.deleted_at.is_(None))
-            .values(
-                text=None,
-                content_hash=None,
-                deleted_at=now,
-                reply_to=None,
-                forward_of=None,
-                forward_from_user_id=None,
-            )
-        )
+_TOMBSTONE = {
+    "text": None,
+    "content_hash": None,
+    "reply_to": None,
+    "forward_of": None,
+    "forward_from_user_id": None,
+}
+
+
+async def tombstone(conn: AsyncConnection, message_ids: Sequence[int], now: float) -> int:
+    """Delete for everyone: text and hash go; the row keeps chat, seq and sender (P5.3).
+    Returns how many messages were not deleted already."""
+    if not message_ids:
+        return 0
+    result = await conn.execute(
+        update(messages)
+        .where(messages.c.id.in_(list(message_ids)), messages.c.deleted_at.is_(None))
+        .values(deleted_at=now, **_TOMBSTONE)
+    )
+    return int(result.rowcount)
 
 
 async def tombstone_chat_before(conn: AsyncConnection, chat_id: int, seq: int, now: float) -> None:
@@ -137,25 +145,37 @@ async def tombstone_chat_before(conn: AsyncConnection, chat_id: int, seq: int, n
         .where(
             messages.c.chat_id == chat_id, messages.c.seq <= seq, messages.c.deleted_at.is_(None)
         )
-        .values(
-            text=None,
-            content_hash=None,
-            deleted_at=now,
-            reply_to=None,
-            forward_of=None,
-            forward_from_user_id=None,
-        )
+        .values(deleted_at=now, **_TOMBSTONE)
     )
 
 
-async def hide(conn: AsyncConnection, user_id: int, message_id: int) -> None:
-    exists = await conn.scalar(
-        select(hidden_messages.c.message_id).where(
-            hidden_messages.c.user_id == user_id, hidden_messages.c.message_id == message_id
-        )
+async def hide(conn: AsyncConnection, user_id: int, message_id: int) -> bool:
+    """Hide a message from one user; whether it was not hidden already (two concurrent
+    requests to hide it do not collide)."""
+    dialect_insert = sqlite_insert if conn.dialect.name == "sqlite" else pg_insert
+    result = await conn.execute(
+        dialect_insert(hidden_messages)
+        .values(user_id=user_id, message_id=message_id)
+        .on_conflict_do_nothing()
     )
-    if exists is None:
-        await conn.execute(insert(hidden_messages).values(user_id=user_id, message_id=message_id))
+    return bool(result.rowcount)
+
+
+async def hidden_among(
+    conn: AsyncConnection, pairs: Sequence[tuple[int, int]]
+) -> set[tuple[int, int]]:
+    """Which (user, message) pairs are hidden for that user."""
+    found: set[tuple[int, int]] = set()
+    for start in range(0, len(pairs), 400):
+        rows = await conn.execute(
+            select(hidden_messages.c.user_id, hidden_messages.c.message_id).where(
+                tuple_(hidden_messages.c.user_id, hidden_messages.c.message_id).in_(
+                    list(pairs[start : start + 400])
+                )
+            )
+        )
+        found.update((row.user_id, row.message_id) for row in rows)
+    return found
 
 
 async def unhide_chat(conn: AsyncConnection, user_id: int, chat_id: int) -> None:
