@@ -22,23 +22,39 @@ log = logging.getLogger(__name__)
 
 
 class Purger:
-    def __init__(self, db: Database, *, delay: float = 1.0) -> None:
+    def __init__(self, db: Database, *, delay: float = 1.0, max_delay: float = 60.0) -> None:
         self.db = db
         self.delay = delay
+        self.max_delay = max(delay, max_delay)
         self._scheduled: asyncio.Task[None] | None = None
+        # Set by every request, cleared when a purge starts: a deletion that commits while a
+        # purge runs (perhaps after its checkpoint) gets a purge of its own.
+        self._wanted = False
         self.runs = 0
 
     async def request(self) -> None:
         """Ask for a purge soon; returns at once."""
+        self._wanted = True
         if self._scheduled is None or self._scheduled.done():
-            self._scheduled = asyncio.create_task(self._later(), name="purge")
+            self._scheduled = asyncio.create_task(self._loop(), name="purge")
 
-    async def _later(self) -> None:
-        await asyncio.sleep(self.delay)
-        try:
-            await self.run()
-        except Exception:
-            log.exception("purge failed; deleted content may stay in the WAL until the next one")
+    async def _loop(self) -> None:
+        """Purge until nothing is wanted; a purge that could not finish is tried again later
+        (with a growing wait), never left for a next deletion that may not come."""
+        wait = self.delay
+        while self._wanted:
+            await asyncio.sleep(wait)
+            self._wanted = False
+            try:
+                done = await self.run()
+            except Exception:
+                log.exception("purge failed; it will be tried again")
+                done = False
+            if done:
+                wait = self.delay
+            else:
+                self._wanted = True
+                wait = min(wait * 2, self.max_delay)
 
     async def run(self) -> bool:
         """Purge now. Returns whether the WAL was fully checkpointed and truncated."""
@@ -58,7 +74,7 @@ class Purger:
                 self.runs += 1
                 return True
             await asyncio.sleep(0.05)  # a reader holds an old snapshot: let it finish
-        log.warning("WAL checkpoint stayed busy; the next purge will finish it")
+        log.warning("WAL checkpoint stayed busy; the purge will be tried again")
         return False
 
     async def stop(self) -> None:
