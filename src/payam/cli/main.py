@@ -132,5 +132,41 @@ def prune(data_dir: DataDir = None) -> None:
     console.print(table)
 
 
+@maintenance_app.command("purge")
+def purge(data_dir: DataDir = None) -> None:
+    """Make deletions physical now: merge the search index and truncate the WAL (P5.3).
+
+    The server does this by itself shortly after every deletion; this runs it at once, e.g.
+    before a backup. On PostgreSQL there is nothing to do here: see docs/privacy.md.
+    """
+    from payam.services.purge import Purger  # noqa: PLC0415
+    from payam.storage.database import Database  # noqa: PLC0415
+
+    settings = settings_with(data_dir=data_dir)
+    if not settings.database_url and not (settings.data_dir / "payam.sqlite3").exists():
+        console.print(f"[red]no payam database in {settings.data_dir.resolve()}[/red]")
+        raise typer.Exit(code=1)
+
+    async def run() -> tuple[bool, bool]:
+        db = Database(
+            settings.resolved_database_url(),
+            sqlite_synchronous=settings.sqlite_synchronous,
+            schema=settings.database_schema,
+        )
+        try:
+            return db.is_sqlite, await Purger(db).run()
+        finally:
+            await db.dispose()
+
+    is_sqlite, done = asyncio.run(run())
+    if not is_sqlite:
+        console.print("PostgreSQL: nothing to purge here (see docs/privacy.md)")
+    elif done:
+        console.print("purged: search index merged, WAL checkpointed and truncated")
+    else:
+        console.print("[red]a reader kept the WAL busy; run the purge again[/red]")
+        raise typer.Exit(code=1)
+
+
 def main() -> None:
     app()
