@@ -16,7 +16,7 @@ from payam.api import errors
 from payam.api.access_log import AccessLogMiddleware
 from payam.api.body_limit import BodyLimitMiddleware
 from payam.api.input_guard import guard_input
-from payam.api.routes import auth, chats, contacts, messages, profiles, system
+from payam.api.routes import auth, chats, consents, contacts, messages, notices, profiles, system
 from payam.api.routes.admin import router as admin_router
 from payam.api.routes.privacy import router as privacy_router
 from payam.config import EventBusKind, Settings, SmsBackend
@@ -28,6 +28,7 @@ from payam.services.access_log import AccessLogWriter
 from payam.services.admin import AdminService
 from payam.services.auth import AuthService
 from payam.services.chats import ChatService
+from payam.services.consents import ConsentService
 from payam.services.contacts import ContactService
 from payam.services.container import Services
 from payam.services.erasure import ErasureService
@@ -35,7 +36,11 @@ from payam.services.export import ExportService
 from payam.services.limiter import RateLimiter
 from payam.services.maintenance import Maintenance
 from payam.services.messages import MessageService
+from payam.services.notices import NoticeService
+from payam.services.partners import PartnerService
+from payam.services.policy import PolicyService
 from payam.services.profiles import ProfileService
+from payam.services.promotions import PromotionService
 from payam.services.purge import Purger
 from payam.services.updates import UpdateLog
 from payam.storage import migrate
@@ -80,6 +85,7 @@ def build_services(
     bus = build_bus(settings)
     updates = UpdateLog(db, clock, bus)
     purge = Purger(db, delay=settings.purge_delay_seconds)
+    notices = NoticeService(db, clock, updates)
     auth = AuthService(db, settings, clock, keys, sms, limiter)
     profiles = ProfileService(db, settings, clock, blobs, limiter)
     return Services(
@@ -99,6 +105,11 @@ def build_services(
         purge=purge,
         chats=ChatService(db, settings, clock, updates, purge),
         messages=MessageService(db, settings, clock, updates, purge),
+        consents=ConsentService(db, clock),
+        notices=notices,
+        policy=PolicyService(db, clock, notices),
+        partners=PartnerService(db, settings, clock, notices),
+        promotions=PromotionService(db, clock, notices),
         export=ExportService(db, clock, blobs),
         erasure=ErasureService(db, settings, clock, auth, profiles, updates, purge),
         admin=AdminService(db, settings, clock, keys),
@@ -132,6 +143,7 @@ def create_app(
         services.bus.subscribe(gateway.on_updates, gateway.on_ephemeral, gateway.on_resync)
         await services.bus.start()
         services.access_log.start()
+        services.consents.start()
         services.messages.start()
         if background_jobs:
             services.maintenance.start()
@@ -141,6 +153,7 @@ def create_app(
             await services.maintenance.stop()
             await services.messages.stop()
             await services.purge.stop()
+            await services.consents.stop()
             await services.access_log.stop()
             await services.bus.stop()
             if isinstance(services.sms, HttpSms):
@@ -158,7 +171,7 @@ def create_app(
     app.state.services = services
     app.state.gateway = gateway
     errors.install(app)
-    for module in (system, auth, profiles, contacts, chats, messages):
+    for module in (system, auth, profiles, contacts, chats, messages, consents, notices):
         app.include_router(module.router)
     app.include_router(realtime_routes.router)
     app.include_router(privacy_router)

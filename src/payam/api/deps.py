@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from payam.api import cookies
 from payam.domain.errors import Unauthenticated
 from payam.domain.models import Caller
 from payam.services.container import Services
@@ -27,17 +28,31 @@ async def caller(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Caller:
-    """Every route that uses this is closed to anyone without a live session (P9.1)."""
-    if credentials is None:
-        raise Unauthenticated(
-            "Sign in first: send Authorization: Bearer <token>.", code="missing_token"
-        )
-    found = await services(request).auth.authenticate(
-        credentials.credentials, ip=client_ip(request)
-    )
+    """Every route that uses this is closed to anyone without a live session (P9.1).
+
+    A bearer token wins; without one, the web session cookie (P6.1) is accepted, and a write
+    made with it must carry the CSRF header. A request of a user who allows the statistics
+    category is counted, without the user, under its route's feature (P6.2).
+    """
+    token = credentials.credentials if credentials is not None else None
+    if token is None:
+        token = cookies.session_token(request)
+        if token is None:
+            raise Unauthenticated(
+                "Sign in first: send Authorization: Bearer <token>.", code="missing_token"
+            )
+        cookies.check_csrf(request, token)
+    found = await services(request).auth.authenticate(token, ip=client_ip(request))
     # The access log attributes the request to this user and device.
     request.state.caller = found
+    services(request).consents.note_usage(found.user_id, _feature(request))
     return found
+
+
+def _feature(request: Request) -> str:
+    """The feature a request uses, for the usage statistics: its router's first tag."""
+    tags = getattr(request.scope.get("route"), "tags", None)
+    return str(tags[0]) if tags else "other"
 
 
 ServicesDep = Annotated[Services, Depends(services)]

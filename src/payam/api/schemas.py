@@ -43,6 +43,11 @@ class SessionRequest(Strict):
     code: str = Field(max_length=16)
     name: str | None = Field(default=None, max_length=1024)
     device: DeviceIn
+    cookie: bool = Field(
+        default=False,
+        description="web clients: also set the HttpOnly session cookie and the CSRF cookie; "
+        "the token is then not in the answer (P6.1)",
+    )
 
 
 class UserOut(BaseModel):
@@ -94,11 +99,14 @@ class DeviceOut(BaseModel):
 
 
 class SessionResponse(BaseModel):
-    token: str
+    token: str | None = Field(description="null when the session is a cookie (cookie: true)")
     token_type: str = "bearer"  # noqa: S105 (the scheme's name, not a secret)
     user: UserOut
     device_id: int
     created_account: bool
+    csrf_token: str | None = Field(
+        default=None, description="with cookie: true, the value to send as X-CSRF-Token"
+    )
 
 
 class ProfilePatch(Strict):

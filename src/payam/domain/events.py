@@ -24,6 +24,9 @@ MEMBER_ADDED = "member_added"
 MEMBER_REMOVED = "member_removed"
 MEMBER_ROLE = "member_role"
 PROFILE_CHANGED = "profile_changed"
+# Something the user must be told (a policy version, a partner proposal, a prize; P12.1,
+# P8.2, P7.2); the payload carries the notice as GET /v1/me/notices shows it.
+NOTICE = "notice"
 
 
 def iso(ts: float | None) -> str | None:

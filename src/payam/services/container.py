@@ -13,13 +13,18 @@ from payam.services.access_log import AccessLogWriter
 from payam.services.admin import AdminService
 from payam.services.auth import AuthService
 from payam.services.chats import ChatService
+from payam.services.consents import ConsentService
 from payam.services.contacts import ContactService
 from payam.services.erasure import ErasureService
 from payam.services.export import ExportService
 from payam.services.limiter import RateLimiter
 from payam.services.maintenance import Maintenance
 from payam.services.messages import MessageService
+from payam.services.notices import NoticeService
+from payam.services.partners import PartnerService
+from payam.services.policy import PolicyService
 from payam.services.profiles import ProfileService
+from payam.services.promotions import PromotionService
 from payam.services.purge import Purger
 from payam.services.updates import UpdateLog
 from payam.storage.database import Database
@@ -43,6 +48,12 @@ class Services:
     purge: Purger
     chats: ChatService
     messages: MessageService
+    # The privacy engine's doors to users: cookies (P6), notices (P12, P8.2, P7.2).
+    consents: ConsentService
+    notices: NoticeService
+    policy: PolicyService
+    partners: PartnerService
+    promotions: PromotionService
     # The user's rights (P11) and operator access (P9).
     export: ExportService
     erasure: ErasureService

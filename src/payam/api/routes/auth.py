@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 
+from payam.api import cookies
 from payam.api.deps import CallerDep, IpDep, ServicesDep
 from payam.api.schemas import (
     CodeRequest,
@@ -33,9 +34,12 @@ async def request_code(body: CodeRequest, services: ServicesDep, ip: IpDep) -> C
 
 
 @router.post("/auth/session", status_code=status.HTTP_201_CREATED, response_model=SessionResponse)
-async def sign_in(body: SessionRequest, services: ServicesDep, ip: IpDep) -> SessionResponse:
+async def sign_in(
+    body: SessionRequest, request: Request, response: Response, services: ServicesDep, ip: IpDep
+) -> SessionResponse:
     """Sign in with the code on a new device; the first sign-in needs ``name`` and creates the
-    account (422 ``name_required`` otherwise, and the code stays valid)."""
+    account (422 ``name_required`` otherwise, and the code stays valid). With ``cookie: true``
+    the session is an HttpOnly cookie plus a CSRF cookie, for web clients (P6.1)."""
     session = await services.auth.sign_in(
         body.phone,
         body.code,
@@ -43,19 +47,25 @@ async def sign_in(body: SessionRequest, services: ServicesDep, ip: IpDep) -> Ses
         device=DeviceInfo(body.device.model, body.device.os, body.device.app_version),
         ip=ip,
     )
+    csrf = cookies.set_session(response, request, session.token) if body.cookie else None
     return SessionResponse(
-        token=session.token,
+        token=None if body.cookie else session.token,
         user=UserOut.of(session.user),
         device_id=session.device.id,
         created_account=session.created_account,
+        csrf_token=csrf,
     )
 
 
 @router.delete("/auth/session", status_code=status.HTTP_204_NO_CONTENT)
-async def sign_out(caller: CallerDep, services: ServicesDep) -> Response:
-    """Sign out this device: its token stops working at once."""
+async def sign_out(caller: CallerDep, request: Request, services: ServicesDep) -> Response:
+    """Sign out this device: its token stops working at once (and a web session's cookies
+    are removed)."""
     await services.auth.sign_out_device(caller, caller.device_id)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+    response = Response(status_code=status.HTTP_204_NO_CONTENT)
+    if cookies.session_token(request) is not None:
+        cookies.clear_session(response, request)
+    return response
 
 
 @router.get("/devices", response_model=list[DeviceOut])
