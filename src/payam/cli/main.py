@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from payam.cli import notices
+from payam.cli.admin import admin_app
 from payam.config import Settings
 
 app = typer.Typer(help="payam, a self-hostable messenger server.", no_args_is_help=True)
@@ -19,6 +20,7 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 maintenance_app = typer.Typer(help="Retention and housekeeping.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(maintenance_app, name="maintenance")
+app.add_typer(admin_app, name="admin")
 app.add_typer(notices.policy_app, name="policy")
 app.add_typer(notices.partners_app, name="partners")
 app.add_typer(notices.promotions_app, name="promotions")
