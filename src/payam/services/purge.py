@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Any
 
 from payam.storage import messages as message_store
 from payam.storage.database import Database
@@ -21,9 +22,40 @@ from payam.storage.database import Database
 log = logging.getLogger(__name__)
 
 
+# A TRUNCATE checkpoint waits (SQLite's busy handler) for readers of older snapshots while it
+# holds the one writer connection, so every send waits with it. Each attempt may wait this
+# long at most; between attempts the writer is free, and after the last one the purge is
+# rescheduled.
+CHECKPOINT_BUSY_MS = 200
+CHECKPOINT_ATTEMPTS = 20
+
+
+async def _checkpoint(driver: Any) -> bool:
+    """``PRAGMA wal_checkpoint(TRUNCATE)`` with a short busy wait; whether it stayed busy."""
+    cursor = await driver.execute("PRAGMA busy_timeout")
+    (usual,) = await cursor.fetchone()
+    await cursor.close()
+    await driver.execute(f"PRAGMA busy_timeout={CHECKPOINT_BUSY_MS}")
+    try:
+        cursor = await driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        busy, _log_frames, _done = await cursor.fetchone()
+        await cursor.close()
+    finally:
+        await driver.execute(f"PRAGMA busy_timeout={int(usual)}")
+    return bool(busy)
+
+
 class Purger:
-    def __init__(self, db: Database, *, delay: float = 1.0, max_delay: float = 60.0) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        delay: float = 1.0,
+        max_delay: float = 60.0,
+        checkpoint_attempts: int = CHECKPOINT_ATTEMPTS,
+    ) -> None:
         self.db = db
+        self.checkpoint_attempts = checkpoint_attempts
         self.delay = delay
         self.max_delay = max(delay, max_delay)
         self._scheduled: asyncio.Task[None] | None = None
@@ -62,18 +94,18 @@ class Purger:
             return True
         async with self.db.write() as conn:
             await message_store.optimize_index(conn)
-        for _ in range(50):
+        for _ in range(self.checkpoint_attempts):
             async with self.db.writer.connect() as conn:
                 raw = await conn.get_raw_connection()
                 driver = raw.driver_connection
                 assert driver is not None
-                cursor = await driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-                busy, _log_frames, _done = await cursor.fetchone()
-                await cursor.close()
+                busy = await _checkpoint(driver)
             if not busy:
                 self.runs += 1
                 return True
-            await asyncio.sleep(0.05)  # a reader holds an old snapshot: let it finish
+            # A reader holds an old snapshot: give the writer connection back to the sends
+            # while it finishes.
+            await asyncio.sleep(0.05)
         log.warning("WAL checkpoint stayed busy; the purge will be tried again")
         return False
 
