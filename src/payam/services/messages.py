@@ -147,6 +147,9 @@ class MessageService:
             content_hash(text, reply_to, forward_of),
             asyncio.get_running_loop().create_future(),
         )
+        # A client that went away leaves nobody to read a refusal: read it here, so asyncio
+        # does not log "exception was never retrieved" for a send that was simply refused.
+        request.future.add_done_callback(_consume)
         if self._task is None:
             self.start()
         await self._queue.put(request)
@@ -349,12 +352,11 @@ class MessageService:
             if edited is None:
                 raise NotFound("No such message.", code="message_not_found")
             rendered = message_json(edited)
-            member_ids = (await chat_store.member_ids_of(conn, [chat_id]))[chat_id]
             updates = await self.updates.record(
                 conn,
                 [
                     PendingUpdate(uid, events.MESSAGE_EDITED, chat_id, message_id, None, rendered)
-                    for uid in member_ids
+                    for uid in await _still_seeing(conn, chat_id, message)
                 ],
             )
         await self.updates.publish(updates)
@@ -588,6 +590,18 @@ async def _visible_to(
     }
 
 
+async def _still_seeing(conn: AsyncConnection, chat_id: int, message: MessageRow) -> list[int]:
+    """Members who still see ``message``: an edit is news to them only. Whoever hid it or
+    cleared the history past it must not have the new text pushed to their devices."""
+    members = await chat_store.members(conn, chat_id)
+    hidden = await store.hidden_among(conn, [(m.user_id, message.id) for m in members])
+    return [
+        m.user_id
+        for m in members
+        if m.cleared_seq < message.seq and (m.user_id, message.id) not in hidden
+    ]
+
+
 async def _advance_read(conn: AsyncConnection, marks: dict[tuple[int, int], int]) -> None:
     """A sender has read everything up to their own message."""
     if marks:
@@ -603,6 +617,11 @@ async def _advance_read(conn: AsyncConnection, marks: dict[tuple[int, int], int]
             .values(read_seq=bindparam("seq")),
             [{"cid": c, "uid": u, "seq": s} for (c, u), s in marks.items()],
         )
+
+
+def _consume(future: asyncio.Future[Sent]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _fail(request: _SendRequest, exc: Exception) -> None:
