@@ -8,6 +8,8 @@ import asyncio
 import re
 from typing import Any
 
+import pytest
+
 from payam.storage.tables import messages
 from tests.api.message_helpers import (
     count_rows,
@@ -598,3 +600,39 @@ async def test_sending_marks_ones_own_message_read(harness: Harness) -> None:
     assert view.json()["read_seq"] == 2
     other = await harness.http.get(f"/v1/chats/{chat}", headers=bita.headers)
     assert other.json()["unread_count"] == 2
+
+
+async def test_an_edit_reaches_only_those_who_still_see_the_message(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whoever hid the message or cleared past it gets no update carrying the new text, live
+    (published) or caught up."""
+    owner, hider, clearer, reader = await people(harness, "Owner", "Hider", "Clearer", "Reader")
+    chat = await group_chat(harness, owner, [hider, clearer, reader])
+    message = await sent(harness, owner, chat, "first words")
+    assert (await delete(harness, hider, chat, message["id"], "me")).status_code == 204
+    clear = await harness.http.post(
+        f"/v1/chats/{chat}/clear", params={"for": "me"}, headers=clearer.headers
+    )
+    assert clear.status_code == 204
+    published: list[Any] = []
+    bus = harness.services.updates
+    real = bus.publish
+
+    async def capture(batch: Any) -> None:
+        published.extend(batch)
+        await real(batch)
+
+    monkeypatch.setattr(bus, "publish", capture)
+    response = await harness.http.patch(
+        f"/v1/chats/{chat}/messages/{message['id']}",
+        json={"text": "changed words"},
+        headers=owner.headers,
+    )
+    assert response.status_code == 200
+    assert sorted(u.user_id for u in published) == sorted([owner.user_id, reader.user_id])
+    for who in (hider, clearer):
+        page = (await updates(harness, who))["updates"]
+        assert "message_edited" not in [u["kind"] for u in page]
+        assert "changed words" not in str(page)
+    assert (await updates(harness, reader))["updates"][-1]["kind"] == "message_edited"

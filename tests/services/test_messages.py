@@ -289,3 +289,29 @@ async def test_two_servers_racing_one_client_id_into_two_chats_refuse_only_the_l
                 .all()
             )
         assert seqs == list(range(1, len(seqs) + 1))
+
+
+async def test_a_reader_on_an_old_snapshot_delays_the_purge_not_the_sends(
+    harness: Harness,
+) -> None:
+    if not harness.services.db.is_sqlite:
+        pytest.skip("the WAL checkpoint is SQLite's")
+    ali, bita = await people(harness, "Ali", "Bita")
+    chat = await direct_chat(harness, ali, bita)
+    await sent(harness, ali, chat, "before the reader")
+    purger = Purger(harness.services.db, checkpoint_attempts=2)
+    svc = harness.services.messages
+    async with harness.services.db.read() as reader:
+        await reader.execute(select(func.count()).select_from(messages))  # holds a snapshot
+        await svc.send(caller(ali), chat, client_id="after-reader", text="newer than it")
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        purge = asyncio.ensure_future(purger.run())
+        await asyncio.sleep(0.05)
+        during = await asyncio.wait_for(
+            svc.send(caller(bita), chat, client_id="during", text="not held up"), 2
+        )
+        assert await purge is False  # busy: the reader still needs the WAL
+        assert loop.time() - started < 3
+    assert during.created
+    assert await purger.run() is True
