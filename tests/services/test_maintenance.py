@@ -5,14 +5,19 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from payam.domain.limits import Limit
+from payam.storage.retention import truncate_ip
 from payam.storage.tables import (
     access_log,
+    admin_access,
     auth_codes,
     contacts,
     devices,
+    draw_winners,
+    draws,
+    erasure_cooldowns,
     rate_limits,
     updates,
     users,
@@ -43,6 +48,11 @@ async def test_prune_on_a_fresh_server_removes_nothing(harness: Harness) -> None
         "auth_codes": 0,
         "rate_limits": 0,
         "updates": 0,
+        "access_log_ips_truncated": 0,
+        "stale_devices": 0,
+        "admin_access": 0,
+        "erasure_cooldowns": 0,
+        "draw_winners": 0,
     }
 
 
@@ -119,7 +129,8 @@ async def test_prune_keeps_accounts_devices_and_contacts(harness: Harness) -> No
     await harness.http.put("/v1/contacts", json={"phones": [FRIEND]}, headers=sara.headers)
     await harness.services.access_log.flush()
 
-    harness.clock.advance(365 * DAY)
+    # Past the access log's period, within a device's (stale devices: see below).
+    harness.clock.advance(100 * DAY)
     removed = await harness.services.maintenance.prune()
 
     assert removed["access_log"] > 0
@@ -168,3 +179,80 @@ async def test_updates_older_than_their_retention_go_and_newer_stay(make_harness
     assert await count(harness, updates) == before - 2
     page = await harness.http.get("/v1/updates", params={"after": 0}, headers=bita.headers)
     assert [u["kind"] for u in page.json()["updates"]] == ["message_new"]
+
+
+def test_addresses_are_cut_to_their_network() -> None:
+    assert truncate_ip("203.0.113.77") == "203.0.113.0/24"
+    assert truncate_ip("2001:db8:abcd:12::1") == "2001:db8:abcd::/48"
+    assert truncate_ip("not an address") == ""
+
+
+async def test_access_log_addresses_are_truncated_after_their_period_and_kept_before(
+    harness: Harness,
+) -> None:
+    for ip in ("203.0.113.77", "2001:db8:abcd:12::1"):
+        response = await harness.client(ip=ip).get("/health")
+        assert response.status_code == 200
+    await harness.services.access_log.flush()
+    harness.clock.advance((harness.settings.ip_truncate_after_days - 1) * DAY)
+    assert (await harness.services.maintenance.prune())["access_log_ips_truncated"] == 0
+    harness.clock.advance(2 * DAY)
+    assert (await harness.services.maintenance.prune())["access_log_ips_truncated"] == 2
+    async with harness.services.db.read() as conn:
+        ips = set((await conn.execute(select(access_log.c.ip))).scalars())
+    assert ips == {"203.0.113.0/24", "2001:db8:abcd::/48"}
+    # Already reduced: not counted again.
+    assert (await harness.services.maintenance.prune())["access_log_ips_truncated"] == 0
+
+
+async def test_devices_unused_past_their_period_are_signed_out(harness: Harness) -> None:
+    old = await harness.sign_in(SARA, "Sara")
+    harness.clock.advance((harness.settings.stale_device_days - 10) * DAY)
+    fresh = await harness.sign_in(SARA, None)
+    harness.clock.advance(11 * DAY)
+    assert (await harness.services.maintenance.prune())["stale_devices"] == 1
+    assert (await harness.http.get("/v1/me", headers=old.headers)).status_code == 401
+    assert (await harness.http.get("/v1/me", headers=fresh.headers)).status_code == 200
+
+
+async def test_admin_reads_cool_downs_and_draw_winners_go_after_their_periods(
+    harness: Harness,
+) -> None:
+    sara = await harness.sign_in(SARA, "Sara")
+    now = harness.clock.now()
+    settings = harness.settings
+    async with harness.services.db.write() as conn:
+        await conn.execute(
+            insert(admin_access).values(
+                admin_id=1, subject_id=sara.user_id, action="lookup", at=now
+            )
+        )
+        await conn.execute(
+            insert(erasure_cooldowns).values(
+                phone_hash=b"h" * 32, until=now + settings.erasure_cooldown_days * DAY
+            )
+        )
+        draw_id = (
+            await conn.execute(
+                insert(draws)
+                .values(name="d", seed="s", eligible_count=1, drawn_at=now)
+                .returning(draws.c.id)
+            )
+        ).scalar_one()
+        await conn.execute(insert(draw_winners).values(draw_id=draw_id, user_id=sara.user_id))
+    removed = await harness.services.maintenance.prune()
+    assert (removed["admin_access"], removed["erasure_cooldowns"], removed["draw_winners"]) == (
+        0,
+        0,
+        0,
+    )
+    harness.clock.advance(settings.erasure_cooldown_days * DAY + 1)
+    assert (await harness.services.maintenance.prune())["erasure_cooldowns"] == 1
+    harness.clock.advance(settings.admin_audit_retention_days * DAY)
+    removed = await harness.services.maintenance.prune()
+    assert removed["admin_access"] == 1
+    assert removed["draw_winners"] == (
+        1 if settings.draw_retention_days <= settings.admin_audit_retention_days else 0
+    )
+    assert await count(harness, admin_access) == 0
+    assert await count(harness, erasure_cooldowns) == 0

@@ -1,5 +1,9 @@
-"""Retention (P4.3): what expires is deleted by ``prune``, run by the server every
-``prune_interval_seconds`` and by ``payam maintenance prune``."""
+"""Retention (P4.3): what expires is deleted (or reduced) by ``prune``, run by the server every
+``prune_interval_seconds`` and by ``payam maintenance prune``: access-log records, their
+addresses (cut to /24 or /48 after ``ip_truncate_after_days``), expired codes, full rate-limit
+buckets, old updates, devices unused for ``stale_device_days`` (signed out), admins' reads of
+user data after ``admin_audit_retention_days``, ended erasure cool-downs, and prize-draw
+winners after ``draw_retention_days``."""
 
 from __future__ import annotations
 
@@ -10,10 +14,12 @@ import logging
 from payam.config import Settings
 from payam.domain.clock import Clock
 from payam.services.limiter import RateLimiter
-from payam.storage import access_log, codes, updates
+from payam.storage import access_log, account_state, admin, codes, retention, updates
 from payam.storage.database import Database
 
 log = logging.getLogger(__name__)
+
+DAY = 86400
 
 
 class Maintenance:
@@ -29,6 +35,7 @@ class Maintenance:
     async def prune(self) -> dict[str, int]:
         """Delete expired records; return how many of each kind went."""
         now = self.clock.now()
+        s = self.settings
         async with self.db.write() as conn:
             return {
                 "access_log": await access_log.prune(
@@ -41,6 +48,20 @@ class Maintenance:
                 # A device further behind than this resyncs from the chat list (realtime.md).
                 "updates": await updates.prune(
                     conn, older_than=now - self.settings.updates_retention_days * 86400
+                ),
+                # Reduced, not deleted: the network stays useful for troubleshooting.
+                "access_log_ips_truncated": await retention.truncate_access_log_ips(
+                    conn, older_than=now - s.ip_truncate_after_days * DAY
+                ),
+                "stale_devices": await retention.sign_out_stale_devices(
+                    conn, unused_since=now - s.stale_device_days * DAY
+                ),
+                "admin_access": await admin.prune_access(
+                    conn, older_than=now - s.admin_audit_retention_days * DAY
+                ),
+                "erasure_cooldowns": await account_state.prune_cooldowns(conn, now=now),
+                "draw_winners": await retention.prune_draw_winners(
+                    conn, drawn_before=now - s.draw_retention_days * DAY
                 ),
             }
 
