@@ -29,7 +29,8 @@ def _run(data_dir: Path | None, action: Callable[[Any], Awaitable[T]]) -> T:
     from payam.app import build_services  # noqa: PLC0415
     from payam.storage import migrate  # noqa: PLC0415
 
-    settings = Settings(**({"data_dir": data_dir} if data_dir is not None else {}))
+    overrides: dict[str, Any] = {"data_dir": data_dir} if data_dir is not None else {}
+    settings = Settings(**overrides)
     if not settings.database_url and not (settings.data_dir / "payam.sqlite3").exists():
         console.print(f"[red]no payam database in {settings.data_dir.resolve()}[/red]")
         raise typer.Exit(code=1)
