@@ -518,9 +518,11 @@ async def test_bodies_that_are_not_the_expected_json_answer_4xx(lax: Harness) ->
     driver = Driver(lax)
     findings = Findings()
     for op in json_operations(operations(lax)):
+        # The admin API answers a non-admin 404 whatever the body: it must not reveal itself.
+        hidden = {404} if op.path.startswith("/v1/admin/") else set()
         for body in BAD_JSON_BODIES:
             response = await driver.send(op, content=body, content_type="application/json")
-            findings.check(response, statuses={400, 413, 415, 422})
+            findings.check(response, statuses={400, 413, 415, 422} | hidden)
         good = json.dumps(await good_body(driver, op)).encode()
         for content_type in CONTENT_TYPES:
             response = await driver.send(op, content=good, content_type=content_type)
