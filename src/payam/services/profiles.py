@@ -7,23 +7,18 @@ itself: it answers only about numbers the caller has just uploaded, so it holds 
 
 from __future__ import annotations
 
-import asyncio
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from payam.adapters.blobs import BlobStore
-from payam.adapters.images import MIME, process_image
 from payam.config import Settings
 from payam.domain.clock import Clock
 from payam.domain.errors import InvalidInput, NotFound
-from payam.domain.limits import Limit
 from payam.domain.models import Caller, User
 from payam.domain.visibility import Relation, profile_view, sees_photo
-from payam.services.limiter import RateLimiter
+from payam.services.photos import Keys, Photo, PhotoService
 from payam.storage import blocks, chats, contacts, users
 from payam.storage.database import Database
 
@@ -71,40 +66,20 @@ def check_status(status: str | None, max_length: int) -> str | None:
     return cleaned if _visible(cleaned) else None
 
 
-@dataclass(frozen=True, slots=True)
-class Photo:
-    data: bytes
-    mime: str
-    etag: str
-
-
 class ProfileService:
     """Profiles (P3.1), their visibility (P3.2, P1.5) and photos (P3.3, P5.3, P9.2).
 
-    Photo files are content-addressed and shared between accounts that uploaded the same
-    bytes. Every change to which files the accounts point at, and every deletion of a file
-    nothing points at any more, happens under ``_files``, so a file is never deleted while
-    another upload is about to point at it. (One server process; several processes sharing a
-    data directory would need that lock in the database.)
+    Photo files are handled by ``PhotoService``, which group photos share: files are
+    content-addressed and shared between accounts and groups that uploaded the same bytes.
     """
 
     def __init__(
-        self,
-        db: Database,
-        settings: Settings,
-        clock: Clock,
-        blobs: BlobStore,
-        limiter: RateLimiter,
+        self, db: Database, settings: Settings, clock: Clock, photos: PhotoService
     ) -> None:
         self.db = db
         self.settings = settings
         self.clock = clock
-        self.blobs = blobs
-        self.limiter = limiter
-        self._files = asyncio.Lock()
-        # One image decode at a time: bounds memory (a 40 MP decode is over 100 MB) and
-        # process_image is not thread-safe (see adapters.images).
-        self._image_work = asyncio.Lock()
+        self.photos = photos
 
     async def me(self, caller: Caller) -> User:
         async with self.db.read() as conn:
@@ -154,63 +129,36 @@ class ProfileService:
 
     async def set_photo(self, caller: Caller, data: bytes) -> User:
         """Re-encode, strip metadata and store a new photo (P3.3); the old files go (P5.3).
+        A refused image changes nothing (P9.2)."""
 
-        All or nothing (P9.2): a refused image changes nothing, and files written for a photo
-        that could not be recorded are removed again.
-        """
-        await self.limiter.spend(
-            Limit.photo_upload_per_user, f"user:{caller.user_id}", code="too_many_uploads"
-        )
-        async with self._image_work:
-            image = await asyncio.to_thread(
-                process_image,
-                data,
-                max_bytes=self.settings.photo_max_bytes,
-                max_pixels=self.settings.image_max_pixels,
-                max_side=self.settings.photo_max_side,
-                thumb_side=self.settings.thumbnail_side,
-            )
-        async with self._files:
-            full_key = await self.blobs.put(image.full, image.suffix)
-            thumb_key = await self.blobs.put(image.thumbnail, image.suffix)
-            try:
-                async with self.db.write() as conn:
-                    old = await users.swap_photo(
-                        conn,
-                        caller.user_id,
-                        self.clock.now(),
-                        photo_key=full_key,
-                        photo_thumb_key=thumb_key,
-                    )
-            except BaseException:
-                await self._forget_files(full_key, thumb_key)
-                raise
+        async def record(full_key: str, thumb_key: str) -> Keys:
+            async with self.db.write() as conn:
+                old = await users.swap_photo(
+                    conn,
+                    caller.user_id,
+                    self.clock.now(),
+                    photo_key=full_key,
+                    photo_thumb_key=thumb_key,
+                )
             if old is None:
-                await self._forget_files(full_key, thumb_key)
                 raise NotFound("The account no longer exists.", code="user_not_found")
-            await self._forget_files(*old, keep={full_key, thumb_key})
+            return old
+
+        await self.photos.replace(caller.user_id, data, record)
         return await self.me(caller)
 
     async def delete_photo(self, caller: Caller) -> User:
-        """Remove the photo; files no other account shows are erased from disk (P5.2, P5.3)."""
-        async with self._files:
+        """Remove the photo; files no other account or group shows are erased (P5.2, P5.3)."""
+
+        async def record() -> Keys:
             async with self.db.write() as conn:
                 old = await users.swap_photo(
                     conn, caller.user_id, self.clock.now(), photo_key=None, photo_thumb_key=None
                 )
-            if old is not None:
-                await self._forget_files(*old)
-        return await self.me(caller)
+            return old or (None, None)
 
-    async def _forget_files(self, *keys: str | None, keep: set[str] | None = None) -> None:
-        """Erase each file no account points at any more. Call with ``_files`` held."""
-        for key in keys:
-            if key is None or (keep and key in keep):
-                continue
-            async with self.db.read() as conn:
-                in_use = await users.photo_key_in_use(conn, key)
-            if not in_use:
-                await self.blobs.delete(key)
+        await self.photos.remove(record)
+        return await self.me(caller)
 
     async def user_photo(self, caller: Caller, user_id: int, *, thumbnail: bool) -> Photo:
         """A photo only for viewers the P3.2 rule lets see the profile; else NotFound, the same
@@ -220,8 +168,7 @@ class ProfileService:
             relation = await self.relation(conn, caller.user_id, user_id) if user else None
         if user is None or relation is None or not sees_photo(relation):
             raise NotFound("No such photo.", code="photo_not_found")
-        key = user.photo_thumb_key if thumbnail else user.photo_key
-        data = await self.blobs.get(key) if key else None
-        if key is None or data is None:
+        photo = await self.photos.read(user.photo_thumb_key if thumbnail else user.photo_key)
+        if photo is None:
             raise NotFound("No such photo.", code="photo_not_found")
-        return Photo(data=data, mime=MIME, etag=f'"{key.partition(".")[0]}"')
+        return photo

@@ -6,6 +6,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import and_, bindparam, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payam.storage.tables import chat_invites, chat_members, chats, messages
@@ -114,6 +116,35 @@ async def create(
     return chat_id
 
 
+async def create_direct(
+    conn: AsyncConnection, *, key: str, created_by: int, now: float
+) -> int | None:
+    """Create the direct chat of a pair; None when it exists already.
+
+    Two first messages between the same pair can arrive at once: on PostgreSQL the second
+    insert waits for the first transaction and then does nothing (instead of failing on the
+    unique ``direct_key``), after which the chat it made is visible to this transaction.
+    """
+    dialect_insert = sqlite_insert if conn.dialect.name == "sqlite" else pg_insert
+    chat_id: int | None = (
+        await conn.execute(
+            dialect_insert(chats)
+            .values(
+                type="direct",
+                title=None,
+                direct_key=key,
+                created_by=created_by,
+                created_at=now,
+                last_seq=0,
+                member_count=0,
+            )
+            .on_conflict_do_nothing(index_elements=[chats.c.direct_key])
+            .returning(chats.c.id)
+        )
+    ).scalar_one_or_none()
+    return chat_id
+
+
 async def set_last_seqs(conn: AsyncConnection, seqs: dict[int, int]) -> None:
     if seqs:
         await conn.execute(
@@ -169,7 +200,9 @@ async def add_members(
     *,
     now: float,
     start_seq: int,
+    cleared_seq: int = 0,
 ) -> None:
+    """Add members who read up to ``start_seq`` and see history after ``cleared_seq``."""
     if not user_roles:
         return
     await conn.execute(
@@ -181,7 +214,7 @@ async def add_members(
                 "role": role,
                 "joined_at": now,
                 "read_seq": start_seq,
-                "cleared_seq": 0,
+                "cleared_seq": cleared_seq,
                 "muted": False,
             }
             for uid, role in user_roles
@@ -269,6 +302,16 @@ async def shares_chat(conn: AsyncConnection, a: int, b: int) -> bool:
         select(chat_members.c.chat_id)
         .join(other, and_(other.c.chat_id == chat_members.c.chat_id, other.c.user_id == b))
         .where(chat_members.c.user_id == a)
+        .limit(1)
+    )
+    return found is not None
+
+
+async def photo_key_in_use(conn: AsyncConnection, key: str) -> bool:
+    """Whether any group still shows this (content-addressed) file as photo or thumbnail."""
+    found = await conn.scalar(
+        select(chats.c.id)
+        .where((chats.c.photo_key == key) | (chats.c.photo_thumb_key == key))
         .limit(1)
     )
     return found is not None

@@ -1,0 +1,113 @@
+"""Photo files, shared by profile photos and group photos (P3.3, P5.3, P9.2).
+
+An upload is re-encoded without metadata (P3.3) before anything is stored, stored as two
+content-addressed files (full size and thumbnail), and recorded by the caller's own
+transaction. Files are shared: two accounts or groups that uploaded the same bytes point at the
+same file. So every change to what points at a file, and every erasure of a file nothing points
+at any more, happens under one lock (``_files``): a file is never erased while an upload is
+about to point at it, and no file is left behind that nothing points at. (One server process;
+several processes sharing a data directory would need that lock in the database.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from payam.adapters.blobs import BlobStore
+from payam.adapters.images import MIME, process_image
+from payam.config import Settings
+from payam.domain.limits import Limit
+from payam.services.limiter import RateLimiter
+from payam.storage import chats, users
+from payam.storage.database import Database
+
+# The (full, thumbnail) keys a record pointed at before a change; (None, None) for none.
+Keys = tuple[str | None, str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Photo:
+    data: bytes
+    mime: str
+    etag: str
+
+
+class PhotoService:
+    def __init__(
+        self, db: Database, settings: Settings, blobs: BlobStore, limiter: RateLimiter
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.blobs = blobs
+        self.limiter = limiter
+        self._files = asyncio.Lock()
+        # One image decode at a time: bounds memory (a 40 MP decode is over 100 MB) and
+        # process_image is not thread-safe (see adapters.images).
+        self._image_work = asyncio.Lock()
+
+    async def replace(
+        self, uploader_id: int, data: bytes, record: Callable[[str, str], Awaitable[Keys]]
+    ) -> None:
+        """Re-encode ``data`` and store it; ``record(full_key, thumb_key)`` points a profile or
+        a group at the new files in its own transaction and returns the keys it replaced,
+        whose files then go unless something else still shows them (P5.3).
+
+        All or nothing (P9.2): a refused image stores nothing, and when ``record`` raises (the
+        account or group is gone, the caller lost the right) the new files are removed again.
+        Every upload spends the uploader's ``photo_upload_per_user`` budget.
+        """
+        await self.limiter.spend(
+            Limit.photo_upload_per_user, f"user:{uploader_id}", code="too_many_uploads"
+        )
+        async with self._image_work:
+            image = await asyncio.to_thread(
+                process_image,
+                data,
+                max_bytes=self.settings.photo_max_bytes,
+                max_pixels=self.settings.image_max_pixels,
+                max_side=self.settings.photo_max_side,
+                thumb_side=self.settings.thumbnail_side,
+            )
+        async with self._files:
+            full_key = await self.blobs.put(image.full, image.suffix)
+            thumb_key = await self.blobs.put(image.thumbnail, image.suffix)
+            try:
+                old = await record(full_key, thumb_key)
+            except BaseException:
+                await self._forget(full_key, thumb_key)
+                raise
+            await self._forget(*old, keep={full_key, thumb_key})
+
+    async def remove(self, record: Callable[[], Awaitable[Keys]]) -> None:
+        """``record()`` points a profile or group at no photo and returns the keys it had; their
+        files go unless something else still shows them (P5.2, P5.3)."""
+        async with self._files:
+            old = await record()
+            await self._forget(*old)
+
+    async def forget(self, *keys: str | None) -> None:
+        """Erase these files if nothing shows them any more (after a group was deleted)."""
+        if any(keys):
+            async with self._files:
+                await self._forget(*keys)
+
+    async def _forget(self, *keys: str | None, keep: set[str] | None = None) -> None:
+        """Erase each file no account and no group points at any more. ``_files`` is held."""
+        for key in keys:
+            if key is None or (keep and key in keep):
+                continue
+            async with self.db.read() as conn:
+                in_use = await users.photo_key_in_use(conn, key) or await chats.photo_key_in_use(
+                    conn, key
+                )
+            if not in_use:
+                await self.blobs.delete(key)
+
+    async def read(self, key: str | None) -> Photo | None:
+        """The file behind ``key`` as served to clients (the ETag is its content hash)."""
+        data = await self.blobs.get(key) if key else None
+        if key is None or data is None:
+            return None
+        return Photo(data=data, mime=MIME, etag=f'"{key.partition(".")[0]}"')
