@@ -105,7 +105,7 @@ def build_services(
         bus=bus,
         updates=updates,
         purge=purge,
-        chats=ChatService(db, settings, clock, updates, purge),
+        chats=ChatService(db, settings, clock, updates, purge, photos),
         messages=MessageService(db, settings, clock, updates, purge),
         consents=ConsentService(db, clock),
         notices=notices,

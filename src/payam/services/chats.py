@@ -17,8 +17,9 @@ from payam.config import Settings
 from payam.domain import events
 from payam.domain.clock import Clock
 from payam.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
-from payam.domain.events import PendingUpdate, Update, iso
+from payam.domain.events import PendingUpdate, iso
 from payam.domain.models import Caller
+from payam.services.photos import Keys, Photo, PhotoService
 from payam.services.profiles import check_name
 from payam.services.purge import Purger
 from payam.services.render import render_messages
@@ -54,37 +55,67 @@ def chat_json(chat: ChatRow, me: MemberRow, *, viewer_id: int) -> dict[str, Any]
 
 
 class ChatService:
+    """Every write that depends on a chat's members or roles locks the chat's row first
+    (``access_chat(..., lock=True)``; SQLite's single writer serialises anyway), so that on
+    PostgreSQL two requests at once cannot both pass the member limit, add the same member
+    twice, or both believe someone else is still left in a chat.
+    """
+
     def __init__(
-        self, db: Database, settings: Settings, clock: Clock, updates: UpdateLog, purge: Purger
+        self,
+        db: Database,
+        settings: Settings,
+        clock: Clock,
+        updates: UpdateLog,
+        purge: Purger,
+        photos: PhotoService,
     ) -> None:
         self.db = db
         self.settings = settings
         self.clock = clock
         self.updates = updates
         self.purge = purge
+        self.photos = photos
 
     async def access_chat(
-        self, conn: AsyncConnection, caller: Caller, chat_id: int
+        self, conn: AsyncConnection, caller: Caller, chat_id: int, *, lock: bool = False
     ) -> tuple[ChatRow, MemberRow]:
-        chat = await store.get(conn, chat_id)
+        chat = await store.get(conn, chat_id, lock=lock)
         me = await store.member(conn, chat_id, caller.user_id) if chat else None
         if chat is None or me is None:
             raise NotFound("No such chat.", code="chat_not_found")
         return chat, me
 
-    async def _check_admin(self, me: MemberRow, chat: ChatRow) -> None:
+    @staticmethod
+    def _check_admin(me: MemberRow, chat: ChatRow) -> None:
         if chat.type != "group":
             raise Forbidden("Only groups have admins.", code="not_a_group")
         if me.role not in ADMINS:
             raise Forbidden("Only group admins can do this.", code="not_admin")
 
+    def _check_room(self, members: int, *, joining: bool = False) -> None:
+        if members > self.settings.group_member_limit:
+            message = f"A group has at most {self.settings.group_member_limit} members."
+            if joining:
+                raise Conflict("The group is full. " + message, code="member_limit")
+            raise InvalidInput(message, code="member_limit")
+
+    @staticmethod
+    async def _tell_members(
+        conn: AsyncConnection, chat_id: int, kind: str, payload: dict[str, Any]
+    ) -> list[PendingUpdate]:
+        members = (await store.member_ids_of(conn, [chat_id]))[chat_id]
+        return [PendingUpdate(m, kind, chat_id, None, payload) for m in members]
+
     # -- creating --------------------------------------------------------------------------------
 
     async def create_direct(self, caller: Caller, user_id: int) -> tuple[dict[str, Any], bool]:
-        """One direct chat per pair: asking again returns the same chat."""
+        """One direct chat per pair, whoever asks: asking again returns the same chat (also
+        when both ask at the same moment). Returns the chat and whether it was created."""
         if user_id == caller.user_id:
             raise InvalidInput("A direct chat needs another user.", code="invalid_user")
         key = store.direct_key(caller.user_id, user_id)
+        now = self.clock.now()
         async with self.db.write() as conn:
             existing = await store.get_direct(conn, key)
             if existing is not None:
@@ -95,29 +126,25 @@ class ChatService:
                 raise NotFound("No such user.", code="user_not_found")
             if await block_store.is_blocked(conn, blocker=user_id, blocked=caller.user_id):
                 raise Forbidden("You cannot message this user.", code="blocked")
-            if existing is not None:  # the caller deleted it earlier: come back to it
-                chat_id = existing.id
-                await store.add_members(
-                    conn, chat_id, [(caller.user_id, MEMBER)], now=self.clock.now(), start_seq=0
+            chat_id = existing.id if existing else None
+            created = False
+            if chat_id is None:
+                chat_id = await store.create_direct(
+                    conn, key=key, created_by=caller.user_id, now=now
                 )
-                new_members = [caller.user_id]
-            else:
-                chat_id = await store.create(
-                    conn,
-                    type_="direct",
-                    title=None,
-                    direct=key,
-                    created_by=caller.user_id,
-                    now=self.clock.now(),
-                )
-                await store.add_members(
-                    conn,
-                    chat_id,
-                    [(caller.user_id, MEMBER), (user_id, MEMBER)],
-                    now=self.clock.now(),
-                    start_seq=0,
-                )
+                created = chat_id is not None
+            if chat_id is None:  # made by a request that committed while this one waited
+                raced = await store.get_direct(conn, key)
+                if raced is None:
+                    raise Conflict("The chat changed meanwhile; try again.", code="retry")
+                chat_id = raced.id
+            if created:
                 new_members = [caller.user_id, user_id]
+                await store.add_members(
+                    conn, chat_id, [(u, MEMBER) for u in new_members], now=now, start_seq=0
+                )
+            else:
+                new_members = await self._come_back(conn, chat_id, caller.user_id, now)
             chat = await store.get(conn, chat_id)
             me = await store.member(conn, chat_id, caller.user_id)
             assert chat is not None and me is not None
@@ -129,7 +156,27 @@ class ChatService:
                 ],
             )
         await self.updates.publish(updates)
-        return chat_json(chat, me, viewer_id=caller.user_id), True
+        return chat_json(chat, me, viewer_id=caller.user_id), created
+
+    @staticmethod
+    async def _come_back(
+        conn: AsyncConnection, chat_id: int, user_id: int, now: float
+    ) -> list[int]:
+        """Put a user who left (deleted) a direct chat back in it, without the history that
+        went from their devices when they left; [] when they are a member already."""
+        chat = await store.get(conn, chat_id, lock=True)
+        assert chat is not None
+        if await store.member(conn, chat_id, user_id) is not None:
+            return []
+        await store.add_members(
+            conn,
+            chat_id,
+            [(user_id, MEMBER)],
+            now=now,
+            start_seq=chat.last_seq,
+            cleared_seq=chat.last_seq,
+        )
+        return [user_id]
 
     def _check_title(self, title: str) -> str:
         return check_name(title, self.settings.chat_title_max_length).replace("\n", " ")
@@ -139,11 +186,7 @@ class ChatService:
     ) -> dict[str, Any]:
         title = self._check_title(title)
         others = sorted({m for m in member_ids if m != caller.user_id})
-        if len(others) + 1 > self.settings.group_member_limit:
-            raise InvalidInput(
-                f"A group has at most {self.settings.group_member_limit} members.",
-                code="member_limit",
-            )
+        self._check_room(len(others) + 1)
         now = self.clock.now()
         async with self.db.write() as conn:
             await self._check_addable(conn, caller, others)
@@ -160,16 +203,11 @@ class ChatService:
             chat = await store.get(conn, chat_id)
             me = await store.member(conn, chat_id, caller.user_id)
             assert chat is not None and me is not None
+            payload = {"chat_type": "group", "by": caller.user_id}
             updates = await self.updates.record(
                 conn,
                 [
-                    PendingUpdate(
-                        uid,
-                        events.CHAT_NEW,
-                        chat_id,
-                        None,
-                        {"chat_type": "group", "by": caller.user_id},
-                    )
+                    PendingUpdate(uid, events.CHAT_NEW, chat_id, None, payload)
                     for uid in [caller.user_id, *others]
                 ],
             )
@@ -200,7 +238,9 @@ class ChatService:
         out = []
         for chat, me, last_id in rows:
             body = chat_json(chat, me, viewer_id=caller.user_id)
-            body["last_message"] = last.get(last_id) if last_id is not None else None
+            # After the caller cleared the history, the chat has no last message for them.
+            cleared = chat.last_seq <= me.cleared_seq
+            body["last_message"] = last.get(last_id) if last_id and not cleared else None
             body["unread_count"] = unread.get(chat.id, 0)
             out.append(body)
         return out
@@ -226,36 +266,30 @@ class ChatService:
     # -- membership ------------------------------------------------------------------------------
 
     async def add_members(self, caller: Caller, chat_id: int, user_ids: Sequence[int]) -> None:
+        """Admins add members, up to the member limit; users who blocked the caller cannot be
+        added by them."""
         now = self.clock.now()
         async with self.db.write() as conn:
-            chat, me = await self.access_chat(conn, caller, chat_id)
-            await self._check_admin(me, chat)
-            current = set((await store.member_ids_of(conn, [chat_id]))[chat_id])
+            chat, me = await self.access_chat(conn, caller, chat_id, lock=True)
+            self._check_admin(me, chat)
+            current = (await store.member_ids_of(conn, [chat_id]))[chat_id]
             new = sorted({u for u in user_ids if u not in current})
             if not new:
                 return
-            if len(current) + len(new) > self.settings.group_member_limit:
-                raise InvalidInput(
-                    f"A group has at most {self.settings.group_member_limit} members.",
-                    code="member_limit",
-                )
+            self._check_room(len(current) + len(new))
             await self._check_addable(conn, caller, new)
             await store.add_members(
                 conn, chat_id, [(u, MEMBER) for u in new], now=now, start_seq=chat.last_seq
             )
-            pending = [
+            payload = {"chat_type": "group", "by": caller.user_id}
+            pending = [PendingUpdate(u, events.CHAT_NEW, chat_id, None, payload) for u in new]
+            pending += [
                 PendingUpdate(
-                    u, events.CHAT_NEW, chat_id, None, {"chat_type": "group", "by": caller.user_id}
+                    m, events.MEMBER_ADDED, chat_id, None, {"user_id": u, "by": caller.user_id}
                 )
                 for u in new
+                for m in current
             ]
-            for u in new:
-                pending += [
-                    PendingUpdate(
-                        m, events.MEMBER_ADDED, chat_id, None, {"user_id": u, "by": caller.user_id}
-                    )
-                    for m in current
-                ]
             updates = await self.updates.record(conn, pending)
         await self.updates.publish(updates)
 
@@ -266,92 +300,75 @@ class ChatService:
             await self.leave(caller, chat_id)
             return
         async with self.db.write() as conn:
-            chat, me = await self.access_chat(conn, caller, chat_id)
-            await self._check_admin(me, chat)
+            chat, me = await self.access_chat(conn, caller, chat_id, lock=True)
+            self._check_admin(me, chat)
             target = await store.member(conn, chat_id, user_id)
             if target is None:
                 raise NotFound("No such member.", code="member_not_found")
             if target.role == OWNER or (target.role == ADMIN and me.role != OWNER):
                 raise Forbidden("You cannot remove this member.", code="not_allowed")
-            updates = await self._drop_member(conn, chat_id, user_id, by=caller.user_id)
+            pending = await self._drop_member(conn, chat_id, user_id, by=caller.user_id)
+            updates = await self.updates.record(conn, pending)
         await self.updates.publish(updates)
 
     async def _drop_member(
         self, conn: AsyncConnection, chat_id: int, user_id: int, *, by: int
-    ) -> list[Update]:
+    ) -> list[PendingUpdate]:
+        """Remove a member; the updates the removed member and the others are to get."""
         await store.remove_member(conn, chat_id, user_id)
         await message_store.unhide_chat(conn, user_id, chat_id)
-        remaining = (await store.member_ids_of(conn, [chat_id]))[chat_id]
         pending = [PendingUpdate(user_id, events.CHAT_REMOVED, chat_id, None, {"by": by})]
-        pending += [
-            PendingUpdate(m, events.MEMBER_REMOVED, chat_id, None, {"user_id": user_id, "by": by})
-            for m in remaining
-        ]
-        return await self.updates.record(conn, pending)
+        return pending + await self._tell_members(
+            conn, chat_id, events.MEMBER_REMOVED, {"user_id": user_id, "by": by}
+        )
 
     async def leave(self, caller: Caller, chat_id: int, *, delete_chat: bool = False) -> None:
-        """Leave a chat. An owner leaving hands the group to the oldest admin (or member).
-        ``delete_chat`` by the owner of a group, or either side of a direct chat with nobody
-        left, deletes the chat and all its messages for good (P5.3)."""
-        purge = False
+        """Leave a chat. An owner leaving hands the group to the oldest admin (or, with no
+        admin, the oldest member). ``delete_chat`` by the owner of a group deletes it for every
+        member; a chat nobody is left in is deleted too. Deleting takes every message, invite
+        link and the group photo's files with it, for good (P5.3)."""
         async with self.db.write() as conn:
-            chat, me = await self.access_chat(conn, caller, chat_id)
-            if delete_chat and chat.type == "group" and me.role == OWNER:
-                members = (await store.member_ids_of(conn, [chat_id]))[chat_id]
-                pending = [
-                    PendingUpdate(
-                        m,
-                        events.CHAT_REMOVED,
-                        chat_id,
-                        None,
-                        {"by": caller.user_id, "deleted": True},
-                    )
-                    for m in members
-                ]
-                await store.delete_chat(conn, chat_id)
-                updates = await self.updates.record(conn, pending)
-                purge = True
+            chat, me = await self.access_chat(conn, caller, chat_id, lock=True)
+            if delete_chat and chat.type == "group" and me.role != OWNER:
+                raise Forbidden("Only the owner can delete a group.", code="not_owner")
+            if delete_chat and chat.type == "group":
+                pending = await self._tell_members(
+                    conn, chat_id, events.CHAT_REMOVED, {"by": caller.user_id, "deleted": True}
+                )
+                deleted = True
             else:
-                updates = await self._drop_member(conn, chat_id, caller.user_id, by=caller.user_id)
+                pending = await self._drop_member(conn, chat_id, caller.user_id, by=caller.user_id)
                 if chat.type == "group" and me.role == OWNER:
-                    updates += await self._hand_over(conn, chat_id)
-                remaining = (await store.member_ids_of(conn, [chat_id]))[chat_id]
-                if not remaining:
-                    # Nobody can see this chat any more: it and its messages go (P5.3).
-                    await store.delete_chat(conn, chat_id)
-                    purge = True
+                    pending += await self._hand_over(conn, chat_id)
+                # Nobody can see a chat with no member left: it and its messages go (P5.3).
+                deleted = not (await store.member_ids_of(conn, [chat_id]))[chat_id]
+            if deleted:
+                await store.delete_chat(conn, chat_id)
+            updates = await self.updates.record(conn, pending)
         await self.updates.publish(updates)
-        if purge:
+        if deleted:
+            await self.photos.forget(chat.photo_key, chat.photo_thumb_key)
             await self.purge.request()
 
-    async def _hand_over(self, conn: AsyncConnection, chat_id: int) -> list[Update]:
+    async def _hand_over(self, conn: AsyncConnection, chat_id: int) -> list[PendingUpdate]:
         members = await store.members(conn, chat_id)
         if not members:
             return []
         heir = sorted(members, key=lambda m: (m.role != ADMIN, m.joined_at, m.user_id))[0]
         await store.update_member(conn, chat_id, heir.user_id, role=OWNER)
-        return await self.updates.record(
-            conn,
-            [
-                PendingUpdate(
-                    m.user_id,
-                    events.MEMBER_ROLE,
-                    chat_id,
-                    None,
-                    {"user_id": heir.user_id, "role": OWNER},
-                )
-                for m in members
-            ],
-        )
+        payload = {"user_id": heir.user_id, "role": OWNER}
+        return [
+            PendingUpdate(m.user_id, events.MEMBER_ROLE, chat_id, None, payload) for m in members
+        ]
 
     async def set_role(self, caller: Caller, chat_id: int, user_id: int, role: str) -> None:
         """The owner promotes a member to admin or demotes an admin (and may hand over
-        ownership with role=owner)."""
+        ownership with role=owner, staying an admin)."""
         if role not in {ADMIN, MEMBER, OWNER}:
             raise InvalidInput("role is admin, member or owner.", code="invalid_role")
         async with self.db.write() as conn:
-            chat, me = await self.access_chat(conn, caller, chat_id)
-            await self._check_admin(me, chat)
+            chat, me = await self.access_chat(conn, caller, chat_id, lock=True)
+            self._check_admin(me, chat)
             if me.role != OWNER:
                 raise Forbidden("Only the owner changes roles.", code="not_owner")
             target = await store.member(conn, chat_id, user_id)
@@ -361,67 +378,82 @@ class ChatService:
                 raise InvalidInput(
                     "The owner hands over by making another member owner.", code="invalid_role"
                 )
+            if target.role == role:
+                return
             changes = [(user_id, role)]
             if role == OWNER:
                 changes.append((caller.user_id, ADMIN))
+            pending = []
             for uid, new_role in changes:
                 await store.update_member(conn, chat_id, uid, role=new_role)
-            members = (await store.member_ids_of(conn, [chat_id]))[chat_id]
-            updates = await self.updates.record(
-                conn,
-                [
-                    PendingUpdate(m, events.MEMBER_ROLE, chat_id, None, {"user_id": uid, "role": r})
-                    for uid, r in changes
-                    for m in members
-                ],
-            )
+                pending += await self._tell_members(
+                    conn, chat_id, events.MEMBER_ROLE, {"user_id": uid, "role": new_role}
+                )
+            updates = await self.updates.record(conn, pending)
         await self.updates.publish(updates)
 
     async def set_title(self, caller: Caller, chat_id: int, title: str) -> None:
         title = self._check_title(title)
         async with self.db.write() as conn:
-            chat, me = await self.access_chat(conn, caller, chat_id)
-            await self._check_admin(me, chat)
+            chat, me = await self.access_chat(conn, caller, chat_id, lock=True)
+            self._check_admin(me, chat)
             await store.update_chat(conn, chat_id, title=title)
-            members = (await store.member_ids_of(conn, [chat_id]))[chat_id]
             updates = await self.updates.record(
-                conn,
-                [
-                    PendingUpdate(m, events.CHAT_UPDATED, chat_id, None, {"title": title})
-                    for m in members
-                ],
+                conn, await self._tell_members(conn, chat_id, events.CHAT_UPDATED, {"title": title})
             )
         await self.updates.publish(updates)
 
-    async def set_photo_keys(
-        self, caller: Caller, chat_id: int, keys: tuple[str, str] | None
-    ) -> tuple[str | None, str | None]:
-        """Set or clear the group photo; returns the old keys so the caller can free files."""
-        async with self.db.write() as conn:
+    # -- group photo -----------------------------------------------------------------------------
+
+    async def set_photo(self, caller: Caller, chat_id: int, data: bytes) -> dict[str, Any]:
+        """Admins set the group photo: re-encoded without metadata like a profile photo (P3.3);
+        the files of the photo it replaces go unless something else shows them (P5.3)."""
+        async with self.db.read() as conn:  # refuse before decoding or spending the budget
             chat, me = await self.access_chat(conn, caller, chat_id)
-            await self._check_admin(me, chat)
-            full, thumb = keys if keys else (None, None)
-            await store.update_chat(conn, chat_id, photo_key=full, photo_thumb_key=thumb)
-            members = (await store.member_ids_of(conn, [chat_id]))[chat_id]
+            self._check_admin(me, chat)
+
+        async def record(full_key: str, thumb_key: str) -> Keys:
+            return await self._swap_photo(caller, chat_id, full_key, thumb_key)
+
+        await self.photos.replace(caller.user_id, data, record)
+        return await self.get_chat(caller, chat_id)
+
+    async def delete_photo(self, caller: Caller, chat_id: int) -> dict[str, Any]:
+        """Admins remove the group photo; its files are erased unless still shown (P5.3)."""
+
+        async def record() -> Keys:
+            return await self._swap_photo(caller, chat_id, None, None)
+
+        await self.photos.remove(record)
+        return await self.get_chat(caller, chat_id)
+
+    async def _swap_photo(
+        self, caller: Caller, chat_id: int, full_key: str | None, thumb_key: str | None
+    ) -> Keys:
+        async with self.db.write() as conn:
+            chat, me = await self.access_chat(conn, caller, chat_id, lock=True)
+            self._check_admin(me, chat)
+            old = (chat.photo_key, chat.photo_thumb_key)
+            if old == (full_key, thumb_key):
+                return old
+            await store.update_chat(conn, chat_id, photo_key=full_key, photo_thumb_key=thumb_key)
             updates = await self.updates.record(
                 conn,
-                [
-                    PendingUpdate(
-                        m, events.CHAT_UPDATED, chat_id, None, {"photo": full is not None}
-                    )
-                    for m in members
-                ],
+                await self._tell_members(
+                    conn, chat_id, events.CHAT_UPDATED, {"photo": full_key is not None}
+                ),
             )
         await self.updates.publish(updates)
-        return chat.photo_key, chat.photo_thumb_key
+        return old
 
-    async def photo_key(self, caller: Caller, chat_id: int, *, thumbnail: bool) -> str:
+    async def photo(self, caller: Caller, chat_id: int, *, thumbnail: bool) -> Photo:
+        """The group photo, for members only (anyone else: the chat is not found)."""
         async with self.db.read() as conn:
             chat, _ = await self.access_chat(conn, caller, chat_id)
-        key = chat.photo_thumb_key if thumbnail else chat.photo_key
-        if key is None:
+        found = await self.photos.read(chat.photo_thumb_key if thumbnail else chat.photo_key)
+        if found is None:
             raise NotFound("No such photo.", code="photo_not_found")
-        return key
+        return found
 
     # -- invite links ----------------------------------------------------------------------------
 
@@ -430,7 +462,7 @@ class ChatService:
         now = self.clock.now()
         async with self.db.write() as conn:
             chat, me = await self.access_chat(conn, caller, chat_id)
-            await self._check_admin(me, chat)
+            self._check_admin(me, chat)
             await store.create_invite(
                 conn, token=token, chat_id=chat_id, created_by=caller.user_id, now=now
             )
@@ -439,7 +471,7 @@ class ChatService:
     async def list_invites(self, caller: Caller, chat_id: int) -> list[dict[str, Any]]:
         async with self.db.read() as conn:
             chat, me = await self.access_chat(conn, caller, chat_id)
-            await self._check_admin(me, chat)
+            self._check_admin(me, chat)
             rows = await store.invites_of(conn, chat_id)
         return [
             {
@@ -454,48 +486,41 @@ class ChatService:
     async def revoke_invite(self, caller: Caller, chat_id: int, token: str) -> None:
         async with self.db.write() as conn:
             chat, me = await self.access_chat(conn, caller, chat_id)
-            await self._check_admin(me, chat)
+            self._check_admin(me, chat)
             if not await store.revoke_invite(conn, chat_id, token, self.clock.now()):
                 raise NotFound("No such invite link.", code="invite_not_found")
 
     async def join_by_invite(self, caller: Caller, token: str) -> dict[str, Any]:
+        """Join the group of a working invite link; joining again changes nothing. A full
+        group refuses (409 ``member_limit``)."""
         now = self.clock.now()
         async with self.db.write() as conn:
             found = await store.invite(conn, token) if len(token) <= 64 else None
             if found is None or found[1] is not None:
                 raise NotFound("This invite link does not work.", code="invite_not_found")
             chat_id = found[0]
-            chat = await store.get(conn, chat_id)
-            assert chat is not None
-            current = set((await store.member_ids_of(conn, [chat_id]))[chat_id])
+            chat = await store.get(conn, chat_id, lock=True)
+            assert chat is not None  # invite links go with their chat
+            current = (await store.member_ids_of(conn, [chat_id]))[chat_id]
+            updates = []
             if caller.user_id not in current:
-                if len(current) + 1 > self.settings.group_member_limit:
-                    raise Conflict("The group is full.", code="member_limit")
+                self._check_room(len(current) + 1, joining=True)
                 await store.add_members(
                     conn, chat_id, [(caller.user_id, MEMBER)], now=now, start_seq=chat.last_seq
                 )
+                by = {"by": caller.user_id}
                 pending = [
                     PendingUpdate(
-                        caller.user_id,
-                        events.CHAT_NEW,
-                        chat_id,
-                        None,
-                        {"chat_type": "group", "by": caller.user_id},
+                        caller.user_id, events.CHAT_NEW, chat_id, None, {"chat_type": "group", **by}
                     )
                 ]
                 pending += [
                     PendingUpdate(
-                        m,
-                        events.MEMBER_ADDED,
-                        chat_id,
-                        None,
-                        {"user_id": caller.user_id, "by": caller.user_id},
+                        m, events.MEMBER_ADDED, chat_id, None, {"user_id": caller.user_id, **by}
                     )
                     for m in current
                 ]
                 updates = await self.updates.record(conn, pending)
-            else:
-                updates = []
             chat = await store.get(conn, chat_id)
             me = await store.member(conn, chat_id, caller.user_id)
             assert chat is not None and me is not None
@@ -514,7 +539,7 @@ class ChatService:
         chat) for everyone, where the text is deleted for good (P5.2, P5.3)."""
         now = self.clock.now()
         async with self.db.write() as conn:
-            chat, me = await self.access_chat(conn, caller, chat_id)
+            chat, me = await self.access_chat(conn, caller, chat_id, lock=True)
             members = (await store.member_ids_of(conn, [chat_id]))[chat_id]
             if for_everyone:
                 if chat.type == "group" and me.role not in ADMINS:
@@ -587,10 +612,6 @@ class ChatService:
         async with self.db.read() as conn:
             rows = await block_store.blocked_by(conn, caller.user_id)
         return [{"user_id": uid, "blocked_at": iso(at)} for uid, at in rows]
-
-    async def members_of(self, chat_id: int) -> list[int]:
-        async with self.db.read() as conn:
-            return (await store.member_ids_of(conn, [chat_id]))[chat_id]
 
     async def check_member(self, caller: Caller, chat_id: int) -> list[int]:
         """Member ids of a chat the caller belongs to (for typing indicators)."""

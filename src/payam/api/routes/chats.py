@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from payam.api.deps import CallerDep, ServicesDep
+from payam.api.routes.profiles import _UPLOAD_BODY as UPLOAD_BODY
+from payam.api.routes.profiles import PhotoUpload
 from payam.api.schemas import Strict
 from payam.domain.errors import InvalidInput
 
@@ -115,7 +117,8 @@ async def leave_chat(
     chat_id: int, caller: CallerDep, services: ServicesDep, delete: bool = False
 ) -> Response:
     """Leave the chat (its history goes from the caller's devices). ``?delete=true`` by a
-    group's owner deletes the group and every message in it for good (P5.3)."""
+    group's owner deletes the group and every message in it for good (P5.3); from anyone else
+    in a group it is 403 ``not_owner``."""
     await services.chats.leave(caller, chat_id, delete_chat=delete)
     return Response(status_code=204)
 
@@ -158,6 +161,54 @@ async def clear_history(
     direct chat), which deletes the text for good (P5.2, P5.3)."""
     await services.chats.clear_history(caller, chat_id, for_everyone=for_ == "everyone")
     return Response(status_code=204)
+
+
+@router.put("/chats/{chat_id}/photo", response_model=ChatOut, openapi_extra=UPLOAD_BODY)
+async def put_chat_photo(
+    chat_id: int, caller: CallerDep, data: PhotoUpload, services: ServicesDep
+) -> dict[str, Any]:
+    """Admins set the group photo (JPEG, PNG or WebP), re-encoded as WebP without metadata
+    (P3.3), with the same refusals as a profile photo; answers the chat. A refused upload
+    leaves the previous photo in place."""
+    return await services.chats.set_photo(caller, chat_id, data)
+
+
+@router.delete("/chats/{chat_id}/photo", response_model=ChatOut)
+async def delete_chat_photo(
+    chat_id: int, caller: CallerDep, services: ServicesDep
+) -> dict[str, Any]:
+    """Admins remove the group photo; its files are erased from disk unless another group or
+    account shows the same picture (P5.2, P5.3)."""
+    return await services.chats.delete_photo(caller, chat_id)
+
+
+@router.get(
+    "/chats/{chat_id}/photo",
+    response_class=Response,
+    responses={
+        200: {"content": {"image/webp": {}}, "description": "The photo"},
+        304: {"description": "Unchanged since the ETag sent in If-None-Match"},
+        404: {"description": "No photo, or not a member of the chat"},
+    },
+)
+async def get_chat_photo(
+    chat_id: int,
+    caller: CallerDep,
+    services: ServicesDep,
+    request: Request,
+    size: Literal["full", "thumb"] = "full",
+) -> Response:
+    """The group photo (``?size=thumb`` for the thumbnail), for members only. Clients
+    revalidate with the ETag, so a replaced or removed photo is not shown from a cache."""
+    photo = await services.chats.photo(caller, chat_id, thumbnail=size == "thumb")
+    headers = {
+        "ETag": photo.etag,
+        "Cache-Control": "private, no-cache",
+        "X-Content-Type-Options": "nosniff",
+    }
+    if photo.etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    return Response(photo.data, media_type=photo.mime, headers=headers)
 
 
 @router.post("/chats/{chat_id}/invites", status_code=status.HTTP_201_CREATED)
