@@ -17,13 +17,18 @@ from payam.domain.clock import Clock
 from payam.domain.errors import Conflict, InvalidInput, PayloadTooLarge
 from payam.domain.keys import Keys
 from payam.domain.limits import Limit
-from payam.domain.models import Caller
+from payam.domain.models import Caller, User
 from payam.domain.phone import normalize_phone, region_of
 from payam.domain.visibility import Relation, profile_view
 from payam.services.auth import SmsUnavailable
 from payam.services.limiter import RateLimiter
-from payam.storage import contacts, users
+from payam.storage import blocks, contacts, users
 from payam.storage.database import Database
+
+
+def _holder_view(user: User, blockers: set[int]) -> dict[str, Any]:
+    """The profile as one who holds the number sees it; no photo if its owner blocked them."""
+    return profile_view(user, Relation(holds_number=True, blocked_by_owner=user.id in blockers))
 
 
 @dataclass
@@ -90,11 +95,14 @@ class ContactService:
             )
             await contacts.replace(conn, caller.user_id, hashes, held=held, now=self.clock.now())
             found = await users.get_many_by_phone_hash(conn, sorted(hashes))
+            blockers = await blocks.who_blocked(
+                conn, caller.user_id, [u.id for u in found.values()]
+            )
         result.stored = len(hashes)
         for phone_hash, user in sorted(found.items(), key=lambda item: item[1].id):
             if user.id == caller.user_id:
                 continue
-            view = profile_view(user, Relation(holds_number=True))
+            view = _holder_view(user, blockers)
             for raw in sent_as[phone_hash]:
                 result.registered.append({"phone": raw, "user_id": user.id, "profile": view})
         return result
@@ -120,12 +128,15 @@ class ContactService:
         async with self.db.read() as conn:
             hashes = await contacts.hashes_of(conn, caller.user_id)
             found = await users.get_many_by_phone_hash(conn, sorted(hashes))
+            blockers = await blocks.who_blocked(
+                conn, caller.user_id, [u.id for u in found.values()]
+            )
         return {
             "count": len(hashes),
             "stored_as": "HMAC-SHA256 of each E.164 number, keyed with the server secret",
             "hashes": sorted(h.hex() for h in hashes),
             "registered": [
-                {"user_id": u.id, "profile": profile_view(u, Relation(holds_number=True))}
+                {"user_id": u.id, "profile": _holder_view(u, blockers)}
                 for u in sorted(found.values(), key=lambda u: u.id)
                 if u.id != caller.user_id
             ],

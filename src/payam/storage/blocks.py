@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import delete, insert, select, tuple_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payam.storage.tables import blocks, reports
@@ -36,11 +38,20 @@ async def blocked_pairs(
     return found
 
 
+async def who_blocked(conn: AsyncConnection, viewer: int, owners: Sequence[int]) -> set[int]:
+    """Which of ``owners`` blocked ``viewer`` (they hide their photo from them: P3.2, P9.1)."""
+    found = await blocked_pairs(conn, [(owner, viewer) for owner in owners])
+    return {blocker for blocker, _ in found}
+
+
 async def add(conn: AsyncConnection, *, blocker: int, blocked: int, now: float) -> None:
-    if not await is_blocked(conn, blocker=blocker, blocked=blocked):
-        await conn.execute(
-            insert(blocks).values(blocker_id=blocker, blocked_id=blocked, created_at=now)
-        )
+    """Block; blocking again (even twice at once) keeps the first block and its time."""
+    dialect_insert = sqlite_insert if conn.dialect.name == "sqlite" else pg_insert
+    await conn.execute(
+        dialect_insert(blocks)
+        .values(blocker_id=blocker, blocked_id=blocked, created_at=now)
+        .on_conflict_do_nothing(index_elements=[blocks.c.blocker_id, blocks.c.blocked_id])
+    )
 
 
 async def remove(conn: AsyncConnection, *, blocker: int, blocked: int) -> bool:
