@@ -342,6 +342,7 @@ class Driver:
         self.client = harness.client()
         self._numbers = itertools.count(1_000_000)
         self._account: Account | None = None
+        self.friend: Account | None = None
 
     def new_phone(self) -> str:
         return f"+98912{next(self._numbers):07d}"
@@ -402,6 +403,55 @@ async def _contacts_body(driver: Driver) -> dict[str, Any]:
     return {"phones": [driver.new_phone(), (await driver.account()).phone]}
 
 
+async def _friend(driver: Driver) -> Account:
+    """A second account for the chat and block operations to point at."""
+    if driver.friend is None:
+        driver.friend = await driver.harness.sign_in(
+            driver.new_phone(), "Friend", client=driver.client
+        )
+    return driver.friend
+
+
+async def _chat_one(driver: Driver) -> Account:
+    """Chat 1 (where the chat operations' URLs point) as a group the driver's account owns,
+    with message 1 in it; the driver's account."""
+    account = await driver.account()
+    response = await driver.client.get("/v1/chats/1", headers=account.headers)
+    if response.status_code == 404:
+        response = await driver.client.post(
+            "/v1/chats", json=await _group_body(driver), headers=account.headers
+        )
+        assert response.json()["id"] == 1, "the chat operations are sent to chat 1"
+    response = await driver.client.post(
+        "/v1/chats/1/messages", json={"client_id": "fuzz-1", "text": "x"}, headers=account.headers
+    )
+    assert response.json()["id"] == 1, "the report operation is sent to message 1"
+    return account
+
+
+async def _group_body(driver: Driver) -> dict[str, Any]:
+    return {"type": "group", "title": "Fuzz", "member_ids": [(await _friend(driver)).user_id]}
+
+
+async def _chat_patch_body(driver: Driver) -> dict[str, Any]:
+    await _chat_one(driver)
+    return {"title": "Fuzz", "muted": True}
+
+
+async def _members_body(driver: Driver) -> dict[str, Any]:
+    await _chat_one(driver)
+    return {"user_ids": [(await _friend(driver)).user_id]}
+
+
+async def _report_body(driver: Driver) -> dict[str, Any]:
+    await _chat_one(driver)
+    return {"reason": "spam"}
+
+
+async def _block_body(driver: Driver) -> dict[str, Any]:
+    return {"user_id": (await _friend(driver)).user_id}
+
+
 # Requests known to succeed, so hostile strings travel past validation. An operation that is
 # not listed gets a body derived from its schema (right types, arbitrary content).
 GOOD_BODIES: dict[str, GoodBody] = {
@@ -410,6 +460,11 @@ GOOD_BODIES: dict[str, GoodBody] = {
     "PATCH /v1/me": _profile_body,
     "PUT /v1/contacts": _contacts_body,
     "POST /v1/invites": _phone_body,
+    "POST /v1/chats": _group_body,
+    "PATCH /v1/chats/{chat_id}": _chat_patch_body,
+    "POST /v1/chats/{chat_id}/members": _members_body,
+    "POST /v1/chats/{chat_id}/messages/{message_id}/report": _report_body,
+    "POST /v1/blocks": _block_body,
 }
 
 
