@@ -9,10 +9,12 @@ they fail instead, so CI cannot pass without having run them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
 import secrets
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +23,8 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+import redis.asyncio as aioredis
+import uvicorn
 from sqlalchemy.engine import make_url
 
 from payam.app import create_app
@@ -33,6 +37,10 @@ POSTGRES_URL = os.environ.get(
 )
 REQUIRE_POSTGRES = os.environ.get("PAYAM_REQUIRE_POSTGRES") == "1"
 _postgres_state: dict[str, str | None] = {}
+# Redis (the event bus between processes) follows the same rule with its own variable.
+REDIS_URL = os.environ.get("PAYAM_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+REQUIRE_REDIS = os.environ.get("PAYAM_REQUIRE_REDIS") == "1"
+_redis_state: dict[str, str | None] = {}
 
 
 async def _postgres_problem() -> str | None:
@@ -48,6 +56,29 @@ async def _postgres_problem() -> str | None:
         except Exception as exc:
             _postgres_state["problem"] = f"PostgreSQL not reachable at {POSTGRES_URL}: {exc!r}"
     return _postgres_state["problem"]
+
+
+async def _redis_problem() -> str | None:
+    """None when Redis answers, else why not (checked once per session)."""
+    if "problem" not in _redis_state:
+        client = aioredis.from_url(REDIS_URL, socket_connect_timeout=5)
+        try:
+            await asyncio.wait_for(client.ping(), 5)
+            _redis_state["problem"] = None
+        except Exception as exc:
+            _redis_state["problem"] = f"Redis not reachable at {REDIS_URL}: {exc!r}"
+        finally:
+            await client.aclose()
+    return _redis_state["problem"]
+
+
+async def skip_without_redis() -> None:
+    """Skip (or, with PAYAM_REQUIRE_REDIS=1, fail) a test that needs Redis."""
+    problem = await _redis_problem()
+    if problem:
+        if REQUIRE_REDIS:
+            pytest.fail(problem)
+        pytest.skip(problem)
 
 
 async def _pg_execute(sql: str) -> None:
@@ -204,4 +235,52 @@ async def make_harness(database: DatabaseTarget, tmp_path: Path) -> AsyncIterato
 @pytest.fixture
 async def harness(make_harness: Any) -> Harness:
     started: Harness = await make_harness()
+    return started
+
+
+@dataclass
+class LiveServer:
+    """A harness's app served by uvicorn on a loopback port, inside the test's event loop: real
+    sockets for WebSocket clients, the harness's fake clock and services for everything else."""
+
+    harness: Harness
+    port: int
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/v1/ws"
+
+
+@pytest.fixture
+async def serve_live(make_harness: Any) -> AsyncIterator[Any]:
+    """Factory: ``await serve_live(harness)`` serves that harness's app until the test ends
+    (it stops before any harness does: it depends on ``make_harness``)."""
+    running: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
+
+    async def start(harness: Harness) -> LiveServer:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        # lifespan off: the harness has already started the app's services.
+        config = uvicorn.Config(harness.app, lifespan="off", log_level="warning")
+        server = uvicorn.Server(config)
+        task = asyncio.create_task(server.serve(sockets=[sock]))
+        running.append((server, task))
+        async with asyncio.timeout(10):
+            while not server.started:
+                if task.done():
+                    task.result()
+                await asyncio.sleep(0.01)
+        return LiveServer(harness, port)
+
+    yield start
+    for server, task in reversed(running):
+        server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+@pytest.fixture
+async def live_server(harness: Harness, serve_live: Any) -> LiveServer:
+    started: LiveServer = await serve_live(harness)
     return started

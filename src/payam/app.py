@@ -38,7 +38,6 @@ from payam.services.maintenance import Maintenance
 from payam.services.messages import MessageService
 from payam.services.notices import NoticeService
 from payam.services.partners import PartnerService
-from payam.services.photos import PhotoService
 from payam.services.policy import PolicyService
 from payam.services.profiles import ProfileService
 from payam.services.promotions import PromotionService
@@ -65,7 +64,7 @@ def build_sms(settings: Settings) -> SmsSender:
 
 def build_bus(settings: Settings) -> EventBus:
     if settings.event_bus is EventBusKind.redis:
-        return RedisBus(settings.redis_url)
+        return RedisBus(settings.redis_url, settings.redis_channel)
     return InProcessBus()
 
 
@@ -87,9 +86,8 @@ def build_services(
     updates = UpdateLog(db, clock, bus)
     purge = Purger(db, delay=settings.purge_delay_seconds)
     notices = NoticeService(db, clock, updates)
-    photos = PhotoService(db, settings, blobs, limiter)
     auth = AuthService(db, settings, clock, keys, sms, limiter)
-    profiles = ProfileService(db, settings, clock, photos)
+    profiles = ProfileService(db, settings, clock, blobs, limiter)
     return Services(
         settings=settings,
         clock=clock,
@@ -105,7 +103,7 @@ def build_services(
         bus=bus,
         updates=updates,
         purge=purge,
-        chats=ChatService(db, settings, clock, updates, purge, photos),
+        chats=ChatService(db, settings, clock, updates, purge),
         messages=MessageService(db, settings, clock, updates, purge),
         consents=ConsentService(db, clock),
         notices=notices,

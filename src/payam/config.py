@@ -94,6 +94,8 @@ class Settings(BaseSettings):
     # inprocess: one server process. redis: several processes sharing one PostgreSQL.
     event_bus: EventBusKind = EventBusKind.inprocess
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # The pub/sub channel; processes sharing one database must share it, others must not.
+    redis_channel: str = "payam:updates"
     # Updates a connection may have waiting before it is told to resume.
     ws_buffer_limit: int = 2000
     # Seconds after a deletion before the index merge and WAL truncation run (P5.3).

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import secrets
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
@@ -93,86 +94,154 @@ class InProcessBus:
         return None
 
 
-def _encode(update: Update) -> dict[str, Any]:
-    return {
-        "u": update.user_id,
-        "s": update.seq,
-        "k": update.kind,
-        "c": update.chat_id,
-        "m": update.message_id,
-        "p": update.payload,
-        "t": update.created_at,
-        "msg": update.message,
-    }
+# Updates per Redis message: a group commit to a big group is many thousands of updates, and
+# one huge message would stall every subscriber's connection while it is parsed.
+PUBLISH_CHUNK = 1000
 
 
-def _decode(data: dict[str, Any]) -> Update:
-    return Update(
-        user_id=data["u"],
-        seq=data["s"],
-        kind=data["k"],
-        chat_id=data["c"],
-        message_id=data["m"],
-        payload=data["p"],
-        created_at=data["t"],
-        message=data["msg"],
-    )
+def encode(updates: Sequence[Update], origin: str) -> list[str]:
+    """Redis messages for ``updates``, at most ``PUBLISH_CHUNK`` each. A message rendered once
+    for all members (the usual case) is written once per Redis message, not once per member."""
+    bodies = []
+    for start in range(0, len(updates), PUBLISH_CHUNK):
+        messages: list[dict[str, Any]] = []
+        index: dict[int, int] = {}
+        rows = []
+        for update in updates[start : start + PUBLISH_CHUNK]:
+            ref = None
+            if update.message is not None:
+                ref = index.get(id(update.message))
+                if ref is None:
+                    ref = index[id(update.message)] = len(messages)
+                    messages.append(update.message)
+            rows.append(
+                [
+                    update.user_id,
+                    update.seq,
+                    update.kind,
+                    update.chat_id,
+                    update.message_id,
+                    update.payload,
+                    update.created_at,
+                    ref,
+                ]
+            )
+        bodies.append(
+            json.dumps(
+                {"o": origin, "u": rows, "m": messages},
+                ensure_ascii=False,
+                separators=(",", ":"),
+            )
+        )
+    return bodies
+
+
+def decode(rows: list[list[Any]], messages: list[dict[str, Any]]) -> list[Update]:
+    return [
+        Update(
+            user_id=user_id,
+            seq=seq,
+            kind=kind,
+            chat_id=chat_id,
+            message_id=message_id,
+            payload=payload,
+            created_at=created_at,
+            message=messages[ref] if ref is not None else None,
+        )
+        for user_id, seq, kind, chat_id, message_id, payload, created_at, ref in rows
+    ]
 
 
 class RedisBus(InProcessBus):
-    """Local delivery as ``InProcessBus``, plus Redis pub/sub to the other processes."""
+    """Local delivery as ``InProcessBus``, plus Redis pub/sub to the other processes.
 
-    def __init__(self, url: str, channel: str = "payam:updates") -> None:
+    Redis is only a wake-up. Every subscription confirmation (the first one, and the one
+    redis-py sends by itself when it reconnects a dropped connection) calls ``on_resync``, so
+    connections re-read the log for what was published while this process was not listening.
+    """
+
+    def __init__(
+        self, url: str, channel: str = "payam:updates", *, retry_delay: float = 1.0
+    ) -> None:
         super().__init__()
         import redis.asyncio as redis  # noqa: PLC0415
 
-        self._redis = redis.from_url(url)
-        self._channel = channel
         self._origin = secrets.token_hex(8)
+        # Lets an operator (and the two-process test) tell processes apart in CLIENT LIST.
+        self.client_name = f"payam-{os.getpid()}-{self._origin}"
+        self._redis = redis.from_url(url, client_name=self.client_name)
+        self._channel = channel
+        self._retry_delay = retry_delay
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
+
+    @property
+    def channel(self) -> str:
+        return self._channel
 
     async def publish(self, updates: Sequence[Update]) -> None:
         if not updates:
             return
         self._deliver(updates)
-        body = json.dumps({"o": self._origin, "u": [_encode(u) for u in updates]})
         try:
-            await self._redis.publish(self._channel, body)
-        except Exception:
-            # Other processes catch up from the updates log on their clients' next resume.
-            log.exception("could not publish %d updates to Redis", len(updates))
+            for body in encode(updates, self._origin):
+                await self._redis.publish(self._channel, body)
+        except Exception as exc:
+            # Other processes catch up from the updates log at their users' next update, or
+            # at the resync after their own subscription comes back.
+            log.warning("could not publish %d updates to Redis: %r", len(updates), exc)
 
     async def publish_ephemeral(self, user_ids: Sequence[int], event: dict[str, Any]) -> None:
         self._deliver_ephemeral(user_ids, event)
         body = json.dumps({"o": self._origin, "e": event, "to": list(user_ids)})
-        with contextlib.suppress(Exception):
+        try:
             await self._redis.publish(self._channel, body)
+        except Exception as exc:  # typing is best effort
+            log.debug("could not publish an ephemeral event to Redis: %r", exc)
+
+    def _received(self, raw: bytes | str) -> None:
+        try:
+            data = json.loads(raw)
+            if not isinstance(data, dict) or data.get("o") == self._origin:
+                return
+            if "u" in data:
+                updates = decode(data["u"], data.get("m", []))
+            elif "e" in data:
+                to = [int(u) for u in data["to"]]
+            else:
+                return
+        except (ValueError, TypeError, KeyError, IndexError):
+            log.warning("ignored a malformed message on Redis channel %s", self._channel)
+            return
+        if "u" in data:
+            self._deliver(updates)
+        else:
+            self._deliver_ephemeral(to, data["e"])
+
+    def _resync(self) -> None:
+        for handler in self._on_resync:
+            try:
+                handler()
+            except Exception:
+                log.exception("resync handler failed")
 
     async def _listen(self) -> None:
         while True:
             try:
                 async with self._redis.pubsub() as pubsub:
                     await pubsub.subscribe(self._channel)
-                    if self._ready.is_set():  # a reconnect: wake-ups may have been lost
-                        for handler in self._on_resync:
-                            handler()
-                    self._ready.set()
                     async for message in pubsub.listen():
-                        if message.get("type") != "message":
-                            continue
-                        data = json.loads(message["data"])
-                        if data.get("o") == self._origin:
-                            continue
-                        if "u" in data:
-                            self._deliver([_decode(u) for u in data["u"]])
-                        elif "e" in data:
-                            self._deliver_ephemeral(data["to"], data["e"])
+                        kind = message.get("type")
+                        if kind == "subscribe":  # (re)subscribed: wake-ups may have been lost
+                            self._resync()
+                            self._ready.set()
+                        elif kind == "message":
+                            self._received(message["data"])
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("Redis subscription lost; reconnecting")
-                await asyncio.sleep(1)
+            except Exception as exc:
+                log.warning("Redis subscription lost (%r); retrying", exc)
+                await asyncio.sleep(self._retry_delay)
 
     async def start(self) -> None:
         if self._task is None:
