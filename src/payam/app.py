@@ -38,6 +38,7 @@ from payam.services.maintenance import Maintenance
 from payam.services.messages import MessageService
 from payam.services.notices import NoticeService
 from payam.services.partners import PartnerService
+from payam.services.photos import PhotoService
 from payam.services.policy import PolicyService
 from payam.services.profiles import ProfileService
 from payam.services.promotions import PromotionService
@@ -86,8 +87,9 @@ def build_services(
     updates = UpdateLog(db, clock, bus)
     purge = Purger(db, delay=settings.purge_delay_seconds)
     notices = NoticeService(db, clock, updates)
+    photos = PhotoService(db, settings, blobs, limiter)
     auth = AuthService(db, settings, clock, keys, sms, limiter)
-    profiles = ProfileService(db, settings, clock, blobs, limiter)
+    profiles = ProfileService(db, settings, clock, photos)
     return Services(
         settings=settings,
         clock=clock,
@@ -103,7 +105,7 @@ def build_services(
         bus=bus,
         updates=updates,
         purge=purge,
-        chats=ChatService(db, settings, clock, updates, purge),
+        chats=ChatService(db, settings, clock, updates, purge, photos),
         messages=MessageService(db, settings, clock, updates, purge),
         consents=ConsentService(db, clock),
         notices=notices,
