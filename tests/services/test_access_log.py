@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -70,12 +72,18 @@ def slow_writes(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 async def test_a_burst_of_requests_is_one_write(harness: Harness, writes: list[int]) -> None:
+    """One write per flush interval, not one per request: on a busy machine the burst may
+    span an interval or two, which allows one more write each, never 200."""
     client = harness.client()
+    started = time.monotonic()
     await asyncio.gather(*(client.get("/health") for _ in range(200)))
+    elapsed = time.monotonic() - started
 
-    assert await harness.services.access_log.flush() == 200
+    await harness.services.access_log.flush()
 
-    assert writes == [200]
+    assert sum(writes) == 200
+    intervals = math.ceil(elapsed / harness.services.access_log.flush_interval)
+    assert len(writes) <= intervals + 1
 
 
 async def test_a_full_batch_is_written_without_waiting_for_the_interval(
