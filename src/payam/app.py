@@ -131,6 +131,7 @@ def create_app(
         services.updates,
         services.messages,
         services.chats,
+        services.bus,
         buffer_limit=settings.ws_buffer_limit,
     )
 
@@ -153,6 +154,7 @@ def create_app(
             yield
         finally:
             await services.maintenance.stop()
+            await gateway.stop()
             await services.messages.stop()
             await services.purge.stop()
             await services.consents.stop()

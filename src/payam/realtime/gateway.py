@@ -2,20 +2,30 @@
 
 Each connection is in one of these states, and an illegal transition is an error:
 
-    CONNECTED --resume--> SYNCING --caught up--> LIVE --gap--> SYNCING ...
-        any --lagging or closed--> CLOSED
+    CONNECTED --resume--> SYNCING --replayed--> LIVE --resume--> SYNCING ...
+        any --too far behind, or gone--> CLOSED
 
-A connection remembers the last seq it delivered. Live updates are appended to a bounded
-buffer; one writer task per connection sends them in order, and whenever the next update is
-not ``delivered + 1`` (a missed wake-up, a resume, another process's update) it reads the gap
-from the updates log, which is the source of truth. A client that falls so far behind that
-the buffer overflows is told ``{"type": "resume_required"}`` and the socket closes; its next
-``resume`` replays from the log. Memory per connection is bounded by the buffer.
+A connection remembers the last seq it delivered. One writer task per connection is the only
+one that writes to the socket; it sends, in order of urgency: acks and errors (the outbox), a
+replay the client asked for with ``resume`` (read from the updates log, page by page, then
+``synced``), and live updates from a bounded buffer. Whenever the next live update is not
+``delivered + 1`` (a missed wake-up, another process's update) the writer reads the gap from
+the log, which is the source of truth; a bus that may have lost wake-ups (``on_resync``) makes
+every connection re-read the log. While a replay runs, live updates are not buffered at all:
+the replay reads the log to its end, and the highest seq offered meanwhile says whether to read
+once more.
+
+Memory per connection is bounded: at most ``buffer_limit`` live updates and as many outgoing
+acks and errors wait, and at most ``max_in_flight`` sends from one socket are being stored at
+once (beyond that the gateway stops reading the socket, so a fast sender is slowed by TCP, not
+by the server's memory). A client that falls further behind than the buffer is told
+``{"type": "resume_required", "after": N}`` and the socket closes with 4008; its next
+``resume`` replays from the log.
 
 Client -> server frames: ``resume {after}``, ``send {chat_id, client_id, text, ...}``,
 ``typing {chat_id}``, ``ping``. Server -> client: ``update {seq, kind, ...}``, ``ack
-{client_id, message}``, ``error {client_id?, error}``, ``typing {chat_id, user_id}``,
-``synced {last_seq}``, ``resume_required {after}``, ``pong``.
+{client_id, message, created}``, ``error {client_id?, error}``, ``typing {chat_id, user_id}``,
+``synced {last_seq}``, ``resume_required {after}``, ``resync_required {after}``, ``pong``.
 """
 
 from __future__ import annotations
@@ -26,11 +36,12 @@ import enum
 import json
 import logging
 from collections import defaultdict, deque
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Coroutine, Sequence
+from typing import Any, TypeVar
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from payam.adapters.bus import EventBus
 from payam.domain.errors import InvalidInput, PayamError
 from payam.domain.events import Update
 from payam.domain.models import Caller
@@ -39,6 +50,18 @@ from payam.services.messages import MessageService
 from payam.services.updates import UpdateLog
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Close codes (public contract, docs/realtime.md).
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_TOO_FAR_BEHIND = 4008
+CLOSE_INTERNAL_ERROR = 1011
+
+# Sends from one socket being stored at once; the group commit batches up to 256 anyway.
+MAX_SENDS_IN_FLIGHT = 256
+# Updates read from the log per query while replaying.
+REPLAY_PAGE = 500
 
 
 class State(enum.Enum):
@@ -64,26 +87,47 @@ def _dumps(body: dict[str, Any]) -> str:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
 
 
+def _error(code: str, message: str, client_id: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"type": "error", "error": {"code": code, "message": message}}
+    if client_id is not None:
+        body["client_id"] = client_id
+    return body
+
+
 class Connection:
+    """One socket's delivery state. Every method except the writer's is synchronous, so the
+    bus can call ``offer`` for thousands of connections without yielding."""
+
     def __init__(self, gateway: Gateway, websocket: WebSocket, caller: Caller) -> None:
         self.gateway = gateway
         self.websocket = websocket
         self.caller = caller
         self.state = State.CONNECTED
-        self.delivered = 0
-        self.buffer: deque[Update] = deque()
-        self.outbox: deque[str] = deque()  # acks, errors, typing: not part of the seq stream
+        self.delivered = 0  # the last seq sent to this socket
+        self.buffer: deque[Update] = deque()  # live updates waiting (LIVE only)
+        self.outbox: deque[str] = deque()  # acks, errors, typing, pong: not in the seq stream
         self.wake = asyncio.Event()
-        self.lagging = False
+        self.lagging = False  # fell too far behind: tell it to resume, then close
+        self.resume_from: int | None = None  # a resume the writer has not started yet
+        self.seen = 0  # the highest seq offered while a replay ran
+        self.recheck = False  # wake-ups may have been lost: read the log again
+        self.sends: set[asyncio.Task[None]] = set()
+        self.send_done = asyncio.Event()
 
     def move(self, new: State) -> None:
         if new not in _ALLOWED[self.state]:
             raise IllegalTransition(f"{self.state.value} -> {new.value}")
         self.state = new
 
+    # -- called by the bus and the reader (synchronous, cheap) ----------------------------------
+
     def offer(self, update: Update) -> None:
-        """Called by the bus with a committed update of this user (any order, maybe twice)."""
-        if self.state in (State.CONNECTED, State.CLOSED) or update.seq <= self.delivered:
+        """A committed update of this user (in any order, perhaps twice, perhaps not at all)."""
+        if self.state is State.CLOSED or self.lagging or update.seq <= self.delivered:
+            return
+        if self.state is not State.LIVE or self.resume_from is not None:
+            # A replay reads the log to its end; remember how far it must reach.
+            self.seen = max(self.seen, update.seq)
             return
         if len(self.buffer) >= self.gateway.buffer_limit:
             self.lagging = True
@@ -93,25 +137,126 @@ class Connection:
         self.wake.set()
 
     def say(self, body: dict[str, Any]) -> None:
+        """Queue a frame outside the seq stream (ack, error, typing, pong)."""
+        if self.state is State.CLOSED or self.lagging:
+            return
         if len(self.outbox) >= self.gateway.buffer_limit:
             self.lagging = True
+            self.outbox.clear()
         else:
             self.outbox.append(_dumps(body))
         self.wake.set()
 
     def resume(self, after: int) -> None:
-        self.delivered = max(0, after)
+        """The client has everything up to ``after``: replay the rest, then stream live."""
+        self.resume_from = after
         self.buffer.clear()
-        self.move(State.SYNCING)
         self.wake.set()
 
-    async def _catch_up(self) -> None:
-        """Send what the log holds after ``delivered``, page by page."""
+    def resync(self) -> None:
+        self.recheck = True
+        self.wake.set()
+
+    def close(self) -> None:
+        self.move(State.CLOSED)
+        self.buffer.clear()
+        self.outbox.clear()
+        self.wake.set()
+
+    # -- the writer task ------------------------------------------------------------------------
+
+    async def writer(self) -> None:
+        """The only task that writes to the socket."""
+        try:
+            while self.state is not State.CLOSED:
+                await self.wake.wait()
+                self.wake.clear()
+                while await self._step():
+                    pass
+        except WebSocketDisconnect:
+            pass  # the reader sees the disconnect too and cleans up
+        except Exception:
+            log.exception("WebSocket writer failed (user %d)", self.caller.user_id)
+            await self._close(CLOSE_INTERNAL_ERROR, "internal error; reconnect and resume")
+
+    async def _send(self, text: str) -> None:
+        await self.websocket.send_text(text)
+
+    async def _close(self, code: int, reason: str) -> None:
+        if self.state is not State.CLOSED:
+            self.close()
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError):  # already closed
+            await self.websocket.close(code=code, reason=reason)
+
+    async def _step(self) -> bool:
+        """Do the most urgent piece of work; False when nothing is left to do."""
+        if self.state is State.CLOSED:
+            return False
+        if self.lagging:
+            await self._send(_dumps({"type": "resume_required", "after": self.delivered}))
+            await self._close(CLOSE_TOO_FAR_BEHIND, "too far behind; reconnect and resume")
+            return False
+        if self.outbox:
+            await self._send(self.outbox.popleft())
+        elif self.resume_from is not None:
+            self._start_replay(self.resume_from)
+        elif self.state is State.SYNCING:
+            await self._finish_replay()
+        elif self.state is State.LIVE and self.recheck:
+            await self._replay()
+        elif self.state is State.LIVE and self.buffer:
+            await self._deliver_next()
+        else:
+            return False
+        return True
+
+    def _start_replay(self, after: int) -> None:
+        self.delivered = after
+        self.resume_from = None
+        self.seen = 0
+        self.buffer.clear()
+        self.move(State.SYNCING)
+
+    async def _finish_replay(self) -> None:
+        if await self._replay():
+            self.move(State.LIVE)
+            await self._send(_dumps({"type": "synced", "last_seq": self.delivered}))
+            # Offered during the replay but past what it read: read once more.
+            self.recheck = self.recheck or self.seen > self.delivered
+
+    async def _deliver_next(self) -> None:
+        update = self.buffer[0]
+        if update.seq <= self.delivered:
+            self.buffer.popleft()
+            return
+        if update.seq != self.delivered + 1:
+            before = self.delivered
+            if not await self._replay():  # a gap: the log fills it
+                return
+            if self.delivered != before or not self.buffer or self.buffer[0] is not update:
+                return
+            # The log does not show the gap (it cannot, when updates are published only after
+            # their commit). Deliver rather than stall this connection for ever.
+            log.warning(
+                "user %d: update %d offered but the log ends at %d",
+                self.caller.user_id,
+                update.seq,
+                self.delivered,
+            )
+        self.buffer.popleft()
+        await self._send(_dumps({"type": "update", **update.to_json()}))
+        self.delivered = max(self.delivered, update.seq)
+
+    async def _replay(self) -> bool:
+        """Send what the log holds after ``delivered``, page by page, acks first.
+
+        False when interrupted by a new ``resume`` or by falling behind."""
+        self.recheck = False
         updates = self.gateway.updates
         while True:
-            page = await updates.fetch(self.caller.user_id, self.delivered, 500)
+            page = await updates.fetch(self.caller.user_id, self.delivered, REPLAY_PAGE)
             if page.too_old:
-                await self.websocket.send_text(
+                await self._send(
                     _dumps(
                         {
                             "type": "resync_required",
@@ -120,48 +265,19 @@ class Connection:
                         }
                     )
                 )
-                self.delivered = page.last_seq
-                return
+                self.delivered = max(self.delivered, page.last_seq)
+                return True
             for update in page.updates:
-                await self.websocket.send_text(_dumps({"type": "update", **update.to_json()}))
-                self.delivered = update.seq
-            if not page.has_more:
-                return
-
-    async def writer(self) -> None:
-        """The only task that writes to the socket."""
-        while self.state is not State.CLOSED:
-            await self.wake.wait()
-            self.wake.clear()
-            if self.lagging:
-                await self.websocket.send_text(
-                    _dumps({"type": "resume_required", "after": self.delivered})
-                )
-                await self.websocket.close(code=4008, reason="too far behind; resume")
-                self.move(State.CLOSED)
-                return
-            while self.outbox:
-                await self.websocket.send_text(self.outbox.popleft())
-            if self.state is State.SYNCING:
-                await self._catch_up()
-                self.move(State.LIVE)
-                await self.websocket.send_text(
-                    _dumps({"type": "synced", "last_seq": self.delivered})
-                )
-            while self.state is State.LIVE and self.buffer:
-                update = self.buffer.popleft()
+                while self.outbox and not self.lagging:
+                    await self._send(self.outbox.popleft())
+                if self.resume_from is not None or self.lagging or self.state is State.CLOSED:
+                    return False
                 if update.seq <= self.delivered:
                     continue
-                if update.seq != self.delivered + 1:
-                    self.buffer.appendleft(update)
-                    await self._catch_up()  # a gap: the log fills it
-                    continue
-                await self.websocket.send_text(_dumps({"type": "update", **update.to_json()}))
+                await self._send(_dumps({"type": "update", **update.to_json()}))
                 self.delivered = update.seq
-                if self.outbox:
-                    break  # acks do not wait behind a long stream
-            if self.outbox or (self.state is State.LIVE and self.buffer):
-                self.wake.set()
+            if not page.has_more:
+                return True
 
 
 class Gateway:
@@ -170,14 +286,19 @@ class Gateway:
         updates: UpdateLog,
         messages: MessageService,
         chats: ChatService,
+        bus: EventBus,
         *,
         buffer_limit: int = 2000,
+        max_in_flight: int = MAX_SENDS_IN_FLIGHT,
     ) -> None:
         self.updates = updates
         self.messages = messages
         self.chats = chats
-        self.buffer_limit = buffer_limit
+        self.bus = bus
+        self.buffer_limit = max(1, buffer_limit)
+        self.max_in_flight = max(1, max_in_flight)
         self.connections: dict[int, set[Connection]] = defaultdict(set)
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # Bus handlers: synchronous and cheap, they only append to buffers.
     def on_updates(self, updates: Sequence[Update]) -> None:
@@ -193,153 +314,156 @@ class Gateway:
                     connection.say(event)
 
     def on_resync(self) -> None:
-        """The bus may have missed wake-ups: every live connection re-reads the log."""
+        """The bus may have missed wake-ups: every connection re-reads the log."""
         for conns in self.connections.values():
             for connection in conns:
-                if connection.state is State.LIVE:
-                    connection.move(State.SYNCING)
-                    connection.wake.set()
+                connection.resync()
 
     @property
     def connection_count(self) -> int:
         return sum(len(c) for c in self.connections.values())
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Let sends already handed to the message service finish, then give up on them."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=grace)
+        for task in set(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(set(self._tasks))
+
+    # -- one socket ---------------------------------------------------------------------------
 
     async def serve(self, websocket: WebSocket, caller: Caller) -> None:
         connection = Connection(self, websocket, caller)
         self.connections[caller.user_id].add(connection)
         writer = asyncio.create_task(connection.writer(), name="ws-writer")
         try:
-            while connection.state is not State.CLOSED:
-                receive = asyncio.ensure_future(websocket.receive_text())
-                done, _ = await asyncio.wait({receive, writer}, return_when=asyncio.FIRST_COMPLETED)
-                if writer in done:
-                    receive.cancel()
-                    with contextlib.suppress(BaseException):
-                        await receive
-                    writer.result()
-                    return
-                await self._handle(connection, receive.result())
+            await self._read(connection, writer)
         except WebSocketDisconnect:
             pass
         finally:
             if connection.state is not State.CLOSED:
-                connection.move(State.CLOSED)
-            connection.wake.set()
-            self.connections[caller.user_id].discard(connection)
-            if not self.connections[caller.user_id]:
-                del self.connections[caller.user_id]
+                connection.close()
+            users = self.connections.get(caller.user_id)
+            if users is not None:
+                users.discard(connection)
+                if not users:
+                    del self.connections[caller.user_id]
+            # Sends under way carry on (their messages are stored); their acks go nowhere,
+            # and the client's retry with the same client_id gets the stored message.
             writer.cancel()
-            with contextlib.suppress(BaseException):
-                await writer
+            await asyncio.wait({writer})
 
-    async def _handle(self, connection: Connection, raw: str) -> None:
+    async def _read(self, connection: Connection, writer: asyncio.Task[None]) -> None:
+        websocket = connection.websocket
+        while connection.state is not State.CLOSED:
+            while len(connection.sends) >= self.max_in_flight:
+                connection.send_done.clear()
+                if not await _unless_done(connection.send_done.wait(), writer):
+                    return
+            message = await _unless_done(websocket.receive(), writer)
+            if message is None or message["type"] == "websocket.disconnect":
+                return
+            text = message.get("text")
+            if text is None:
+                connection.say(_error("invalid_frame", "Frames are JSON text, not binary."))
+                continue
+            self._handle(connection, text)
+
+    def _handle(self, connection: Connection, raw: str) -> None:
         try:
             frame = json.loads(raw)
         except ValueError:
-            connection.say(
-                {
-                    "type": "error",
-                    "error": {"code": "invalid_json", "message": "Frames are JSON objects."},
-                }
-            )
+            connection.say(_error("invalid_json", "Frames are JSON objects."))
             return
         if not isinstance(frame, dict):
-            connection.say(
-                {
-                    "type": "error",
-                    "error": {"code": "invalid_frame", "message": "Frames are JSON objects."},
-                }
-            )
+            connection.say(_error("invalid_frame", "Frames are JSON objects."))
             return
         kind = frame.get("type")
         if kind == "resume":
             after = frame.get("after", 0)
-            if not isinstance(after, int) or isinstance(after, bool) or after < 0:
-                connection.say(
-                    {
-                        "type": "error",
-                        "error": {
-                            "code": "invalid_frame",
-                            "message": "resume.after is a seq (integer >= 0).",
-                        },
-                    }
-                )
+            if not isinstance(after, int) or isinstance(after, bool) or not 0 <= after < 2**63:
+                connection.say(_error("invalid_frame", "resume.after is a seq (integer >= 0)."))
                 return
             connection.resume(after)
         elif kind == "send":
-            asyncio.create_task(self._send(connection, frame))  # noqa: RUF006 (acks say how it went)
+            self._spawn(connection, self._send(connection, frame))
         elif kind == "typing":
-            asyncio.create_task(self._typing(connection, frame))  # noqa: RUF006
+            self._spawn(connection, self._typing(connection, frame))
         elif kind == "ping":
             connection.say({"type": "pong"})
         else:
-            connection.say(
-                {
-                    "type": "error",
-                    "error": {"code": "unknown_frame", "message": f"Unknown frame type {kind!r}."},
-                }
-            )
+            shown = kind if isinstance(kind, str) and len(kind) <= 32 else "?"
+            connection.say(_error("unknown_frame", f"Unknown frame type {shown!r}."))
+
+    def _spawn(self, connection: Connection, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        connection.sends.add(task)
+        self._tasks.add(task)
+
+        def done(finished: asyncio.Task[None]) -> None:
+            connection.sends.discard(finished)
+            self._tasks.discard(finished)
+            connection.send_done.set()
+
+        task.add_done_callback(done)
 
     async def _send(self, connection: Connection, frame: dict[str, Any]) -> None:
         client_id = frame.get("client_id")
+        shown = client_id if isinstance(client_id, str) and len(client_id) <= 64 else None
         try:
             chat_id, text, reply_to, forward_of = _parse_send(frame)
             sent = await self.messages.send(
                 connection.caller,
                 chat_id,
-                client_id=client_id,  # type: ignore[arg-type]
+                client_id=_client_id(client_id),
                 text=text,
                 reply_to=reply_to,
                 forward_of=forward_of,
             )
-            connection.say(
-                {
-                    "type": "ack",
-                    "client_id": client_id,
-                    "message": sent.message,
-                    "created": sent.created,
-                }
-            )
         except PayamError as exc:
-            connection.say(
-                {
-                    "type": "error",
-                    "client_id": client_id,
-                    "error": {"code": exc.code, "message": exc.message},
-                }
-            )
+            connection.say(_error(exc.code, exc.message, shown))
+            return
         except Exception:
             log.exception("WebSocket send failed")
-            connection.say(
-                {
-                    "type": "error",
-                    "client_id": client_id,
-                    "error": {
-                        "code": "internal_error",
-                        "message": "The message was not stored; retry.",
-                    },
-                }
-            )
+            connection.say(_error("internal_error", "The message was not stored; retry.", shown))
+            return
+        ack = {"type": "ack", "client_id": client_id, "message": sent.message}
+        connection.say({**ack, "created": sent.created})
 
     async def _typing(self, connection: Connection, frame: dict[str, Any]) -> None:
         chat_id = frame.get("chat_id")
-        if not isinstance(chat_id, int) or isinstance(chat_id, bool):
-            connection.say(
-                {
-                    "type": "error",
-                    "error": {"code": "invalid_frame", "message": "typing needs chat_id."},
-                }
-            )
+        if not isinstance(chat_id, int) or isinstance(chat_id, bool) or not 0 < chat_id < 2**63:
+            connection.say(_error("invalid_frame", "typing needs chat_id."))
             return
         try:
             members = await self.chats.check_member(connection.caller, chat_id)
+            others = [m for m in members if m != connection.caller.user_id]
+            event = {"type": "typing", "chat_id": chat_id, "user_id": connection.caller.user_id}
+            await self.bus.publish_ephemeral(others, event)
         except PayamError as exc:
-            connection.say({"type": "error", "error": {"code": exc.code, "message": exc.message}})
-            return
-        others = [m for m in members if m != connection.caller.user_id]
-        await self.chats.updates.bus.publish_ephemeral(
-            others, {"type": "typing", "chat_id": chat_id, "user_id": connection.caller.user_id}
-        )
+            connection.say(_error(exc.code, exc.message))
+        except Exception:
+            log.exception("WebSocket typing failed")
+            connection.say(_error("internal_error", "Typing was not passed on."))
+
+
+async def _unless_done(work: Coroutine[Any, Any, T], other: asyncio.Task[Any]) -> T | None:
+    """``await work``, or None (work cancelled) if ``other`` finishes first."""
+    task = asyncio.create_task(work)
+    done, _ = await asyncio.wait({task, other}, return_when=asyncio.FIRST_COMPLETED)
+    if task in done:
+        return task.result()
+    task.cancel()
+    await asyncio.wait({task})
+    return None
+
+
+def _client_id(value: Any) -> str:
+    if not isinstance(value, str):
+        raise InvalidInput("client_id is required (a string).", code="invalid_client_id")
+    return value
 
 
 def _parse_send(frame: dict[str, Any]) -> tuple[int, str | None, int | None, int | None]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, WebSocket
 
 from payam.domain.errors import PayamError
-from payam.realtime.gateway import Gateway
+from payam.realtime.gateway import CLOSE_UNAUTHENTICATED, Gateway
 from payam.services.container import Services
 
 router = APIRouter(prefix="/v1", tags=["realtime"])
@@ -24,7 +24,10 @@ async def websocket(websocket: WebSocket) -> None:
     try:
         caller = await services.auth.authenticate(token, ip=ip)
     except PayamError as exc:
-        await websocket.close(code=4401, reason=exc.code)
+        # Accepted first: a close before the handshake is an HTTP 403 that carries no code, and
+        # clients need 4401 to tell "sign in again" from "reconnect".
+        await websocket.accept()
+        await websocket.close(code=CLOSE_UNAUTHENTICATED, reason=exc.code)
         return
     await websocket.accept()
     await gateway.serve(websocket, caller)
