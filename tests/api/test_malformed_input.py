@@ -452,6 +452,25 @@ async def _block_body(driver: Driver) -> dict[str, Any]:
     return {"user_id": (await _friend(driver)).user_id}
 
 
+_message_numbers = itertools.count(1)
+
+
+async def _message_body(driver: Driver) -> dict[str, Any]:
+    """A new message in chat 1, replying to message 1 (a fresh client_id: never a replay)."""
+    await _chat_one(driver)
+    return {"client_id": f"fuzz-m{next(_message_numbers)}", "text": "hello", "reply_to": 1}
+
+
+async def _edit_body(driver: Driver) -> dict[str, Any]:
+    await _chat_one(driver)  # message 1 is the driver's own
+    return {"text": "edited"}
+
+
+async def _read_body(driver: Driver) -> dict[str, Any]:
+    await _chat_one(driver)
+    return {"seq": 1}
+
+
 # Requests known to succeed, so hostile strings travel past validation. An operation that is
 # not listed gets a body derived from its schema (right types, arbitrary content).
 GOOD_BODIES: dict[str, GoodBody] = {
@@ -465,6 +484,9 @@ GOOD_BODIES: dict[str, GoodBody] = {
     "POST /v1/chats/{chat_id}/members": _members_body,
     "POST /v1/chats/{chat_id}/messages/{message_id}/report": _report_body,
     "POST /v1/blocks": _block_body,
+    "POST /v1/chats/{chat_id}/messages": _message_body,
+    "PATCH /v1/chats/{chat_id}/messages/{message_id}": _edit_body,
+    "POST /v1/chats/{chat_id}/read": _read_body,
 }
 
 
