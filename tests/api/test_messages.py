@@ -636,3 +636,24 @@ async def test_an_edit_reaches_only_those_who_still_see_the_message(
         assert "message_edited" not in [u["kind"] for u in page]
         assert "changed words" not in str(page)
     assert (await updates(harness, reader))["updates"][-1]["kind"] == "message_edited"
+
+
+async def test_messages_of_a_deleted_group_are_404_for_everyone(harness: Harness) -> None:
+    owner, member = await people(harness, "Owner", "Member")
+    chat = await group_chat(harness, owner, [member])
+    message = await sent(harness, member, chat, "in a group about to go")
+    gone = await harness.http.delete(
+        f"/v1/chats/{chat}", params={"delete": "true"}, headers=owner.headers
+    )
+    assert gone.status_code == 204
+    for who in (owner, member):
+        for for_ in ("me", "everyone"):
+            response = await delete(harness, who, chat, message["id"], for_)
+            assert response.status_code == 404
+            assert error_code(response) == "message_not_found"
+        edit = await harness.http.patch(
+            f"/v1/chats/{chat}/messages/{message['id']}", json={"text": "x"}, headers=who.headers
+        )
+        assert edit.status_code == 404
+        assert (await send(harness, who, chat, "anyone?")).status_code == 404
+    assert await count_rows(harness, messages, messages.c.chat_id == chat) == 0

@@ -315,3 +315,21 @@ async def test_a_reader_on_an_old_snapshot_delays_the_purge_not_the_sends(
         assert loop.time() - started < 3
     assert during.created
     assert await purger.run() is True
+
+
+async def test_an_edit_racing_a_deletion_never_writes_text_into_the_tombstone(
+    harness: Harness,
+) -> None:
+    """On PostgreSQL the deletion can commit between the edit's read and its write; the write
+    is guarded by ``deleted_at IS NULL`` so it changes nothing."""
+    ali, bita = await people(harness, "Ali", "Bita")
+    chat = await direct_chat(harness, ali, bita)
+    message = await sent(harness, ali, chat, "original")
+    async with harness.services.db.write() as conn:
+        assert await store.tombstone(conn, [message["id"]], harness.clock.now()) == 1
+        assert await store.tombstone(conn, [message["id"]], harness.clock.now()) == 0
+        assert await store.edit(conn, message["id"], "revived", harness.clock.now()) is False
+        row = await store.get(conn, message["id"])
+    assert row is not None
+    assert row.text is None
+    assert row.deleted_at is not None
