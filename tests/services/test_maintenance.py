@@ -256,3 +256,18 @@ async def test_admin_reads_cool_downs_and_draw_winners_go_after_their_periods(
     )
     assert await count(harness, admin_access) == 0
     assert await count(harness, erasure_cooldowns) == 0
+
+
+async def test_a_device_resuming_from_zero_after_pruning_is_told_to_resync(
+    make_harness: Any,
+) -> None:
+    harness = await make_harness(updates_retention_days=7)
+    sara = await harness.sign_in(SARA, "Sara")
+    bita = await harness.sign_in(BITA, "Bita")
+    await harness.http.post(
+        "/v1/chats", json={"type": "direct", "user_id": bita.user_id}, headers=sara.headers
+    )
+    harness.clock.advance(8 * DAY)
+    await harness.services.maintenance.prune()
+    page = await harness.http.get("/v1/updates", params={"after": 0}, headers=bita.headers)
+    assert page.json()["resync_required"] is True

@@ -72,12 +72,15 @@ class UpdateLog:
         async with self.db.read() as conn:
             rows = await store.after(conn, user_id, max(0, after), limit + 1)
             last = await store.last_seq(conn, user_id)
-            oldest = await store.first_kept_seq(conn, user_id) if after > 0 else None
+            # Also from 0: a new device whose log start was pruned must resync, not get half.
+            oldest = await store.first_kept_seq(conn, user_id)
             has_more = len(rows) > limit
             rows = rows[:limit]
             ids = [r.message_id for r in rows if r.message_id is not None]
             rendered = await render_messages(conn, user_id, ids)
-        too_old = oldest is not None and after + 1 < oldest
+        # Updates after ``after`` existed but the oldest of them is no longer kept.
+        first_needed = after + 1
+        too_old = first_needed <= last and (oldest is None or first_needed < oldest)
         updates = [
             Update(
                 r.user_id,
