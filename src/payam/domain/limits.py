@@ -52,7 +52,7 @@ class Limit(enum.Enum):
     # P2.1 / P9.2: invitations sent by one account, and received by one number.
     invite_per_user = "invite_per_user"
     invite_per_phone = "invite_per_phone"
-    # P9.2: profile photo uploads.
+    # P9.2: photo uploads (profile and group photos share one budget).
     photo_upload_per_user = "photo_upload_per_user"
 
     @property
