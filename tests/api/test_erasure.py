@@ -165,3 +165,21 @@ async def test_a_direct_chat_partner_keeps_the_chat_without_the_pair_key(
     response = await harness.http.get(f"/v1/chats/{chat_id}/messages", headers=omid.headers)
     assert response.status_code == 200, response.text
     assert "hi omid" not in response.text and "hi sara" in response.text
+
+
+async def test_a_group_left_empty_by_the_erasure_takes_its_photo_files_with_it(
+    harness: Harness,
+) -> None:
+    sara = await harness.sign_in("+989120000001", "Sara")
+    chat_id = await group(harness, sara)
+    response = await harness.http.put(
+        f"/v1/chats/{chat_id}/photo",
+        files={"file": ("g.png", photo((12, 200, 99)), "image/png")},
+        headers=sara.headers,
+    )
+    assert response.status_code == 200, response.text
+    blobs = harness.settings.data_dir / "blobs"
+    files_before = [p for p in blobs.rglob("*") if p.is_file()]
+    assert files_before, "the group photo was not stored"
+    await erase(harness, sara, await fresh_code(harness, sara))
+    assert [p for p in blobs.rglob("*") if p.is_file()] == []

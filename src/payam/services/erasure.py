@@ -125,7 +125,7 @@ class ErasureService:
             removed["messages"], tell = await self._tombstone_messages(conn, user.id, now)
             pending += tell
             # 3b. Chats.
-            removed["chat_memberships"], tell = await self._leave_chats(conn, user.id)
+            removed["chat_memberships"], tell, freed = await self._leave_chats(conn, user.id)
             pending += tell
             # 3c. Every other row that names the user.
             for subject in reversed(privacy.subject_tables()):
@@ -143,7 +143,8 @@ class ErasureService:
             # 4. Recorded in this transaction, published after it.
             recorded = await self.updates.record(conn, [p for p in pending if p.user_id != user.id])
         await self.updates.publish(recorded)
-        # 5. Off the disk.
+        # 5. Off the disk: photos of groups that went with the last member, then the purge.
+        await self.profiles.photos.forget(*freed)
         await self.purge.run()
         return Receipt(
             receipt_id=secrets.token_hex(16),
@@ -195,8 +196,10 @@ class ErasureService:
 
     async def _leave_chats(
         self, conn: AsyncConnection, user_id: int
-    ) -> tuple[int, list[PendingUpdate]]:
+    ) -> tuple[int, list[PendingUpdate], list[str | None]]:
+        """Leave every chat; also returns the photo files of chats deleted on the way."""
         pending: list[PendingUpdate] = []
+        freed: list[str | None] = []
         found = await privacy.memberships_with_chats(conn, user_id)
         for item in found:
             chat, me = item["chat"], item["membership"]
@@ -205,7 +208,8 @@ class ErasureService:
             await message_store.unhide_chat(conn, user_id, chat_id)
             rest = await chat_store.members(conn, chat_id)
             if not rest:
-                # Nobody can see this chat any more: it and its messages go (P5.3).
+                # Nobody can see this chat any more: it, its messages and its photo go (P5.3).
+                freed += [chat.get("photo_key"), chat.get("photo_thumb_key")]
                 await chat_store.delete_chat(conn, chat_id)
                 continue
             if chat["type"] == "group" and me["role"] == OWNER:
@@ -235,4 +239,4 @@ class ErasureService:
                 )
                 for m in rest
             ]
-        return len(found), pending
+        return len(found), pending, freed
