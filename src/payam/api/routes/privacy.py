@@ -9,8 +9,17 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from payam.api.deps import CallerDep, IpDep, ServicesDep
 from payam.api.schemas import CodeRequest, CodeResponse, UserOut, iso
+from payam.services import privacy_map as privacy_map_service
 
 router = APIRouter(prefix="/v1", tags=["privacy"])
+
+
+@router.get("/privacy/map")
+async def privacy_map() -> dict[str, Any]:
+    """The data map (P7.1): every stored personal field with its category, the promises
+    (P-ids) it serves and its retention, read off the schema. Public: it describes the
+    server, not anyone's data."""
+    return {"fields": privacy_map_service.personal_fields()}
 
 
 class PhoneChange(BaseModel):
