@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import re
+import resource
 import socket
 import subprocess
 import sys
@@ -26,11 +27,34 @@ def free_port() -> int:
         return port
 
 
+def raise_open_files() -> int:
+    """Lift this process's open-files limit to its hard limit (children inherit it)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
 class Server:
-    def __init__(self, data_dir: Path, port: int) -> None:
+    def __init__(self, data_dir: Path, port: int, pid: int = 0) -> None:
         self.data_dir = data_dir
         self.port = port
+        self.pid = pid
         self.url = f"http://127.0.0.1:{port}"
+        self.ws_url = f"ws://127.0.0.1:{port}/v1/ws"
+
+    def rss_bytes(self) -> int:
+        """Resident memory of the server process, from /proc."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        raise LookupError("VmRSS")
+
+    def cpu_seconds(self) -> tuple[float, float]:
+        """User and system CPU time the server process has used so far."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        tick = os.sysconf("SC_CLK_TCK")
+        return int(fields[11]) / tick, int(fields[12]) / tick
 
     def code_for(self, phone: str) -> str:
         lines = (self.data_dir / "sms-outbox.jsonl").read_text().splitlines()
@@ -44,10 +68,16 @@ class Server:
 
 
 @contextlib.contextmanager
-def running_server(extra_env: dict[str, str] | None = None) -> Iterator[Server]:
-    with tempfile.TemporaryDirectory(prefix="payam-bench-") as tmp:
+def running_server(
+    extra_env: dict[str, str] | None = None, *, data_dir: Path | None = None
+) -> Iterator[Server]:
+    """A server on a fresh temporary data dir, or on ``data_dir`` if given (set up beforehand)."""
+    with contextlib.ExitStack() as stack:
+        tmp = str(data_dir) if data_dir else stack.enter_context(_temporary_dir())
         port = free_port()
         env = {**os.environ, "PAYAM_RATE_LIMITS": "off", **(extra_env or {})}
+        # Warnings and tracebacks go to server.log in the data dir, to read when a run fails.
+        log = stack.enter_context((Path(tmp) / "server.log").open("ab"))
         process = subprocess.Popen(
             [
                 sys.executable,
@@ -63,9 +93,9 @@ def running_server(extra_env: dict[str, str] | None = None) -> Iterator[Server]:
             ],
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=log,
         )
-        server = Server(Path(tmp), port)
+        server = Server(Path(tmp), port, process.pid)
         try:
             deadline = time.monotonic() + 30
             while True:
@@ -84,3 +114,7 @@ def running_server(extra_env: dict[str, str] | None = None) -> Iterator[Server]:
                 process.wait(10)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+def _temporary_dir() -> tempfile.TemporaryDirectory[str]:
+    return tempfile.TemporaryDirectory(prefix="payam-bench-")
