@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
+import aiosqlite
 import pytest
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.engine import make_url
@@ -291,3 +293,82 @@ async def test_the_tables_are_where_the_settings_say(database: DatabaseTarget) -
         assert found == 1
     finally:
         await db.dispose()
+
+
+async def test_a_read_is_two_trips_to_the_sqlite_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """BEGIN travels with the statement, which is executed, fetched and closed together, then
+    COMMIT: aiosqlite's own cursor would make six trips, each a wake-up of the event loop
+    (docs/benchmarks.md)."""
+    db = Database(sqlite_url(tmp_path / "p.sqlite3"))
+    try:
+        await migrate.upgrade(db)
+        trips: list[object] = []
+        original = aiosqlite.Connection._execute
+
+        async def counted(self: aiosqlite.Connection, fn: Any, *args: Any) -> Any:
+            trips.append(fn)
+            return await original(self, fn, *args)  # type: ignore[no-untyped-call]
+
+        async with db.read() as conn:  # a pooled connection, opened before counting
+            await conn.execute(select(1))
+        monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+        async with db.read() as conn:
+            assert (await conn.execute(select(func.count()).select_from(users))).scalar() == 0
+            assert len(trips) == 1
+        assert len(trips) == 2
+        async with db.write() as conn:
+            pass  # nothing ran: nothing to begin or commit
+        assert len(trips) == 2
+    finally:
+        await db.dispose()
+
+
+async def test_rows_counts_and_ids_come_back_through_the_one_trip_cursor(db: Database) -> None:
+    async with db.write() as conn:
+        ids = [await add_user(conn, n) for n in range(3)]  # INSERT ... RETURNING
+        many = await conn.execute(
+            insert(devices).returning(devices.c.id, devices.c.user_id),
+            [
+                {
+                    "user_id": user_id,
+                    "token_hash": bytes([n]) * 32,
+                    "model": "m",
+                    "os": "o",
+                    "app_version": "1",
+                    "created_at": 0.0,
+                    "last_active_at": 0.0,
+                }
+                for n, user_id in enumerate(ids)
+            ],
+        )
+        assert sorted(row.user_id for row in many) == ids
+        changed = await conn.execute(update(users).where(users.c.id != ids[0]).values(name="x"))
+        assert changed.rowcount == 2
+    async with db.read() as conn:
+        names = (await conn.execute(select(users.c.name).order_by(users.c.id))).scalars().all()
+        assert names == ["user 0", "x", "x"]
+        assert (await conn.execute(select(users.c.id).where(users.c.id < 0))).first() is None
+
+
+async def test_a_transaction_whose_first_statement_fails_is_rolled_back(db: Database) -> None:
+    """BEGIN went with the failing statement: the transaction it opened must still be ended,
+    or every later write would find one already open."""
+    for _ in range(2):
+        with pytest.raises(IntegrityError):
+            async with db.write() as conn:
+                await conn.execute(
+                    insert(devices).values(
+                        user_id=424242,  # no such user
+                        token_hash=b"t" * 32,
+                        model="m",
+                        os="o",
+                        app_version="1",
+                        created_at=0.0,
+                        last_active_at=0.0,
+                    )
+                )
+    async with db.write() as conn:
+        await add_user(conn, 1)
+    assert await count(db, users) == 1

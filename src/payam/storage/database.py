@@ -9,15 +9,24 @@ Pragmas (P5.3, durability): WAL journal, foreign keys on, ``secure_delete`` on s
 are overwritten with zeros in the file, and ``synchronous`` FULL by default so that an
 acknowledged commit survives a crash. Reader connections are ``query_only``: a write through
 ``read()`` fails at once instead of fighting the writer for the lock.
+
+Each SQLite connection does its work on its own thread (aiosqlite). A statement goes there and
+back once: executed, fetched and closed in one trip (``_OneTripCursor``), where aiosqlite's own
+cursor makes four, and ``BEGIN`` travels with the first statement of its transaction. Every
+trip is a queue handoff, a wake-up of the event loop and a handover of the GIL; under load the
+trips, not the SQL, were most of the time of a write transaction (docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import aiosqlite
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -41,6 +50,116 @@ def _sqlite_pragmas(synchronous: str, *, query_only: bool) -> Any:
     return on_connect
 
 
+# description, rowcount, lastrowid, rows, and whether a transaction is open afterwards.
+_Outcome = tuple[Any, int, int | None, list[Any], bool]
+
+
+def _run(
+    conn: sqlite3.Connection, begin: str | None, many: bool, sql: str, parameters: Any
+) -> _Outcome:
+    """On the connection's thread: begin if asked, execute, fetch every row, close."""
+    cursor = conn.cursor()
+    try:
+        if begin is not None:
+            cursor.execute(begin)
+        if many:
+            cursor.executemany(sql, parameters)
+        else:
+            cursor.execute(sql, parameters)
+        rows = cursor.fetchall() if cursor.description else []
+        return cursor.description, cursor.rowcount, cursor.lastrowid, rows, conn.in_transaction
+    finally:
+        cursor.close()
+
+
+class _OneTripCursor:
+    """The part of an aiosqlite cursor that SQLAlchemy's adapter uses, at one trip to the
+    connection's thread per statement. The rows wait here in memory: no query of ours streams
+    (a server-side cursor would get the same, fully read, rows)."""
+
+    def __init__(self, connection: _OneTripConnection) -> None:
+        self._connection = connection
+        self.description: Any = None
+        self.rowcount = -1
+        self.lastrowid: int | None = None
+        self.arraysize = 1
+        self._rows: list[Any] = []
+
+    async def __aenter__(self) -> _OneTripCursor:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        return None
+
+    async def _trip(self, many: bool, sql: str, parameters: Any) -> _OneTripCursor:
+        connection = self._connection
+        begin, connection.begin_with = connection.begin_with, None
+        # aiosqlite's queue onto the connection's thread (untyped, hence the annotation).
+        on_thread: Callable[..., Awaitable[_Outcome]] = connection._execute
+        try:
+            outcome = await on_thread(_run, connection._conn, begin, many, sql, parameters)
+        except BaseException:
+            # A statement that failed (or a wait that was cancelled) may leave a transaction
+            # open: the ROLLBACK that follows must not be skipped.
+            connection.transaction_open = True
+            raise
+        self.description, self.rowcount, self.lastrowid, self._rows, open_ = outcome
+        connection.transaction_open = open_
+        return self
+
+    async def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> _OneTripCursor:
+        return await self._trip(False, sql, () if parameters is None else parameters)
+
+    async def executemany(self, sql: str, parameters: Iterable[Sequence[Any]]) -> _OneTripCursor:
+        return await self._trip(True, sql, parameters)
+
+    async def fetchall(self) -> list[Any]:
+        rows, self._rows = self._rows, []
+        return rows
+
+    async def fetchmany(self, size: int | None = None) -> list[Any]:
+        size = self.arraysize if size is None else size
+        rows, self._rows = self._rows[:size], self._rows[size:]
+        return rows
+
+    async def fetchone(self) -> Any:
+        return self._rows.pop(0) if self._rows else None
+
+    async def close(self) -> None:
+        self._rows = []
+
+
+class _OneTripConnection(aiosqlite.Connection):
+    # The BEGIN of the transaction SQLAlchemy began, sent with its first statement.
+    begin_with: str | None = None
+    # As SQLite said on the connection's thread after the last statement: COMMIT or ROLLBACK
+    # with nothing open (the pool resets every connection it takes back) needs no trip.
+    transaction_open = False
+
+    def cursor(self) -> _OneTripCursor:  # type: ignore[override]
+        return _OneTripCursor(self)
+
+    async def commit(self) -> None:
+        self.begin_with = None
+        if self.transaction_open:
+            await super().commit()
+            self.transaction_open = False
+
+    async def rollback(self) -> None:
+        self.begin_with = None
+        if self.transaction_open:
+            await super().rollback()
+            self.transaction_open = False
+
+
+def _one_trip_connect(database: str, **kwargs: Any) -> _OneTripConnection:
+    """``aiosqlite.connect`` with the cursor above; SQLAlchemy's ``async_creator_fn`` hook
+    hands it the arguments it would have given ``aiosqlite.connect``."""
+    connection = _OneTripConnection(partial(sqlite3.connect, database, **kwargs), 64)
+    connection._thread.daemon = True  # as SQLAlchemy does for aiosqlite's own connections
+    return connection
+
+
 class Database:
     def __init__(
         self,
@@ -58,12 +177,19 @@ class Database:
                 raise ValueError(f"unknown SQLite synchronous mode {sqlite_synchronous!r}")
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            one_trip = {"async_creator_fn": _one_trip_connect}
             self.reader = create_async_engine(
-                url, echo=echo, poolclass=AsyncAdaptedQueuePool, pool_size=4, max_overflow=4
+                url,
+                echo=echo,
+                poolclass=AsyncAdaptedQueuePool,
+                pool_size=4,
+                max_overflow=4,
+                connect_args=one_trip,
             )
             self.writer = create_async_engine(
                 url,
                 echo=echo,
+                connect_args=one_trip,
                 poolclass=AsyncAdaptedQueuePool,
                 pool_size=1,
                 max_overflow=0,
@@ -122,6 +248,6 @@ class Database:
 
 def _begin_with(statement: str) -> Any:
     def on_begin(conn: Any) -> None:
-        conn.exec_driver_sql(statement)
+        conn.connection.driver_connection.begin_with = statement
 
     return on_begin
