@@ -14,7 +14,7 @@ from typing import Any
 
 import aiosqlite
 import pytest
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
@@ -350,6 +350,32 @@ async def test_rows_counts_and_ids_come_back_through_the_one_trip_cursor(db: Dat
         names = (await conn.execute(select(users.c.name).order_by(users.c.id))).scalars().all()
         assert names == ["user 0", "x", "x"]
         assert (await conn.execute(select(users.c.id).where(users.c.id < 0))).first() is None
+
+
+async def test_watchers_hear_of_committed_updates_and_deletes_of_their_tables(
+    db: Database,
+) -> None:
+    heard: list[str] = []
+    db.after_commit_of([("delete", "devices"), ("update", "users")], lambda: heard.append("!"))
+    async with db.write() as conn:
+        user_id = await add_user(conn, 1)  # an insert: nothing to forget
+    async with db.write() as conn:
+        await conn.execute(delete(devices).where(devices.c.user_id == user_id))
+        assert heard == []  # not before the commit
+    assert heard == ["!"]
+    async with db.write() as conn:
+        await conn.execute(update(users).values(name="changed"))
+        await conn.execute(update(users).values(name="twice"))
+    assert heard == ["!", "!"]  # once per transaction
+    async with db.write() as conn:
+        await conn.execute(update(rate_limits).values(tokens=1.0))  # not watched
+    with pytest.raises(Boom):
+        async with db.write() as conn:
+            await conn.execute(update(users).values(name="rolled back"))
+            raise Boom
+    async with db.write() as conn:
+        await add_user(conn, 2)  # the rolled-back notes are not carried into this one
+    assert heard == ["!", "!"]
 
 
 async def test_a_transaction_whose_first_statement_fails_is_rolled_back(db: Database) -> None:

@@ -5,7 +5,8 @@ Invariants:
   ``code_ttl_seconds``, is used at most once and allows ``code_max_attempts`` guesses;
 - codes to one number follow growing waits; codes and guesses from one address are budgeted;
 - no answer of ``request_code`` or of a failed ``sign_in`` says whether the number is registered;
-- a bearer token is only ever stored as its SHA-256; signing out deletes the device row.
+- a bearer token is only ever stored as its SHA-256; signing out deletes the device row, and
+  the token stops working at once (the session cache of this process forgets it on commit).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from payam.domain.models import Caller, Device, User
 from payam.domain.phone import normalize_phone
 from payam.services.limiter import RateLimiter
 from payam.services.profiles import check_name
+from payam.services.session_cache import SESSION_CHANGES, KnownSession, SessionCache
 from payam.storage import account_state, codes, devices, users
 from payam.storage.codes import CodeRow
 from payam.storage.database import Database
@@ -88,6 +90,8 @@ class AuthService:
         self.keys = keys
         self.sms = sms
         self.limiter = limiter
+        self.sessions = SessionCache(clock)
+        db.after_commit_of(SESSION_CHANGES, self.sessions.clear)
 
     def _resend_wait(self, sends_in_window: int) -> int:
         if not self.settings.rate_limits_enabled:
@@ -347,34 +351,50 @@ class AuthService:
         return user
 
     async def authenticate(self, token: str, *, ip: str | None) -> Caller:
-        """The caller behind a bearer token, or ``Unauthenticated`` (P9.1)."""
+        """The caller behind a bearer token, or ``Unauthenticated`` (P9.1). A session looked up
+        in the last few seconds is not read again (``SessionCache``)."""
         if not token or len(token) > 256:
             raise Unauthenticated("Sign in first.", code="invalid_token")
-        async with self.db.read() as conn:
-            device = await devices.by_token_hash(conn, token_hash(token))
-            suspended = device is not None and await account_state.is_suspended(
-                conn, device.user_id
+        digest = token_hash(token)
+        known = self.sessions.get(digest)
+        if known is None:
+            generation = self.sessions.generation
+            async with self.db.read() as conn:
+                device = await devices.by_token_hash(conn, digest)
+                suspended = device is not None and await account_state.is_suspended(
+                    conn, device.user_id
+                )
+            if device is None:
+                raise Unauthenticated(
+                    "The session is unknown or was signed out.", code="invalid_token"
+                )
+            if suspended:
+                raise _suspended()
+            known = KnownSession(
+                Caller(user_id=device.user_id, device_id=device.id),
+                device.last_active_at,
+                device.last_ip,
+                looked_up_at=self.clock.now(),
             )
-        if device is None:
-            raise Unauthenticated("The session is unknown or was signed out.", code="invalid_token")
-        if suspended:
-            raise _suspended()
+            self.sessions.put(digest, known, generation=generation)
         now = self.clock.now()
         # Last-active is coarse on purpose: one write a minute per device, not one per request.
         if (
-            now - device.last_active_at >= self.settings.device_touch_interval_seconds
-            or device.last_ip != ip
+            now - known.last_active_at >= self.settings.device_touch_interval_seconds
+            or known.last_ip != ip
         ):
             async with self.db.write() as conn:
-                await devices.touch(conn, device.id, ip=ip, now=now)
-        return Caller(user_id=device.user_id, device_id=device.id)
+                await devices.touch(conn, known.caller.device_id, ip=ip, now=now)
+            known.last_active_at, known.last_ip = now, ip
+        return known.caller
 
     async def list_devices(self, caller: Caller) -> list[Device]:
         async with self.db.read() as conn:
             return await devices.list_for_user(conn, caller.user_id)
 
     async def sign_out_device(self, caller: Caller, device_id: int) -> None:
-        """End one of the caller's sessions (P1.4). Another user's device id is NotFound."""
+        """End one of the caller's sessions (P1.4). Another user's device id is NotFound. The
+        commit clears the session cache, so the token is refused from the next request on."""
         async with self.db.write() as conn:
             if not await devices.delete_for_user(conn, user_id=caller.user_id, device_id=device_id):
                 raise NotFound("No such device.", code="device_not_found")

@@ -19,6 +19,7 @@ trips, not the SQL, were most of the time of a write transaction (docs/benchmark
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -52,6 +53,11 @@ def _sqlite_pragmas(synchronous: str, *, query_only: bool) -> Any:
 
 # description, rowcount, lastrowid, rows, and whether a transaction is open afterwards.
 _Outcome = tuple[Any, int, int | None, list[Any], bool]
+
+# "UPDATE users SET ..." / "DELETE FROM devices WHERE ...": the kind of change and its table.
+_CHANGE = re.compile(r'\s*(UPDATE|DELETE\s+FROM)\s+"?(\w+)', re.IGNORECASE)
+_CHANGES_KEY = "payam.changes"
+Change = tuple[str, str]  # ("update" | "delete", table name)
 
 
 def _run(
@@ -213,6 +219,15 @@ class Database:
                 url, echo=echo, pool_size=10, max_overflow=20, connect_args=connect_args
             )
             self.writer = self.reader
+        self._watchers: list[tuple[frozenset[Change], Callable[[], None]]] = []
+        event.listen(self.writer.sync_engine, "after_cursor_execute", _note_change)
+
+    def after_commit_of(self, changes: Iterable[Change], callback: Callable[[], None]) -> None:
+        """Call ``callback`` once each ``write()`` transaction of this process that ran one of
+        ``changes`` (e.g. ``("delete", "devices")``) has committed, before ``write()`` returns.
+        Cascades are not seen: watch the parent table too. What lets a cache of this process
+        forget at once what the database no longer says."""
+        self._watchers.append((frozenset(changes), callback))
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -233,8 +248,15 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """A transaction that writes: all of it commits, or none of it (nothing half-written)."""
-        async with self.writer.begin() as conn:
-            yield conn
+        async with self.writer.connect() as conn:
+            conn.info.pop(_CHANGES_KEY, None)  # a transaction that rolled back left its notes
+            async with conn.begin():
+                yield conn
+            changes: set[Change] | None = conn.info.pop(_CHANGES_KEY, None)
+        if changes and self._watchers:
+            for watched, callback in self._watchers:
+                if watched & changes:
+                    callback()
 
     async def dispose(self) -> None:
         await self.reader.dispose()
@@ -244,6 +266,15 @@ class Database:
     @property
     def engine(self) -> AsyncEngine:
         return self.writer
+
+
+def _note_change(
+    conn: Any, _cursor: Any, statement: str, _parameters: Any, _context: Any, _many: bool
+) -> None:
+    found = _CHANGE.match(statement)
+    if found:
+        verb = "update" if found[1].upper() == "UPDATE" else "delete"
+        conn.info.setdefault(_CHANGES_KEY, set()).add((verb, found[2].lower()))
 
 
 def _begin_with(statement: str) -> Any:
