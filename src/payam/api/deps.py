@@ -15,13 +15,23 @@ from payam.services.container import Services
 _bearer = HTTPBearer(auto_error=False, description="The token returned by POST /v1/auth/session")
 
 
-def services(request: Request) -> Services:
+def services_of(request: Request) -> Services:
     found: Services = request.app.state.services
     return found
 
 
-def client_ip(request: Request) -> str | None:
+def ip_of(request: Request) -> str | None:
     return request.client.host if request.client else None
+
+
+# Dependencies are coroutines even when they need not be: FastAPI runs a plain function in a
+# worker thread, a thread handoff on every request for an attribute lookup.
+async def services(request: Request) -> Services:
+    return services_of(request)
+
+
+async def client_ip(request: Request) -> str | None:
+    return ip_of(request)
 
 
 async def caller(
@@ -42,10 +52,10 @@ async def caller(
                 "Sign in first: send Authorization: Bearer <token>.", code="missing_token"
             )
         cookies.check_csrf(request, token)
-    found = await services(request).auth.authenticate(token, ip=client_ip(request))
+    found = await services_of(request).auth.authenticate(token, ip=ip_of(request))
     # The access log attributes the request to this user and device.
     request.state.caller = found
-    services(request).consents.note_usage(found.user_id, _feature(request))
+    services_of(request).consents.note_usage(found.user_id, _feature(request))
     return found
 
 
