@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 # A User-Agent longer than this says nothing more about the browser.
 USER_AGENT_MAX = 512
+WARM_UP_USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"
 
 
 def browser_of(user_agent: str | None) -> tuple[str | None, str | None]:
@@ -99,6 +100,9 @@ class AccessLogWriter:
 
     def start(self) -> None:
         if self._task is None:
+            # ua-parser compiles its rules on first use (over 100 ms): at start, not during
+            # the first request, which would hold up every other one meanwhile.
+            browser_of(WARM_UP_USER_AGENT)
             self._stopping = False
             self._task = asyncio.create_task(self._run(), name="access-log-writer")
 
