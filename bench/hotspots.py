@@ -2,10 +2,15 @@
 
     python -m bench.hotspots PROFILE.txt [--top 25]
 
-Prints the share of samples per thread kind (event loop or the aiosqlite worker), the functions
-that were on the CPU themselves (self), the functions with everything they called (total), and
-for each sample the innermost payam function, which charges library time to the payam code
-that asked for it.
+Prints the share of samples per thread kind, then, for the event-loop thread only, the
+functions that were on the CPU themselves (self), the functions with everything they called
+(total), and for each sample the innermost payam function, which charges library time to the
+payam code that asked for it.
+
+Only the event-loop thread counts: py-spy cannot tell an aiosqlite worker thread waiting for
+its queue or for the GIL from one running SQLite, and samples them as busy, while
+/proc/<pid>/task/*/stat shows they use a few percent of the server's CPU (docs/benchmarks.md).
+Samples under ``Runner.run`` alone are uvloop's own C code: sockets, system calls, callbacks.
 """
 
 from __future__ import annotations
@@ -35,12 +40,15 @@ def read(path: Path) -> list[tuple[list[str], int]]:
     return stacks
 
 
+LOOP = "event loop thread"
+
+
 def thread_of(frames: list[str]) -> str:
     if any("_connection_worker_thread" in f for f in frames):
-        return "aiosqlite worker thread (SQLite, GIL released while in C)"
+        return "aiosqlite worker threads (mostly waiting: see above)"
     if frames and frames[0].startswith("Thread._bootstrap"):
         return "other threads"
-    return "event loop thread"
+    return LOOP
 
 
 def show(title: str, counts: Counter[str], total: int, top: int) -> None:
@@ -61,16 +69,20 @@ def main(path: Path, top: int) -> None:
     payam: Counter[str] = Counter()
     for frames, count in stacks:
         threads[thread_of(frames)] += count
+        if thread_of(frames) != LOOP:
+            continue
         own[frames[-1]] += count
         for name in set(frames):
             inclusive[name] += count
         ours = [f for f in frames if "(payam/" in f]
         payam[ours[-1] if ours else "(no payam frame) " + frames[-1]] += count
-    print(f"{path}: {total} samples")
-    show("by thread", threads, total, top)
-    show("self", own, total, top)
-    show("total (self and callees)", inclusive, total, top)
-    show("innermost payam frame", payam, total, top)
+    loop = threads[LOOP]
+    print(f"{path}: {total} samples, {loop} of them on the event-loop thread")
+    show("by thread (share of all samples)", threads, total, top)
+    if loop:
+        show("event loop, self", own, loop, top)
+        show("event loop, total (self and callees)", inclusive, loop, top)
+        show("event loop, innermost payam frame", payam, loop, top)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ direct chats are opened over HTTP. Senders form a ring: sender k writes into its
 with sender k+1, so every socket also receives, live, what its neighbour sends. Usage:
 
     python -m bench.messaging [--senders 100] [--seconds 10] [--window 1] [--rate 1000]
-                              [--idle 10000] [--only ws,http,latency,idle] [--profile DIR]
+                              [--idle 10000] [--only ws,http,latency,idle,reads] [--profile DIR]
 
 The load generator is this one asyncio process (uvloop when installed): raw ``websockets``
 clients and a minimal HTTP/1.1 client writing pre-built requests, so it takes as little of the
@@ -266,47 +266,78 @@ async def ws_sends(senders: list[Sender], seconds: float, window: int) -> int:
 # -- (b) HTTP sends -------------------------------------------------------------------------------
 
 
-async def http_sends(server: Server, senders: list[Sender], seconds: float) -> int:
-    """Each sender on its own keep-alive connection, one request at a time."""
+async def http_requests(
+    server: Server, senders: list[Sender], seconds: float, request: Callable[[Sender], bytes]
+) -> list[float]:
+    """Each sender on its own keep-alive connection, one request at a time, each answered 2xx;
+    the latencies of all of them."""
     stop_at = time.perf_counter() + seconds
 
     async def run(sender: Sender) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-        head = (
-            f"POST /v1/chats/{sender.chat_id}/messages HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            f"Authorization: Bearer {sender.account.token}\r\nUser-Agent: payam-bench/0\r\n"
-            "Content-Type: application/json\r\nContent-Length: "
-        ).encode()
         try:
             while time.perf_counter() < stop_at:
-                body = (
-                    f'{{"client_id":"h{sender.account.user_id}-{sender.sent}",'
-                    '"text":"hello over HTTP"}'
-                ).encode()
                 t0 = time.perf_counter()
-                writer.write(b"%s%d\r\n\r\n%s" % (head, len(body), body))
+                writer.write(request(sender))
                 sender.sent += 1
                 headers = await reader.readuntil(b"\r\n\r\n")
                 found = CONTENT_LENGTH.search(headers)
                 answer = await reader.readexactly(int(found.group(1)) if found else 0)
-                if headers[9:12] != b"201":
+                if headers[9:10] != b"2":
                     raise RuntimeError((headers + answer).decode())
                 sender.latencies.append(time.perf_counter() - t0)
                 sender.acked += 1
         finally:
             writer.close()
 
-    t0 = time.perf_counter()
+    for sender in senders:
+        sender.sent = sender.acked = 0
+        sender.latencies = []
     async with asyncio.timeout(seconds + PHASE_TIMEOUT):
         await asyncio.gather(*(run(s) for s in senders))
+    return [x for s in senders for x in s.latencies]
+
+
+async def http_sends(server: Server, senders: list[Sender], seconds: float) -> int:
+    """(b): POST /v1/chats/{id}/messages."""
+
+    def request(sender: Sender) -> bytes:
+        body = (
+            f'{{"client_id":"h{sender.account.user_id}-{sender.sent}","text":"hello over HTTP"}}'
+        ).encode()
+        return (
+            f"POST /v1/chats/{sender.chat_id}/messages HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Authorization: Bearer {sender.account.token}\r\nUser-Agent: payam-bench/0\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode() + body
+
+    t0 = time.perf_counter()
+    latencies = await http_requests(server, senders, seconds, request)
     wall = time.perf_counter() - t0
-    acked = sum(s.acked for s in senders)
-    latencies = [x for s in senders for x in s.latencies]
     print(
-        f"  {acked} created in {wall:.1f} s: {acked / wall:,.0f} sends/s; "
+        f"  {len(latencies)} created in {wall:.1f} s: {len(latencies) / wall:,.0f} sends/s; "
         f"request p50 {ms(percentile(latencies, 50))}, p99 {ms(percentile(latencies, 99))}"
     )
-    return acked
+    return len(latencies)
+
+
+async def http_reads(server: Server, senders: list[Sender], seconds: float) -> int:
+    """(e): GET /v1/me, the cheapest authenticated request: what every request pays."""
+
+    def request(sender: Sender) -> bytes:
+        return (
+            f"GET /v1/me HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: payam-bench/0\r\n"
+            f"Authorization: Bearer {sender.account.token}\r\n\r\n"
+        ).encode()
+
+    t0 = time.perf_counter()
+    latencies = await http_requests(server, senders, seconds, request)
+    wall = time.perf_counter() - t0
+    print(
+        f"  {len(latencies)} answered in {wall:.1f} s: {len(latencies) / wall:,.0f} requests/s; "
+        f"p50 {ms(percentile(latencies, 50))}, p99 {ms(percentile(latencies, 99))}"
+    )
+    return len(latencies)
 
 
 # -- (c) latency at a paced rate ------------------------------------------------------------------
@@ -442,7 +473,7 @@ async def main(args: argparse.Namespace) -> None:
     print("machine:", machine())
     print(f"open files limit: {raise_open_files()}")
 
-    if phases & {"ws", "http", "latency"}:
+    if phases & {"ws", "http", "latency", "reads"}:
         with tempfile.TemporaryDirectory(prefix="payam-bench-") as tmp:
             accounts = await create_accounts(Path(tmp), args.senders)
             with running_server(data_dir=Path(tmp)) as server:
@@ -469,6 +500,15 @@ async def main(args: argparse.Namespace) -> None:
                     with profiled(server, profile, "http"):
                         count = await http_sends(server, senders, args.seconds)
                     print("  " + usage.report(count))
+                if "reads" in phases:
+                    print(
+                        f"(e) authenticated reads: GET /v1/me, {args.senders} clients, each "
+                        f"its own account, one request at a time, {args.seconds:.0f} s"
+                    )
+                    usage = Usage(server)
+                    with profiled(server, profile, "reads"):
+                        count = await http_reads(server, senders, args.seconds)
+                    print("  " + usage.report(count).replace("per message", "per request"))
                 if "latency" in phases:
                     await drain(senders)
                     print(
@@ -510,6 +550,6 @@ if __name__ == "__main__":
     parser.add_argument("--window", type=int, default=1, help="sends in flight per socket")
     parser.add_argument("--rate", type=float, default=1000.0, help="paced sends/s for (c)")
     parser.add_argument("--idle", type=int, default=10_000, help="idle sockets for (d)")
-    parser.add_argument("--only", default="ws,http,latency,idle")
+    parser.add_argument("--only", default="ws,http,latency,idle,reads")
     parser.add_argument("--profile", help="write py-spy raw profiles of the server here")
     run(parser.parse_args())
