@@ -299,8 +299,8 @@ async def test_a_read_is_two_trips_to_the_sqlite_thread(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """BEGIN travels with the statement, which is executed, fetched and closed together, then
-    COMMIT: aiosqlite's own cursor would make six trips, each a wake-up of the event loop
-    (docs/benchmarks.md)."""
+    COMMIT, and the pool's reset finds nothing to roll back: aiosqlite's own cursor made nine
+    trips, each a wake-up of the event loop (docs/benchmarks.md)."""
     db = Database(sqlite_url(tmp_path / "p.sqlite3"))
     try:
         await migrate.upgrade(db)
