@@ -13,8 +13,8 @@ from payam.api.schemas import (
     SessionRequest,
     SessionResponse,
     UserOut,
-    iso,
 )
+from payam.domain.events import iso
 from payam.services.auth import DeviceInfo
 
 router = APIRouter(prefix="/v1", tags=["auth"])

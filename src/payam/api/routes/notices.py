@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from payam.api.deps import CallerDep, ServicesDep
-from payam.api.schemas import iso
+from payam.domain.events import iso
 
 router = APIRouter(prefix="/v1", tags=["notices"])
 

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from payam.api.deps import CallerDep, IpDep, ServicesDep
-from payam.api.schemas import CodeRequest, CodeResponse, UserOut, iso
+from payam.api.schemas import CodeRequest, CodeResponse, UserOut
+from payam.domain.events import iso
 from payam.services import privacy_map as privacy_map_service
 
 router = APIRouter(prefix="/v1", tags=["privacy"])
