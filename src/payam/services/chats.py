@@ -35,6 +35,11 @@ OWNER, ADMIN, MEMBER = "owner", "admin", "member"
 ADMINS = {OWNER, ADMIN}
 
 
+def heir_of(members: Sequence[MemberRow]) -> MemberRow:
+    """Who owns a group after its owner goes: the oldest admin, else the oldest member."""
+    return min(members, key=lambda m: (m.role != ADMIN, m.joined_at, m.user_id))
+
+
 def chat_json(chat: ChatRow, me: MemberRow, *, viewer_id: int) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": chat.id,
@@ -354,7 +359,7 @@ class ChatService:
         members = await store.members(conn, chat_id)
         if not members:
             return []
-        heir = sorted(members, key=lambda m: (m.role != ADMIN, m.joined_at, m.user_id))[0]
+        heir = heir_of(members)
         await store.update_member(conn, chat_id, heir.user_id, role=OWNER)
         payload = {"user_id": heir.user_id, "role": OWNER}
         return [

@@ -50,6 +50,7 @@ from payam.domain.clock import Clock
 from payam.domain.events import PendingUpdate, iso
 from payam.domain.models import Caller
 from payam.services.auth import AuthService
+from payam.services.chats import OWNER, heir_of
 from payam.services.profiles import ProfileService
 from payam.services.purge import Purger
 from payam.services.updates import UpdateLog
@@ -59,8 +60,6 @@ from payam.storage import messages as message_store
 from payam.storage.database import Database
 from payam.storage.tables import chats, messages
 
-OWNER = "owner"
-ADMIN = "admin"
 # Decided by the steps above rather than by the generic delete by subject.
 _DECIDED_ELSEWHERE = {"users", "chats", "chat_members", "messages", "reports", "erasure_cooldowns"}
 
@@ -213,7 +212,7 @@ class ErasureService:
                 await chat_store.delete_chat(conn, chat_id)
                 continue
             if chat["type"] == "group" and me["role"] == OWNER:
-                heir = sorted(rest, key=lambda m: (m.role != ADMIN, m.joined_at, m.user_id))[0]
+                heir = heir_of(rest)
                 await chat_store.update_member(conn, chat_id, heir.user_id, role=OWNER)
                 pending += [
                     PendingUpdate(
