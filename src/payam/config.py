@@ -91,6 +91,17 @@ class Settings(BaseSettings):
     message_max_length: int = 4096
     chat_title_max_length: int = 128
     group_member_limit: int = 1000
+    # Media (P9.2, P3.3): largest upload, stored image size, files per message, and how long
+    # an upload no message carries is kept before it is deleted.
+    media_max_bytes: int = 50 * 1024 * 1024
+    media_image_max_side: int = 2560
+    media_per_message: int = 10
+    media_unattached_hours: int = 24
+    # P10.1: channel statistics suppress any cell describing fewer than this many people.
+    stats_min_group: int = 10
+    # P10.1: a viewer counts once per post for this many days after the post was made; the
+    # salted marks that make it so are dropped afterwards.
+    view_dedup_days: int = 7
     # inprocess: one server process. redis: several processes sharing one PostgreSQL.
     event_bus: EventBusKind = EventBusKind.inprocess
     redis_url: str = "redis://127.0.0.1:6379/0"

@@ -50,6 +50,8 @@ NOTICE = "notice"  # as long as the account exists (which notices a user saw: P1
 ADMIN_AUDIT = "admin_audit"  # admin_audit_retention_days; shown to the user in their export
 COOLDOWN = "erasure_cooldown"  # erasure_cooldown_days after an account is deleted
 DRAW = "draw"  # draw_retention_days after a prize draw
+MEDIA = "media"  # while a message that carries it exists (P5.3); unattached: media_unattached_hours
+VIEW_MARK = "view_mark"  # view_dedup_days, then dropped with the day's salt (P10.1)
 
 
 def personal(category: str, purposes: list[str], retention: str) -> dict[str, Any]:
@@ -263,10 +265,16 @@ chats = Table(
     # The seq of the newest message: seqs are per chat, 1, 2, 3, ... without gaps.
     Column("last_seq", BigInteger, nullable=False, default=0, info=not_personal()),
     Column("member_count", Integer, nullable=False, default=0, info=not_personal()),
+    # Channels (P5.1): the public handle as its owner wrote it, and lower-cased, which is what
+    # makes it unique (handles are case-insensitive). NULL for direct chats and groups.
+    Column("handle", String(32), nullable=True, info=personal("chat_content", ["P5.1"], CHAT)),
+    Column("handle_key", String(32), nullable=True, info=personal("chat_content", ["P5.1"], CHAT)),
+    Column("description", Text, nullable=True, info=personal("chat_content", ["P5.1"], CHAT)),
     info=subject(
         "created_by", via="chat_members", note="a member sees the chat; the creator is named"
     ),
 )
+Index("uq_chats_handle_key", chats.c.handle_key, unique=True)
 
 chat_members = Table(
     "chat_members",
@@ -342,6 +350,10 @@ messages = Table(
     Column("created_at", Float, nullable=False, info=personal("message_meta", ["P5.1"], MESSAGE)),
     Column("edited_at", Float, nullable=True, info=personal("message_meta", ["P5.1"], MESSAGE)),
     Column("deleted_at", Float, nullable=True, info=not_personal()),
+    # Channel posts only (NULL elsewhere): how many distinct viewers saw the post, and how
+    # often it was forwarded (P10.1). Counts, never who.
+    Column("views", BigInteger, nullable=True, info=not_personal()),
+    Column("forwards", BigInteger, nullable=True, info=not_personal()),
     UniqueConstraint("chat_id", "seq", name="uq_messages_chat_seq"),
     UniqueConstraint("sender_id", "client_id", name="uq_messages_sender_client"),
     info=subject("sender_id", note="the sender; other members reach it through their chats"),
@@ -488,6 +500,114 @@ chat_invites = Table(
     Column("created_at", Float, nullable=False, info=not_personal()),
     Column("revoked_at", Float, nullable=True, info=not_personal()),
     info=subject("created_by"),
+)
+
+# --- Media (P3.3, P5.3, P9.2) -------------------------------------------------------------------
+
+# One uploaded file. Its bytes live in the blob store under ``blob_key`` (content-addressed:
+# equal files share one blob). A row is deleted when the last message carrying it is deleted,
+# or when it was never attached within media_unattached_hours; the blob goes with the last row
+# naming it (P5.3).
+media = Table(
+    "media",
+    metadata,
+    Column("id", Id, primary_key=True, info=not_personal()),
+    Column(
+        "owner_id",
+        Id,
+        ForeignKey("users.id", ondelete="SET NULL"),
+        nullable=True,
+        index=True,
+        info=personal("user_ref", ["P5.1"], MEDIA),
+    ),
+    Column("kind", String(16), nullable=False, info=not_personal()),
+    Column("mime", String(128), nullable=False, info=not_personal()),
+    Column("size", BigInteger, nullable=False, info=not_personal()),
+    Column("width", Integer, nullable=True, info=not_personal()),
+    Column("height", Integer, nullable=True, info=not_personal()),
+    Column(
+        "blob_key",
+        String(128),
+        nullable=False,
+        index=True,
+        info=personal("media_content", ["P5.1", "P3.3"], MEDIA),
+    ),
+    Column(
+        "thumb_key",
+        String(128),
+        nullable=True,
+        index=True,
+        info=personal("media_content", ["P5.1", "P3.3"], MEDIA),
+    ),
+    Column("created_at", Float, nullable=False, info=personal("message_meta", ["P5.1"], MEDIA)),
+    # When it was first attached to a message; NULL while it is an unattached upload.
+    Column("attached_at", Float, nullable=True, info=not_personal()),
+    info=subject("owner_id", note="the uploader; members reach it through messages carrying it"),
+)
+
+message_media = Table(
+    "message_media",
+    metadata,
+    Column(
+        "message_id",
+        Id,
+        ForeignKey("messages.id", ondelete="CASCADE"),
+        primary_key=True,
+        info=not_personal(),
+    ),
+    Column(
+        "media_id",
+        Id,
+        ForeignKey("media.id", ondelete="CASCADE"),
+        primary_key=True,
+        index=True,
+        info=not_personal(),
+    ),
+    Column("position", Integer, nullable=False, info=not_personal()),
+)
+
+# --- Channel statistics without personal data (P10.1) -------------------------------------------
+
+# One random salt per day (days since the epoch, UTC); dropped after view_dedup_days, which
+# makes every mark made with it unlinkable to anyone.
+view_salts = Table(
+    "view_salts",
+    metadata,
+    Column("day", Integer, primary_key=True, info=not_personal()),
+    Column("salt", LargeBinary(32), nullable=False, info=not_personal()),
+)
+
+# "Someone already counted here": HMAC(salt of the day, what + who), truncated. No user id,
+# no post id in the clear; deleted with its salt.
+view_marks = Table(
+    "view_marks",
+    metadata,
+    Column(
+        "mark", LargeBinary(16), primary_key=True, info=personal("view_mark", ["P10.1"], VIEW_MARK)
+    ),
+    Column("day", Integer, nullable=False, index=True, info=not_personal()),
+    info=subject(
+        note="keyed hashes under a daily salt; unlinkable once the salt is dropped, "
+        "and dropped with it"
+    ),
+)
+
+# Aggregates only: counts per channel, day, metric and coarse key ("" for the total,
+# "cc:98" for a country calling code, "os:Android", "hour:13"). No row names a person.
+channel_stats = Table(
+    "channel_stats",
+    metadata,
+    Column(
+        "chat_id",
+        Id,
+        ForeignKey("chats.id", ondelete="CASCADE"),
+        primary_key=True,
+        info=not_personal(),
+    ),
+    Column("day", Integer, primary_key=True, info=not_personal()),
+    Column("metric", String(32), primary_key=True, info=not_personal()),
+    Column("key", String(64), primary_key=True, info=not_personal()),
+    Column("count", BigInteger, nullable=False, info=not_personal()),
 )
 
 # --- The privacy engine (P6, P7.2, P8, P9, P11, P12) ---------------------------------------
