@@ -30,6 +30,9 @@ class MessageRow:
     created_at: float
     edited_at: float | None
     deleted_at: float | None
+    # Channel posts only (None elsewhere): distinct viewers and forwards (P10.1).
+    views: int | None = None
+    forwards: int | None = None
 
 
 _COLUMNS = tuple(messages.c)
