@@ -18,6 +18,7 @@ from payam.api.body_limit import BodyLimitMiddleware
 from payam.api.input_guard import guard_input
 from payam.api.routes import auth, chats, consents, contacts, messages, notices, profiles, system
 from payam.api.routes.admin import router as admin_router
+from payam.api.routes.channel_stats import router as channel_stats_router
 from payam.api.routes.privacy import router as privacy_router
 from payam.config import EventBusKind, Settings, SmsBackend
 from payam.domain.clock import Clock, SystemClock
@@ -27,6 +28,7 @@ from payam.realtime.gateway import Gateway
 from payam.services.access_log import AccessLogWriter
 from payam.services.admin import AdminService
 from payam.services.auth import AuthService
+from payam.services.channel_stats import ChannelStatsService
 from payam.services.chats import ChatService
 from payam.services.consents import ConsentService
 from payam.services.contacts import ContactService
@@ -107,6 +109,7 @@ def build_services(
         purge=purge,
         chats=ChatService(db, settings, clock, updates, purge, photos),
         messages=MessageService(db, settings, clock, updates, purge),
+        channel_stats=ChannelStatsService(db, settings, clock),
         consents=ConsentService(db, clock),
         notices=notices,
         policy=PolicyService(db, clock, notices),
@@ -180,6 +183,7 @@ def create_app(
     app.include_router(realtime_routes.router)
     app.include_router(privacy_router)
     app.include_router(admin_router)
+    app.include_router(channel_stats_router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.json_body_max_bytes)
     app.add_middleware(AccessLogMiddleware, writer=services.access_log, clock=services.clock)
     return app

@@ -53,6 +53,8 @@ async def test_prune_on_a_fresh_server_removes_nothing(harness: Harness) -> None
         "admin_access": 0,
         "erasure_cooldowns": 0,
         "draw_winners": 0,
+        "view_marks": 0,
+        "view_salts": 0,
     }
 
 

@@ -12,6 +12,7 @@ from payam.domain.clock import Clock
 from payam.services.access_log import AccessLogWriter
 from payam.services.admin import AdminService
 from payam.services.auth import AuthService
+from payam.services.channel_stats import ChannelStatsService
 from payam.services.chats import ChatService
 from payam.services.consents import ConsentService
 from payam.services.contacts import ContactService
@@ -48,6 +49,7 @@ class Services:
     purge: Purger
     chats: ChatService
     messages: MessageService
+    channel_stats: ChannelStatsService
     # The privacy engine's doors to users: cookies (P6), notices (P12, P8.2, P7.2).
     consents: ConsentService
     notices: NoticeService

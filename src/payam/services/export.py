@@ -40,6 +40,10 @@ SHAPED = {"users": "account", "contacts": "contacts", "chats": "chats", "chat_me
 NOT_INCLUDED = {
     "rate_limits.key": "keyed hashes of ids, numbers and addresses; they cannot be tied to you "
     "without the server's secret and are gone when the limit's bucket refills",
+    "view_marks.mark": "keyed hashes of (post or channel, viewer) under a random salt of the "
+    "day, which say only that a view was counted already (P10.1); the server cannot find "
+    "yours without computing them for every post, and they are dropped with their salt after "
+    "the view-counting window",
 }
 
 

@@ -2,8 +2,9 @@
 ``prune_interval_seconds`` and by ``payam maintenance prune``: access-log records, their
 addresses (cut to /24 or /48 after ``ip_truncate_after_days``), expired codes, full rate-limit
 buckets, old updates, devices unused for ``stale_device_days`` (signed out), admins' reads of
-user data after ``admin_audit_retention_days``, ended erasure cool-downs, and prize-draw
-winners after ``draw_retention_days``."""
+user data after ``admin_audit_retention_days``, ended erasure cool-downs, prize-draw
+winners after ``draw_retention_days``, and the salts and marks of view counting after
+``view_dedup_days`` (P10.1: a post's view count is final from then on)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import logging
 from payam.config import Settings
 from payam.domain.clock import Clock
 from payam.services.limiter import RateLimiter
-from payam.storage import access_log, account_state, admin, codes, retention, updates
+from payam.storage import access_log, account_state, admin, codes, retention, updates, views
 from payam.storage.database import Database
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ class Maintenance:
         now = self.clock.now()
         s = self.settings
         async with self.db.write() as conn:
+            marks, salts = await views.prune(conn, before_day=int(now // DAY) - s.view_dedup_days)
             return {
                 "access_log": await access_log.prune(
                     conn, older_than=now - self.settings.access_log_retention_days * 86400
@@ -63,6 +65,8 @@ class Maintenance:
                 "draw_winners": await retention.prune_draw_winners(
                     conn, drawn_before=now - s.draw_retention_days * DAY
                 ),
+                "view_marks": marks,
+                "view_salts": salts,
             }
 
     async def _run(self) -> None:

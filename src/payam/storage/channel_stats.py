@@ -4,18 +4,29 @@ made (``services/channel_stats.py``)."""
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, update
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from payam.storage.tables import channel_stats
+from payam.domain.aggregates import CODE_DIGITS
+from payam.storage.tables import channel_stats, chat_members, devices, messages, users
 
 DAY = 86400
 
 # Metrics (the ``metric`` column).
 JOINED = "joined"  # subscriptions started that day
 LEFT = "left"  # subscriptions ended that day
+VIEWS = "views"  # views newly counted that day, all posts together
+# Distinct viewers that day (their first view in the channel that day), keys "" (everyone),
+# "cc:<calling code>", "os:<OS family>", "hour:<UTC hour of that first view>".
+VIEWERS = "viewers"
+# A snapshot of the subscribers at the end of a day (taken by the first report after it),
+# keys "", "cc:<calling code>", "os:<OS family of their most recently used device>".
+SUBSCRIBERS = "subscribers"
 
 
 def day_of(ts: float) -> int:
@@ -51,3 +62,127 @@ async def count_many(
         .values(count=channel_stats.c.count + bindparam("n")),
         [{"m": m, "k": k, "n": n} for (m, k), n in sorted(cells.items())],
     )
+
+
+async def cells(
+    conn: AsyncConnection, chat_id: int, first_day: int, last_day: int
+) -> dict[int, dict[str, dict[str, int]]]:
+    """Every cell of a channel from ``first_day`` to ``last_day``: {day: {metric: {key: n}}}."""
+    rows = await conn.execute(
+        select(
+            channel_stats.c.day,
+            channel_stats.c.metric,
+            channel_stats.c.key,
+            channel_stats.c.count.label("n"),
+        ).where(
+            channel_stats.c.chat_id == chat_id,
+            channel_stats.c.day >= first_day,
+            channel_stats.c.day <= last_day,
+        )
+    )
+    found: dict[int, dict[str, dict[str, int]]] = {}
+    for row in rows:
+        found.setdefault(row.day, {}).setdefault(row.metric, {})[row.key] = int(row.n)
+    return found
+
+
+async def has_cell(conn: AsyncConnection, chat_id: int, day: int, metric: str) -> bool:
+    found = await conn.scalar(
+        select(channel_stats.c.count).where(
+            channel_stats.c.chat_id == chat_id,
+            channel_stats.c.day == day,
+            channel_stats.c.metric == metric,
+            channel_stats.c.key == "",
+        )
+    )
+    return found is not None
+
+
+async def put_day(
+    conn: AsyncConnection, chat_id: int, day: int, metric: str, values: Mapping[str, int]
+) -> bool:
+    """Write a whole day of one metric at once (a snapshot), unless it exists: the total ("")
+    goes first and decides, so two reports racing to take the same snapshot leave one of them
+    whole rather than a mix of both. Whether this call wrote it."""
+    dialect_insert = sqlite_insert if conn.dialect.name == "sqlite" else pg_insert
+    base = {"chat_id": chat_id, "day": day, "metric": metric}
+    won = await conn.scalar(
+        dialect_insert(channel_stats)
+        .values(**base, key="", count=values.get("", 0))
+        .on_conflict_do_nothing()
+        .returning(channel_stats.c.key)
+    )
+    rest = [{**base, "key": k, "count": n} for k, n in sorted(values.items()) if k and n]
+    if won is None:
+        return False
+    if rest:
+        await conn.execute(dialect_insert(channel_stats), rest)
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriberGroup:
+    prefix: str  # the first digits of the numbers, enough to tell the calling code
+    os: str | None  # as the device declared it; None without a signed-in device
+    count: int
+
+
+async def subscriber_groups(conn: AsyncConnection, chat_id: int) -> list[SubscriberGroup]:
+    """Subscribers counted by the leading digits of their number and the OS of their most
+    recently used device, in the database: no number or id leaves it, and a million
+    subscribers come back as at most a few thousand groups."""
+    latest_os = (
+        select(devices.c.os)
+        .where(devices.c.user_id == chat_members.c.user_id)
+        .order_by(devices.c.last_active_at.desc(), devices.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    each = (
+        select(func.substr(users.c.phone, 2, CODE_DIGITS).label("prefix"), latest_os.label("os"))
+        .select_from(chat_members.join(users, users.c.id == chat_members.c.user_id))
+        .where(chat_members.c.chat_id == chat_id)
+        .subquery()
+    )
+    rows = await conn.execute(
+        select(each.c.prefix, each.c.os, func.count().label("n")).group_by(each.c.prefix, each.c.os)
+    )
+    return [SubscriberGroup(str(row.prefix), row.os, int(row.n)) for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class PostFigures:
+    id: int
+    seq: int
+    created_at: float
+    views: int
+    forwards: int
+
+
+async def posts_between(
+    conn: AsyncConnection, chat_id: int, start: float, end: float, limit: int
+) -> list[PostFigures]:
+    """The channel's posts made in [start, end) that are not deleted, newest first, with
+    their public counters."""
+    rows = await conn.execute(
+        select(
+            messages.c.id,
+            messages.c.seq,
+            messages.c.created_at,
+            messages.c.views,
+            messages.c.forwards,
+        )
+        .where(
+            messages.c.chat_id == chat_id,
+            messages.c.views.is_not(None),
+            messages.c.deleted_at.is_(None),
+            messages.c.created_at >= start,
+            messages.c.created_at < end,
+        )
+        .order_by(messages.c.seq.desc())
+        .limit(limit)
+    )
+    return [
+        PostFigures(r.id, r.seq, r.created_at, int(r.views or 0), int(r.forwards or 0))
+        for r in rows
+    ]

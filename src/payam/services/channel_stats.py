@@ -1,0 +1,296 @@
+"""View counts and channel statistics (P10.1): how posts perform, without the viewers.
+
+Views. A client reports the posts it displayed; a viewer counts once per post however often
+and from however many devices they report it. What makes that possible is a mark,
+``HMAC(salt of the post's day, "p", post, viewer)`` cut to 16 bytes, in ``view_marks``; the
+salt is random per UTC day and dropped with its marks after ``view_dedup_days``
+(``Maintenance.prune``). So the server keeps no list of who saw what, and after the window
+not even the marks: a post's count is then final (a view after that is not counted, and
+nothing can be counted twice). A report costs one transaction of a bounded number of
+statements, whatever the size of the channel; a report of posts already counted costs one
+read and no write.
+
+Statistics. A viewer's first report of the day in a channel (mark ``HMAC(today's salt, "c",
+channel, viewer)``) adds one to that day's ``viewers`` cells: the total, the calling code of
+their number, the OS family of the reporting device, the UTC hour. Nothing else about them is
+kept. A report (``GET /v1/chats/{id}/stats``) covers closed days only, shows no cell of fewer
+than ``stats_min_group`` people (``domain.aggregates.suppress``), and sums several days only
+out of what each day showed. docs/privacy.md says what this does and does not stop.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from payam.config import Settings
+from payam.domain.aggregates import Cells, add_up, calling_code, os_family, suppress
+from payam.domain.clock import Clock
+from payam.domain.errors import Forbidden, NotFound
+from payam.domain.events import iso
+from payam.domain.models import Caller
+from payam.storage import channel_stats as stats_store
+from payam.storage import chats as chat_store
+from payam.storage import views as view_store
+from payam.storage.channel_stats import JOINED, LEFT, SUBSCRIBERS, VIEWERS, VIEWS, day_of
+from payam.storage.database import Database
+
+DAY = 86400
+MARK_BYTES = 16
+ADMIN_ROLES = {"owner", "admin"}
+# Posts listed in one report, newest first.
+REPORT_POSTS = 1000
+_DIMENSIONS = {"by_country_code": "cc:", "by_os": "os:", "by_hour": "hour:"}
+
+
+def _mark(salt: bytes, kind: str, thing_id: int, user_id: int) -> bytes:
+    message = f"{kind}:{thing_id}:{user_id}".encode()
+    return hmac.new(salt, message, hashlib.sha256).digest()[:MARK_BYTES]
+
+
+def _date(day: int) -> str:
+    stamp = iso(day * DAY)
+    assert stamp is not None
+    return stamp[:10]
+
+
+def _dimension(values: dict[str, int], prefix: str, k: int) -> Cells:
+    cells = {key.removeprefix(prefix): n for key, n in values.items() if key.startswith(prefix)}
+    return suppress(cells, k, total=values.get("", 0))
+
+
+def _views(counts: dict[int, int]) -> dict[str, int]:
+    return {str(pid): n for pid, n in sorted(counts.items())}
+
+
+@dataclass(frozen=True, slots=True)
+class _Marks:
+    posts: dict[bytes, int]  # mark -> post id
+    channel: bytes  # the channel's mark of today
+    days: dict[bytes, int]  # every mark -> the day it is kept under
+
+
+def _single(n: int, k: int) -> int | None:
+    """A lone count of people: shown when 0 or at least k."""
+    return n if n == 0 or n >= k else None
+
+
+class ChannelStatsService:
+    def __init__(self, db: Database, settings: Settings, clock: Clock) -> None:
+        self.db = db
+        self.settings = settings
+        self.clock = clock
+        # Salts never change once made: kept here so most reports read none.
+        self._salts: dict[int, bytes] = {}
+
+    # -- views ------------------------------------------------------------------------------------
+
+    async def report_views(
+        self, caller: Caller, chat_id: int, message_ids: Sequence[int]
+    ) -> dict[str, Any]:
+        """Count the caller's view of these posts (P10.1); answers their current counts. Any
+        signed-in user may report, subscribed or not (channels are public); ids that are not
+        posts of this channel, or deleted, are left out."""
+        now = self.clock.now()
+        today = day_of(now)
+        async with self.db.read() as conn:
+            posts = await self._posts(conn, chat_id, message_ids)
+            if not posts:
+                return {"views": {}}
+            marks = await self._marks(conn, caller, chat_id, posts, today, create=False)
+            if marks is not None:
+                held = await view_store.existing_marks(conn, marks.days)
+                if held.issuperset(marks.days):  # all counted already: nothing to write
+                    return {"views": _views(await view_store.counts(conn, posts))}
+        async with self.db.write() as conn:
+            posts = await self._posts(conn, chat_id, message_ids)
+            if not posts:  # deleted meanwhile
+                return {"views": {}}
+            marks = await self._marks(conn, caller, chat_id, posts, today, create=True)
+            assert marks is not None
+            new = await view_store.add_marks(conn, list(marks.days.items()))
+            seen = [pid for mark, pid in marks.posts.items() if mark in new]
+            await view_store.add_view(conn, seen)
+            cells: dict[tuple[str, str], int] = {}
+            if marks.channel in new:
+                cells.update(await self._viewer_cells(conn, caller, now))
+            if seen:
+                cells[VIEWS, ""] = len(seen)
+            await stats_store.count_many(conn, chat_id, now, cells)
+            counts = await view_store.counts(conn, posts)
+        return {"views": _views(counts)}
+
+    async def _posts(
+        self, conn: AsyncConnection, chat_id: int, message_ids: Sequence[int]
+    ) -> dict[int, view_store.Post]:
+        chat = await chat_store.get(conn, chat_id)
+        if chat is None or chat.type != "channel":
+            raise NotFound("No such chat.", code="chat_not_found")
+        return await view_store.posts(conn, chat_id, message_ids)
+
+    async def _marks(
+        self,
+        conn: AsyncConnection,
+        caller: Caller,
+        chat_id: int,
+        posts: dict[int, view_store.Post],
+        today: int,
+        *,
+        create: bool,
+    ) -> _Marks | None:
+        """The caller's marks for these posts and for the channel today; None when a salt is
+        missing and ``create`` is false. Posts older than the window get no mark: their count
+        is final."""
+        first = today - self.settings.view_dedup_days
+        post_days = {pid: day_of(p.created_at) for pid, p in posts.items()}
+        post_days = {pid: d for pid, d in post_days.items() if first <= d <= today}
+        salts = await self._salts_of(conn, {*post_days.values(), today}, first, create=create)
+        if salts is None:
+            return None
+        by_post = {_mark(salts[d], "p", pid, caller.user_id): pid for pid, d in post_days.items()}
+        channel = _mark(salts[today], "c", chat_id, caller.user_id)
+        days = {mark: post_days[pid] for mark, pid in by_post.items()}
+        days[channel] = today
+        return _Marks(by_post, channel, days)
+
+    async def _salts_of(
+        self, conn: AsyncConnection, days: set[int], first: int, *, create: bool
+    ) -> dict[int, bytes] | None:
+        for old in [d for d in self._salts if d < first]:
+            del self._salts[old]
+        missing = days - self._salts.keys()
+        if missing:
+            self._salts.update(await view_store.salts(conn, missing))
+            missing = days - self._salts.keys()
+        if missing and not create:
+            return None
+        for day in sorted(missing):
+            self._salts[day] = await view_store.create_salt(conn, day, secrets.token_bytes(32))
+        return {d: self._salts[d] for d in days}
+
+    async def _viewer_cells(
+        self, conn: AsyncConnection, caller: Caller, now: float
+    ) -> dict[tuple[str, str], int]:
+        phone, os = await view_store.viewer(conn, caller.user_id, caller.device_id)
+        hour = int(now % DAY // 3600)
+        return {
+            (VIEWERS, ""): 1,
+            (VIEWERS, f"cc:{calling_code(phone) or 'unknown'}"): 1,
+            (VIEWERS, f"os:{os_family(os)}"): 1,
+            (VIEWERS, f"hour:{hour}"): 1,
+        }
+
+    # -- reports ----------------------------------------------------------------------------------
+
+    async def report(self, caller: Caller, chat_id: int, days: int) -> dict[str, Any]:
+        """The statistics of a channel for its owner and admins (P10.1), over the ``days``
+        closed days before today (UTC). The layout is in docs/api.md."""
+        now = self.clock.now()
+        today = day_of(now)
+        last, first = today - 1, today - days
+        k = self.settings.stats_min_group
+        async with self.db.read() as conn:
+            chat = await chat_store.get(conn, chat_id)
+            if chat is None or chat.type != "channel":
+                raise NotFound("No such chat.", code="chat_not_found")
+            me = await chat_store.member(conn, chat_id, caller.user_id)
+            # Channels are public, so a 403 tells a non-member nothing a search would not.
+            if me is None or me.role not in ADMIN_ROLES:
+                raise Forbidden(
+                    "Only the channel's owner and admins see its statistics.", code="not_admin"
+                )
+            groups = None
+            if day_of(chat.created_at) <= last and not await stats_store.has_cell(
+                conn, chat_id, last, SUBSCRIBERS
+            ):
+                groups = await stats_store.subscriber_groups(conn, chat_id)
+        if groups is not None:
+            async with self.db.write() as conn:
+                await stats_store.put_day(conn, chat_id, last, SUBSCRIBERS, _snapshot(groups))
+        async with self.db.read() as conn:
+            found = await stats_store.cells(conn, chat_id, first, last)
+            posts = await stats_store.posts_between(
+                conn, chat_id, first * DAY, today * DAY, REPORT_POSTS
+            )
+            chat = await chat_store.get(conn, chat_id)
+        shown = [_day(day, found.get(day, {}), k) for day in range(first, last + 1)]
+        daily = [body for body, _ in shown]
+        latest = next((d for d in reversed(daily) if d["subscribers"]["by_os"] is not None), None)
+        return {
+            "chat_id": chat_id,
+            "from": _date(first),
+            "to": _date(last),
+            "days": days,
+            "min_group": k,
+            "subscribers": {
+                # What every reader of the channel sees on it, not part of the closed days.
+                "count": chat.member_count if chat else 0,
+                "joined": sum(d["subscribers"]["joined"] or 0 for d in daily),
+                "left": sum(d["subscribers"]["left"] or 0 for d in daily),
+                "as_of": latest["day"] if latest else None,
+                "by_country_code": latest["subscribers"]["by_country_code"] if latest else None,
+                "by_os": latest["subscribers"]["by_os"] if latest else None,
+            },
+            "viewers": {
+                "views": sum(d["views"] or 0 for d in daily),
+                "viewer_days": sum(d["reach"] or 0 for d in daily),
+                **{
+                    name: add_up(viewers[name] for _, viewers in shown).as_json()
+                    for name in _DIMENSIONS
+                },
+            },
+            "daily": daily,
+            "posts": [
+                {
+                    "id": p.id,
+                    "seq": p.seq,
+                    "created_at": iso(p.created_at),
+                    "views": p.views,
+                    "forwards": p.forwards,
+                }
+                for p in posts
+            ],
+        }
+
+
+def _snapshot(groups: Sequence[stats_store.SubscriberGroup]) -> dict[str, int]:
+    """The subscribers of a channel as cells: total, by calling code, by OS family."""
+    cells: dict[str, int] = {"": 0}
+    for group in groups:
+        for key in (f"cc:{calling_code(group.prefix) or 'unknown'}", f"os:{os_family(group.os)}"):
+            cells[key] = cells.get(key, 0) + group.count
+        cells[""] += group.count
+    return cells
+
+
+def _day(
+    day: int, metrics: dict[str, dict[str, int]], k: int
+) -> tuple[dict[str, Any], dict[str, Cells]]:
+    """One closed day as it may be shown (every cell suppressed on its own day), and its
+    viewer cells as shown, for the sums over the period."""
+    viewers = metrics.get(VIEWERS, {})
+    shown = {name: _dimension(viewers, prefix, k) for name, prefix in _DIMENSIONS.items()}
+    reach = shown["by_country_code"].total
+    snapshot = metrics.get(SUBSCRIBERS)
+    body = {
+        "day": _date(day),
+        "subscribers": {
+            "joined": _single(metrics.get(JOINED, {}).get("", 0), k),
+            "left": _single(metrics.get(LEFT, {}).get("", 0), k),
+            "by_country_code": (
+                _dimension(snapshot, "cc:", k).as_json() if snapshot is not None else None
+            ),
+            "by_os": _dimension(snapshot, "os:", k).as_json() if snapshot is not None else None,
+        },
+        "reach": reach,
+        # Views describe the day's viewers: hidden with them.
+        "views": metrics.get(VIEWS, {}).get("", 0) if reach is not None else None,
+        "viewers": {name: cells.as_json() for name, cells in shown.items()},
+    }
+    return body, shown

@@ -1,0 +1,125 @@
+"""View counting of channel posts (P10.1): daily salts, the salted marks that say "already
+counted", and the posts' public ``views`` counters.
+
+A mark is ``HMAC(salt of a day, what + who)`` truncated to 16 bytes; ``view_marks`` holds the
+mark and its day and nothing else (no user id, no post id), and ``prune`` drops the marks with
+their salt. Both inserts here are insert-or-nothing, so concurrent requests (other processes
+included, on PostgreSQL) agree on one salt per day and on which request a mark was new in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from payam.storage.tables import devices, messages, users, view_marks, view_salts
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    id: int
+    created_at: float
+
+
+async def posts(conn: AsyncConnection, chat_id: int, ids: Iterable[int]) -> dict[int, Post]:
+    """The posts of this channel among ``ids`` that are not deleted (a post is a message with
+    a ``views`` counter)."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    rows = await conn.execute(
+        select(messages.c.id, messages.c.created_at).where(
+            messages.c.id.in_(wanted),
+            messages.c.chat_id == chat_id,
+            messages.c.views.is_not(None),
+            messages.c.deleted_at.is_(None),
+        )
+    )
+    return {row.id: Post(row.id, row.created_at) for row in rows}
+
+
+async def salts(conn: AsyncConnection, days: Iterable[int]) -> dict[int, bytes]:
+    wanted = sorted(set(days))
+    if not wanted:
+        return {}
+    rows = await conn.execute(
+        select(view_salts.c.day, view_salts.c.salt).where(view_salts.c.day.in_(wanted))
+    )
+    return {row.day: bytes(row.salt) for row in rows}
+
+
+async def create_salt(conn: AsyncConnection, day: int, salt: bytes) -> bytes:
+    """The salt of ``day``: ``salt`` if this call made it, else the one another request made
+    first (waiting for it to commit on PostgreSQL)."""
+    dialect_insert = sqlite_insert if conn.dialect.name == "sqlite" else pg_insert
+    await conn.execute(
+        dialect_insert(view_salts).values(day=day, salt=salt).on_conflict_do_nothing()
+    )
+    found = await conn.scalar(select(view_salts.c.salt).where(view_salts.c.day == day))
+    assert found is not None
+    return bytes(found)
+
+
+async def existing_marks(conn: AsyncConnection, marks: Iterable[bytes]) -> set[bytes]:
+    wanted = sorted(set(marks))
+    if not wanted:
+        return set()
+    rows = await conn.execute(select(view_marks.c.mark).where(view_marks.c.mark.in_(wanted)))
+    return {bytes(row.mark) for row in rows}
+
+
+async def add_marks(conn: AsyncConnection, marks: Sequence[tuple[bytes, int]]) -> set[bytes]:
+    """Insert (mark, day) pairs; returns the marks that were new. A mark another transaction
+    holds is waited for and then not new, so one viewer's concurrent reports count once.
+    Sorted, so that two transactions take their locks in the same order."""
+    if not marks:
+        return set()
+    rows = [{"mark": mark, "day": day} for mark, day in sorted(set(marks))]
+    dialect_insert = sqlite_insert if conn.dialect.name == "sqlite" else pg_insert
+    result = await conn.execute(
+        dialect_insert(view_marks)
+        .values(rows)
+        .on_conflict_do_nothing()
+        .returning(view_marks.c.mark)
+    )
+    return {bytes(row.mark) for row in result}
+
+
+async def add_view(conn: AsyncConnection, post_ids: Iterable[int]) -> None:
+    """One more view on each of these posts (one statement)."""
+    ids = sorted(set(post_ids))
+    if ids:
+        await conn.execute(
+            update(messages).where(messages.c.id.in_(ids)).values(views=messages.c.views + 1)
+        )
+
+
+async def counts(conn: AsyncConnection, post_ids: Iterable[int]) -> dict[int, int]:
+    ids = sorted(set(post_ids))
+    if not ids:
+        return {}
+    rows = await conn.execute(select(messages.c.id, messages.c.views).where(messages.c.id.in_(ids)))
+    return {row.id: int(row.views or 0) for row in rows}
+
+
+async def viewer(conn: AsyncConnection, user_id: int, device_id: int) -> tuple[str, str | None]:
+    """The viewer's number and the OS of the device they report from: read only to be reduced
+    to a calling code and an OS family before anything is counted."""
+    phone = await conn.scalar(select(users.c.phone).where(users.c.id == user_id))
+    os = await conn.scalar(
+        select(devices.c.os).where(devices.c.id == device_id, devices.c.user_id == user_id)
+    )
+    return str(phone or ""), os
+
+
+async def prune(conn: AsyncConnection, *, before_day: int) -> tuple[int, int]:
+    """Drop marks and salts of days before ``before_day``; (marks, salts) removed. After this
+    nobody, the server included, can tell whether a viewer saw a post of those days."""
+    marks = await conn.execute(delete(view_marks).where(view_marks.c.day < before_day))
+    salts_removed = await conn.execute(delete(view_salts).where(view_salts.c.day < before_day))
+    return int(marks.rowcount or 0), int(salts_removed.rowcount or 0)
