@@ -109,7 +109,7 @@ def build_services(
         purge=purge,
         chats=ChatService(db, settings, clock, updates, purge, photos),
         messages=MessageService(db, settings, clock, updates, purge),
-        channel_stats=ChannelStatsService(db, settings, clock),
+        channel_stats=ChannelStatsService(db, settings, clock, keys),
         consents=ConsentService(db, clock),
         notices=notices,
         policy=PolicyService(db, clock, notices),

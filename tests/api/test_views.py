@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
+from payam.domain.keys import Keys
 from payam.storage import channel_stats
 from payam.storage import chats as chat_store
 from payam.storage import messages as message_store
@@ -278,14 +279,21 @@ async def test_marks_are_opaque_and_go_with_their_salt_after_the_window(
         rows = (await conn.execute(select(view_marks))).all()
         (salt,) = [bytes(r.salt) for r in await conn.execute(select(view_salts.c.salt))]
     # Two rows (the post seen, the channel visited today), each a day and 16 bytes of a hash
-    # keyed by the day's random salt: no viewer, no post in the clear.
+    # keyed by the day's random salt under the server's secret: no viewer, no post in the
+    # clear, and the database alone (salt included) cannot test who saw what.
     assert [c.name for c in view_marks.columns] == ["mark", "day"]
     assert len(salt) == 32
-    expected = {
-        hmac.new(salt, f"{what}:{user}".encode(), hashlib.sha256).digest()[:16]
-        for what, user in ((f"p:{old}", reader.user_id), (f"c:{chat_id}", reader.user_id))
-    }
-    assert {bytes(r.mark) for r in rows} == expected
+
+    def marks_with(key: bytes) -> set[bytes]:
+        return {
+            hmac.new(key, f"{what}:{reader.user_id}".encode(), hashlib.sha256).digest()[:16]
+            for what in (f"p:{old}", f"c:{chat_id}")
+        }
+
+    assert {bytes(r.mark) for r in rows} == marks_with(
+        Keys(harness.settings.secret()).view_salt(salt)
+    )
+    assert not marks_with(salt) & {bytes(r.mark) for r in rows}
 
     # Inside the window nothing goes, and the viewer still counts once.
     harness.clock.advance(days * DAY)

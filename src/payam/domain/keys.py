@@ -21,6 +21,7 @@ class Keys:
         self._phone_key = hmac.new(secret, b"payam/phone", hashlib.sha256).digest()
         self._code_key = hmac.new(secret, b"payam/code", hashlib.sha256).digest()
         self._subject_key = hmac.new(secret, b"payam/limit-subject", hashlib.sha256).digest()
+        self._view_key = hmac.new(secret, b"payam/view-salt", hashlib.sha256).digest()
 
     def phone_hash(self, e164: str) -> bytes:
         return hmac.new(self._phone_key, e164.encode(), hashlib.sha256).digest()
@@ -30,6 +31,11 @@ class Keys:
 
     def subject(self, subject: str) -> str:
         return hmac.new(self._subject_key, subject.encode(), hashlib.sha256).hexdigest()[:40]
+
+    def view_salt(self, stored: bytes) -> bytes:
+        """The key of a day's view marks (P10.1) from the random salt stored for the day: a
+        copy of the database alone cannot tell whether someone saw a post."""
+        return hmac.new(self._view_key, stored, hashlib.sha256).digest()
 
 
 def new_token() -> str:

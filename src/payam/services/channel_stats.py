@@ -3,7 +3,8 @@
 Views. A client reports the posts it displayed; a viewer counts once per post however often
 and from however many devices they report it. What makes that possible is a mark,
 ``HMAC(salt of the post's day, "p", post, viewer)`` cut to 16 bytes, in ``view_marks``; the
-salt is random per UTC day and dropped with its marks after ``view_dedup_days``
+salt is random per UTC day, used only through the server's secret (``Keys.view_salt``), and
+dropped with its marks after ``view_dedup_days``
 (``Maintenance.prune``). So the server keeps no list of who saw what, and after the window
 not even the marks: a post's count is then final (a view after that is not counted, and
 nothing can be counted twice). A report costs one transaction of a bounded number of
@@ -34,6 +35,7 @@ from payam.domain.aggregates import Cells, add_up, calling_code, os_family, supp
 from payam.domain.clock import Clock
 from payam.domain.errors import Forbidden, NotFound
 from payam.domain.events import iso
+from payam.domain.keys import Keys
 from payam.domain.models import Caller
 from payam.storage import channel_stats as stats_store
 from payam.storage import chats as chat_store
@@ -82,11 +84,13 @@ def _single(n: int, k: int) -> int | None:
 
 
 class ChannelStatsService:
-    def __init__(self, db: Database, settings: Settings, clock: Clock) -> None:
+    def __init__(self, db: Database, settings: Settings, clock: Clock, keys: Keys) -> None:
         self.db = db
         self.settings = settings
         self.clock = clock
-        # Salts never change once made: kept here so most reports read none.
+        self.keys = keys
+        # Marks are keyed by the stored salt of their day under the server's secret; these
+        # keys never change once made, so they are kept here and most reports read none.
         self._salts: dict[int, bytes] = {}
 
     # -- views ------------------------------------------------------------------------------------
@@ -166,12 +170,14 @@ class ChannelStatsService:
             del self._salts[old]
         missing = days - self._salts.keys()
         if missing:
-            self._salts.update(await view_store.salts(conn, missing))
+            found = await view_store.salts(conn, missing)
+            self._salts.update({d: self.keys.view_salt(salt) for d, salt in found.items()})
             missing = days - self._salts.keys()
         if missing and not create:
             return None
         for day in sorted(missing):
-            self._salts[day] = await view_store.create_salt(conn, day, secrets.token_bytes(32))
+            salt = await view_store.create_salt(conn, day, secrets.token_bytes(32))
+            self._salts[day] = self.keys.view_salt(salt)
         return {d: self._salts[d] for d in days}
 
     async def _viewer_cells(
