@@ -146,7 +146,9 @@ def create_app(
                 "tests and benchmarks, never on a server that real people can reach. !!!"
             )
         await migrate.upgrade(services.db)
-        services.bus.subscribe(gateway.on_updates, gateway.on_ephemeral, gateway.on_resync)
+        services.bus.subscribe(
+            gateway.on_updates, gateway.on_ephemeral, gateway.on_resync, gateway.on_channel
+        )
         await services.bus.start()
         services.access_log.start()
         services.consents.start()

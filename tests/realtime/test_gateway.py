@@ -107,9 +107,17 @@ class Served:
         await self.socket.wait_for(lambda: "synced" in self.socket.types())
 
 
+class NoChannels:
+    """The chat service as the gateway asks it when a socket opens: no channels."""
+
+    async def channel_subscriptions(self, caller: Caller) -> tuple[list[int], int]:
+        return [], 0
+
+
 def make_gateway(log: FakeLog, buffer_limit: int = 100) -> Gateway:
     none: Any = None
-    return Gateway(log, none, none, none, buffer_limit=buffer_limit)
+    chats: Any = NoChannels()
+    return Gateway(log, none, chats, none, buffer_limit=buffer_limit)
 
 
 @pytest.fixture

@@ -5,6 +5,11 @@ hands updates to this process's gateway. ``RedisBus`` does that too and also pub
 a Redis channel so other server processes sharing one PostgreSQL deliver them to their own
 connections; a lost wake-up is caught up from the updates log, since every connection checks
 seqs for gaps.
+
+Channel events (``publish_channel``) are the one thing not in any user's log: a post to a
+channel writes no row per subscriber, so the bus carries one event per post and each process
+hands it to the connections of that channel's subscribers it holds. A lost one is caught up by
+the client from the channel's history (a gap in the channel's ``seq``).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ log = logging.getLogger(__name__)
 UpdatesHandler = Callable[[Sequence[Update]], None]
 EphemeralHandler = Callable[[Sequence[int], dict[str, Any]], None]
 ResyncHandler = Callable[[], None]
+ChannelHandler = Callable[[int, dict[str, Any]], None]
 
 
 class EventBus(Protocol):
@@ -33,6 +39,7 @@ class EventBus(Protocol):
         on_updates: UpdatesHandler,
         on_ephemeral: EphemeralHandler,
         on_resync: ResyncHandler,
+        on_channel: ChannelHandler | None = None,
     ) -> None:
         """``on_resync`` is called when wake-ups may have been lost (a bus reconnect)."""
         ...
@@ -45,6 +52,11 @@ class EventBus(Protocol):
         """Deliver an event that is never stored (typing)."""
         ...
 
+    async def publish_channel(self, chat_id: int, event: dict[str, Any]) -> None:
+        """Deliver a committed change of a channel (a post, an edit, a deletion) to whoever
+        holds a connection of one of its subscribers (call only after the commit)."""
+        ...
+
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
@@ -55,16 +67,20 @@ class InProcessBus:
         self._on_updates: list[UpdatesHandler] = []
         self._on_ephemeral: list[EphemeralHandler] = []
         self._on_resync: list[ResyncHandler] = []
+        self._on_channel: list[ChannelHandler] = []
 
     def subscribe(
         self,
         on_updates: UpdatesHandler,
         on_ephemeral: EphemeralHandler,
         on_resync: ResyncHandler,
+        on_channel: ChannelHandler | None = None,
     ) -> None:
         self._on_updates.append(on_updates)
         self._on_ephemeral.append(on_ephemeral)
         self._on_resync.append(on_resync)
+        if on_channel is not None:
+            self._on_channel.append(on_channel)
 
     def _deliver(self, updates: Sequence[Update]) -> None:
         for handler in self._on_updates:
@@ -80,12 +96,22 @@ class InProcessBus:
             except Exception:
                 log.exception("ephemeral handler failed")
 
+    def _deliver_channel(self, chat_id: int, event: dict[str, Any]) -> None:
+        for handler in self._on_channel:
+            try:
+                handler(chat_id, event)
+            except Exception:
+                log.exception("channel handler failed")
+
     async def publish(self, updates: Sequence[Update]) -> None:
         if updates:
             self._deliver(updates)
 
     async def publish_ephemeral(self, user_ids: Sequence[int], event: dict[str, Any]) -> None:
         self._deliver_ephemeral(user_ids, event)
+
+    async def publish_channel(self, chat_id: int, event: dict[str, Any]) -> None:
+        self._deliver_channel(chat_id, event)
 
     async def start(self) -> None:
         return None
@@ -199,6 +225,21 @@ class RedisBus(InProcessBus):
         except Exception as exc:  # typing is best effort
             log.debug("could not publish an ephemeral event to Redis: %r", exc)
 
+    async def publish_channel(self, chat_id: int, event: dict[str, Any]) -> None:
+        self._deliver_channel(chat_id, event)
+        # "c" marks a channel event; the other message kinds ("u", "e") are unchanged.
+        body = json.dumps(
+            {"o": self._origin, "c": chat_id, "f": event},
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+        try:
+            await self._redis.publish(self._channel, body)
+        except Exception as exc:
+            # Subscribers elsewhere see the gap in the channel's seq at its next post, or when
+            # they open the channel, and read it from the history.
+            log.warning("could not publish a channel event to Redis: %r", exc)
+
     def _received(self, raw: bytes | str) -> None:
         try:
             data = json.loads(raw)
@@ -208,6 +249,8 @@ class RedisBus(InProcessBus):
                 updates = decode(data["u"], data.get("m", []))
             elif "e" in data:
                 to = [int(u) for u in data["to"]]
+            elif "c" in data:
+                chat_id, frame = int(data["c"]), dict(data["f"])
             else:
                 return
         except (ValueError, TypeError, KeyError, IndexError):
@@ -215,8 +258,10 @@ class RedisBus(InProcessBus):
             return
         if "u" in data:
             self._deliver(updates)
-        else:
+        elif "e" in data:
             self._deliver_ephemeral(to, data["e"])
+        else:
+            self._deliver_channel(chat_id, frame)
 
     def _resync(self) -> None:
         for handler in self._on_resync:

@@ -7,6 +7,7 @@ import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -65,6 +66,11 @@ class UpdateLog:
 
     async def publish(self, updates: Sequence[Update]) -> None:
         await self.bus.publish(updates)
+
+    async def publish_channel(self, chat_id: int, frame: dict[str, Any]) -> None:
+        """A channel's change, to its connected subscribers: channels fan out on read, so this
+        is not recorded in anyone's log (after the commit only)."""
+        await self.bus.publish_channel(chat_id, frame)
 
     async def fetch(self, user_id: int, after: int, limit: int) -> UpdatePage:
         """Updates after ``after``, in order, with each message as it is now."""
