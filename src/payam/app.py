@@ -19,6 +19,7 @@ from payam.api.input_guard import guard_input
 from payam.api.routes import auth, chats, consents, contacts, messages, notices, profiles, system
 from payam.api.routes.admin import router as admin_router
 from payam.api.routes.channel_stats import router as channel_stats_router
+from payam.api.routes.media import router as media_router
 from payam.api.routes.privacy import router as privacy_router
 from payam.config import EventBusKind, Settings, SmsBackend
 from payam.domain.clock import Clock, SystemClock
@@ -35,8 +36,10 @@ from payam.services.contacts import ContactService
 from payam.services.container import Services
 from payam.services.erasure import ErasureService
 from payam.services.export import ExportService
+from payam.services.files import Files
 from payam.services.limiter import RateLimiter
 from payam.services.maintenance import Maintenance
+from payam.services.media import MediaService
 from payam.services.messages import MessageService
 from payam.services.notices import NoticeService
 from payam.services.partners import PartnerService
@@ -89,7 +92,9 @@ def build_services(
     updates = UpdateLog(db, clock, bus)
     purge = Purger(db, delay=settings.purge_delay_seconds)
     notices = NoticeService(db, clock, updates)
-    photos = PhotoService(db, settings, blobs, limiter)
+    files = Files(db, blobs)
+    photos = PhotoService(db, settings, blobs, limiter, files)
+    media = MediaService(db, settings, clock, blobs, limiter, files)
     auth = AuthService(db, settings, clock, keys, sms, limiter)
     profiles = ProfileService(db, settings, clock, photos)
     return Services(
@@ -102,14 +107,15 @@ def build_services(
         profiles=profiles,
         contacts=ContactService(db, settings, clock, keys, limiter, sms),
         access_log=AccessLogWriter(db),
-        maintenance=Maintenance(db, settings, clock, limiter),
+        maintenance=Maintenance(db, settings, clock, limiter, media),
         sms=sms,
         bus=bus,
         updates=updates,
         purge=purge,
         chats=ChatService(db, settings, clock, updates, purge, photos),
-        messages=MessageService(db, settings, clock, updates, purge),
-        channel_stats=ChannelStatsService(db, settings, clock, keys),
+        messages=MessageService(db, settings, clock, updates, purge, files=files),
+        media=media,
+        channel_stats=ChannelStatsService(db, settings, clock),
         consents=ConsentService(db, clock),
         notices=notices,
         policy=PolicyService(db, clock, notices),
@@ -146,9 +152,7 @@ def create_app(
                 "tests and benchmarks, never on a server that real people can reach. !!!"
             )
         await migrate.upgrade(services.db)
-        services.bus.subscribe(
-            gateway.on_updates, gateway.on_ephemeral, gateway.on_resync, gateway.on_channel
-        )
+        services.bus.subscribe(gateway.on_updates, gateway.on_ephemeral, gateway.on_resync)
         await services.bus.start()
         services.access_log.start()
         services.consents.start()
@@ -185,6 +189,7 @@ def create_app(
     app.include_router(realtime_routes.router)
     app.include_router(privacy_router)
     app.include_router(admin_router)
+    app.include_router(media_router)
     app.include_router(channel_stats_router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.json_body_max_bytes)
     app.add_middleware(AccessLogMiddleware, writer=services.access_log, clock=services.clock)

@@ -89,6 +89,12 @@ async def rich_account(harness: Harness) -> tuple[Account, Account]:
         headers=sara.headers,
     )
     assert response.status_code == 200, response.text
+    response = await harness.http.post(
+        "/v1/media",
+        files={"file": ("m.png", photo((200, 10, 30)), "image/png")},
+        headers=sara.headers,
+    )
+    assert response.status_code == 201, response.text
     await harness.http.put("/v1/contacts", json={"phones": ["+989120000002"]}, headers=sara.headers)
     chat_id = await group(harness, sara, omid)
     mine = await send(harness, sara, chat_id, "sara says hello")
@@ -190,7 +196,8 @@ async def test_export_holds_the_users_values_and_the_photo_files(harness: Harnes
     assert data["consents"][0]["category"] == "statistics"
     assert data["access_log"], "the requests above were logged"
     files = [item["file"] for item in data["media"]]
-    assert len(files) == 2
+    assert len(files) == 4  # the profile photo and one upload, each with its thumbnail
+    assert [item["field"] for item in data["media"]][2:] == ["media.blob_key", "media.thumb_key"]
     for name in files:
         Image.open(io.BytesIO(archive.read(name))).verify()
     page = archive.read("export.html").decode()

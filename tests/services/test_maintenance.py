@@ -55,6 +55,7 @@ async def test_prune_on_a_fresh_server_removes_nothing(harness: Harness) -> None
         "draw_winners": 0,
         "view_marks": 0,
         "view_salts": 0,
+        "unattached_media": 0,
     }
 
 

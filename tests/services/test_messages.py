@@ -36,7 +36,7 @@ async def fresh_writer(harness: Harness) -> AsyncIterator[MessageService]:
     """A second writer on the same database: another server process, as far as the database
     can tell. Not started: its first send starts it, after every send queued with it."""
     s = harness.services
-    writer = MessageService(s.db, s.settings, s.clock, s.updates, s.purge)
+    writer = MessageService(s.db, s.settings, s.clock, s.updates, s.purge, files=s.media.files)
     yield writer
     await writer.stop()
 

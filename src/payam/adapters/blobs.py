@@ -3,8 +3,13 @@
 ``BlobStore`` is the interface; ``FileBlobStore`` keeps files under ``<data dir>/blobs``, named
 by the SHA-256 of their bytes, so the same file is stored once. Callers delete a blob only when
 nothing refers to it any more, and must not store the same key while they delete it (the store
-cannot tell a new reference from an old one). An S3-compatible store can implement the same
-three methods.
+cannot tell a new reference from an old one): ``services/files.py`` holds that rule.
+
+Large uploads are stored from a file (``put_file``, never whole in memory) and served from
+``open``: a ``BlobFile`` with the size and, for a store on the local disk, the path the HTTP
+layer streams byte ranges from. An S3-compatible store would put with a multipart upload,
+answer ``open`` with ``path=None`` and implement ``read_range`` (an HTTP Range GET), which the
+HTTP layer then streams instead of the path.
 
 P5.3: a deleted file is first renamed out of reach, then overwritten with zeros and synced,
 then unlinked, so its bytes are gone from the file and not merely unlisted. (Copy-on-write
@@ -19,8 +24,21 @@ import hashlib
 import os
 import secrets
 import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
+
+CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class BlobFile:
+    """A stored blob as served: its key, its size, and a local path when it has one."""
+
+    key: str
+    size: int
+    path: Path | None
 
 
 class BlobStore(Protocol):
@@ -28,8 +46,21 @@ class BlobStore(Protocol):
         """Store ``data``; return its key (stable for equal bytes)."""
         ...
 
+    async def put_file(self, source: BinaryIO, suffix: str) -> str:
+        """Store what ``source`` holds from its current position to its end, read in chunks
+        (an upload of tens of megabytes is never whole in memory); return its key."""
+        ...
+
     async def get(self, key: str) -> bytes | None:
         """The stored bytes, or None when there is no such blob."""
+        ...
+
+    async def open(self, key: str) -> BlobFile | None:
+        """Size (and local path) of a blob to be streamed, or None when there is none."""
+        ...
+
+    def read_range(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
+        """Bytes ``start`` up to (not including) ``end`` of a blob, in chunks."""
         ...
 
     async def delete(self, key: str) -> None:
@@ -78,6 +109,53 @@ class FileBlobStore:
             Path(tmp).unlink(missing_ok=True)
             raise
 
+    async def put_file(self, source: BinaryIO, suffix: str) -> str:
+        return await asyncio.to_thread(self._write_stream, source, suffix)
+
+    def _write_stream(self, source: BinaryIO, suffix: str) -> str:
+        """Copy into a temporary file beside the blobs while hashing, then move it under its
+        key (or drop the copy when that key is stored already)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha256()
+        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                while chunk := source.read(CHUNK):
+                    digest.update(chunk)
+                    fh.write(chunk)
+                fh.flush()
+                os.fsync(fh.fileno())
+            key = f"{digest.hexdigest()}.{suffix}"
+            path = self._path(key)
+            if path.exists():
+                self._overwrite(Path(tmp))
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                Path(tmp).replace(path)
+        except BaseException:
+            self._overwrite(Path(tmp))
+            raise
+        return key
+
+    async def open(self, key: str) -> BlobFile | None:
+        path = self._path(key)
+        try:
+            size = (await asyncio.to_thread(path.stat)).st_size
+        except FileNotFoundError:
+            return None
+        return BlobFile(key=key, size=size, path=path)
+
+    async def read_range(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
+        path = self._path(key)
+        with path.open("rb") as fh:
+            await asyncio.to_thread(fh.seek, start)
+            while start < end:
+                chunk = await asyncio.to_thread(fh.read, min(CHUNK, end - start))
+                if not chunk:
+                    return
+                start += len(chunk)
+                yield chunk
+
     async def get(self, key: str) -> bytes | None:
         path = self._path(key)
         try:
@@ -95,12 +173,22 @@ class FileBlobStore:
             path.rename(doomed)  # from here on nobody can open it by its key
         except FileNotFoundError:
             return
+        FileBlobStore._overwrite(doomed)
+
+    @staticmethod
+    def _overwrite(path: Path) -> None:
+        """Zero the file's bytes, sync, unlink (P5.3); a missing file is not an error."""
         try:
-            with doomed.open("r+b") as fh:
+            with path.open("r+b") as fh:
                 size = fh.seek(0, os.SEEK_END)
                 fh.seek(0)
-                fh.write(bytes(size))
+                while size > 0:
+                    step = min(size, CHUNK)
+                    fh.write(bytes(step))
+                    size -= step
                 fh.flush()
                 os.fsync(fh.fileno())
+        except FileNotFoundError:
+            return
         finally:
-            doomed.unlink(missing_ok=True)
+            path.unlink(missing_ok=True)

@@ -54,6 +54,8 @@ class Limit(enum.Enum):
     invite_per_phone = "invite_per_phone"
     # P9.2: photo uploads (profile and group photos share one budget).
     photo_upload_per_user = "photo_upload_per_user"
+    # P9.2: media uploads (files for messages and channel posts) per account.
+    media_upload_per_user = "media_upload_per_user"
 
     @property
     def default(self) -> Rate:
@@ -68,6 +70,8 @@ DEFAULT_RATES: dict[Limit, Rate] = {
     Limit.invite_per_user: Rate(20, 86400),
     Limit.invite_per_phone: Rate(1, 86400),
     Limit.photo_upload_per_user: Rate(10, 3600),
+    # An album is up to media_per_message files: room for several an hour, not for a flood.
+    Limit.media_upload_per_user: Rate(200, 3600),
 }
 
 # Seconds to wait before the 2nd, 3rd, ... code to the same number; the last repeats.

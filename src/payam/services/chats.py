@@ -26,8 +26,8 @@ from payam.services.render import render_messages
 from payam.services.updates import UpdateLog
 from payam.storage import blocks as block_store
 from payam.storage import chats as store
+from payam.storage import media as media_store
 from payam.storage import messages as message_store
-from payam.storage import updates as update_store
 from payam.storage import users as user_store
 from payam.storage.chats import ChatRow, MemberRow
 from payam.storage.database import Database
@@ -348,12 +348,12 @@ class ChatService:
                     pending += await self._hand_over(conn, chat_id)
                 # Nobody can see a chat with no member left: it and its messages go (P5.3).
                 deleted = not (await store.member_ids_of(conn, [chat_id]))[chat_id]
-            if deleted:
-                await store.delete_chat(conn, chat_id)
+            freed = await store.delete_chat(conn, chat_id) if deleted else []
             updates = await self.updates.record(conn, pending)
         await self.updates.publish(updates)
         if deleted:
-            await self.photos.forget(chat.photo_key, chat.photo_thumb_key)
+            # The group photo and the media of its messages, unless something else shows them.
+            await self.photos.files.forget([chat.photo_key, chat.photo_thumb_key, *freed])
             await self.purge.request()
 
     async def _hand_over(self, conn: AsyncConnection, chat_id: int) -> list[PendingUpdate]:
@@ -547,12 +547,14 @@ class ChatService:
         async with self.db.write() as conn:
             chat, me = await self.access_chat(conn, caller, chat_id, lock=True)
             members = (await store.member_ids_of(conn, [chat_id]))[chat_id]
+            freed: list[str] = []
             if for_everyone:
                 if chat.type == "group" and me.role not in ADMINS:
                     raise Forbidden(
                         "Only group admins clear history for everyone.", code="not_admin"
                     )
                 await message_store.tombstone_chat_before(conn, chat_id, chat.last_seq, now)
+                freed = await media_store.release_chat(conn, chat_id, chat.last_seq)
                 for m in members:
                     await store.update_member(conn, chat_id, m, cleared_seq=chat.last_seq)
                 targets = members
@@ -574,6 +576,7 @@ class ChatService:
             )
         await self.updates.publish(updates)
         if for_everyone:
+            await self.photos.files.forget(freed)  # the media only those messages carried
             await self.purge.request()
 
     async def report(self, caller: Caller, chat_id: int, message_id: int, reason: str) -> int:
@@ -622,15 +625,5 @@ class ChatService:
     async def check_member(self, caller: Caller, chat_id: int) -> list[int]:
         """Member ids of a chat the caller belongs to (for typing indicators)."""
         async with self.db.read() as conn:
-            chat, _ = await self.access_chat(conn, caller, chat_id)
-            if chat.type == "channel":  # subscribers never see each other, nor who is typing
-                raise Forbidden("Nobody sees typing in a channel.", code="not_for_channels")
+            await self.access_chat(conn, caller, chat_id)
             return (await store.member_ids_of(conn, [chat_id]))[chat_id]
-
-    async def channel_subscriptions(self, caller: Caller) -> tuple[list[int], int]:
-        """The caller's channels and their update seq, from one snapshot: the gateway's index
-        of who hears a channel's live frames starts here, and follows the updates after it."""
-        async with self.db.read() as conn:
-            channel_ids = await store.channel_ids_of(conn, caller.user_id)
-            as_of = await update_store.last_seq(conn, caller.user_id)
-        return channel_ids, as_of

@@ -20,6 +20,7 @@ from payam.services.erasure import ErasureService
 from payam.services.export import ExportService
 from payam.services.limiter import RateLimiter
 from payam.services.maintenance import Maintenance
+from payam.services.media import MediaService
 from payam.services.messages import MessageService
 from payam.services.notices import NoticeService
 from payam.services.partners import PartnerService
@@ -49,6 +50,8 @@ class Services:
     purge: Purger
     chats: ChatService
     messages: MessageService
+    # Files for messages and channel posts (P3.3, P5.3, P9.2).
+    media: MediaService
     channel_stats: ChannelStatsService
     # The privacy engine's doors to users: cookies (P6), notices (P12, P8.2, P7.2).
     consents: ConsentService

@@ -11,6 +11,8 @@
    a. **Tombstone every message the user sent**, in every chat, like a delete for everyone:
       text and content hash go, the row stays so other members' seqs stay gapless; members
       get ``message_deleted``. Forwards of the user's messages by others stop naming them.
+      The files those messages carried go with them, unless a forward by someone else still
+      carries one (it is theirs now, as the forward's text is).
    b. **Leave every chat.** A group the user owns is first handed to its oldest admin, else
       its oldest member (the same rule as an owner leaving); a chat nobody is left in is
       deleted with its messages. A direct chat loses its pair key (it named the user). The
@@ -20,7 +22,9 @@
       contacts, access-log records, consents, notices, partner objections, the admin role,
       blocks both ways, reports they made, invites they created, updates and counters,
       prize wins, admin-access records about them, pending codes for the number. Chats and
-      messages are skipped there: steps a and b decided for them.
+      messages are skipped there: steps a and b decided for them. So are media uploads:
+      those no message carries go (with their files, step 5); those a forward by someone
+      else still carries stay with it and lose their uploader (``owner_id`` NULL).
    d. **Record the cool-down**: the number's keyed hash in ``erasure_cooldowns`` until
       ``erasure_cooldown_days`` from now (the one thing kept, listed in the data map with its
       reason: a deleted number cannot be re-registered at once to shed a suspension or
@@ -56,12 +60,21 @@ from payam.services.purge import Purger
 from payam.services.updates import UpdateLog
 from payam.storage import account_state, privacy
 from payam.storage import chats as chat_store
+from payam.storage import media as media_store
 from payam.storage import messages as message_store
 from payam.storage.database import Database
 from payam.storage.tables import chats, messages
 
 # Decided by the steps above rather than by the generic delete by subject.
-_DECIDED_ELSEWHERE = {"users", "chats", "chat_members", "messages", "reports", "erasure_cooldowns"}
+_DECIDED_ELSEWHERE = {
+    "users",
+    "chats",
+    "chat_members",
+    "messages",
+    "reports",
+    "erasure_cooldowns",
+    "media",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,9 +136,12 @@ class ErasureService:
             # 3a. Messages.
             removed["messages"], tell = await self._tombstone_messages(conn, user.id, now)
             pending += tell
+            freed_media = await media_store.release_sent_by(conn, user.id)
             # 3b. Chats.
             removed["chat_memberships"], tell, freed = await self._leave_chats(conn, user.id)
             pending += tell
+            # Uploads no message carries any more (never sent, or sent in what went above).
+            freed_media += await media_store.release_owner(conn, user.id)
             # 3c. Every other row that names the user.
             for subject in reversed(privacy.subject_tables()):
                 if subject.table.name in _DECIDED_ELSEWHERE:
@@ -142,8 +158,11 @@ class ErasureService:
             # 4. Recorded in this transaction, published after it.
             recorded = await self.updates.record(conn, [p for p in pending if p.user_id != user.id])
         await self.updates.publish(recorded)
-        # 5. Off the disk: photos of groups that went with the last member, then the purge.
-        await self.profiles.photos.forget(*freed)
+        # 5. Off the disk: photos of groups that went with the last member, the media files
+        # nothing carries any more (P5.3), then the purge.
+        erased = await self.profiles.photos.files.forget([*freed, *freed_media])
+        if erased:
+            removed["files"] = erased
         await self.purge.run()
         return Receipt(
             receipt_id=secrets.token_hex(16),
@@ -209,7 +228,7 @@ class ErasureService:
             if not rest:
                 # Nobody can see this chat any more: it, its messages and its photo go (P5.3).
                 freed += [chat.get("photo_key"), chat.get("photo_thumb_key")]
-                await chat_store.delete_chat(conn, chat_id)
+                freed += await chat_store.delete_chat(conn, chat_id)
                 continue
             if chat["type"] == "group" and me["role"] == OWNER:
                 heir = heir_of(rest)

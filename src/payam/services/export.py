@@ -4,9 +4,10 @@ What goes in is read off the data map, not kept by hand: every table annotated w
 ``subject`` (``storage/privacy.py``) contributes the rows that name the caller, with every
 column. ``export.json`` has the layout documented in docs/privacy.md ("The export");
 ``export.html`` is the same for people; ``media/`` holds the files the user uploaded (their
-profile photo). Two things are shown as withheld rather than copied: credentials (a token's
-or code's hash opens nothing for the user and would only be one more copy of a secret), and
-the keyed hashes of rate-limit buckets, which cannot be tied to anyone without the secret.
+profile photo, and what they uploaded for messages and posts). Two things are shown as
+withheld rather than copied: credentials (a token's or code's hash opens nothing for the user
+and would only be one more copy of a secret), and the keyed hashes of rate-limit buckets,
+which cannot be tied to anyone without the secret.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from payam.domain.clock import Clock
 from payam.domain.errors import NotFound
 from payam.domain.events import iso
 from payam.domain.models import Caller
+from payam.storage import media as media_store
 from payam.storage import privacy
 from payam.storage.data_map import personal_fields
 from payam.storage.database import Database
@@ -141,11 +143,18 @@ class ExportService:
             data["disclosures"] = [
                 _clean("disclosure_log", r) for r in await privacy.disclosures_for(conn, user_id)
             ]
+            uploads = await media_store.of_owner(conn, user_id)
         data["other_records"] = others
         data["media"] = [
             {"field": f"users.{column}", "file": f"media/{account[column]}"}
             for column in ("photo_key", "photo_thumb_key")
             if account[column]
+        ] + [
+            # Files uploaded for messages and posts (their rows are in other_records.media).
+            {"field": f"media.{column}", "media_id": row.id, "file": f"media/{key}"}
+            for row in uploads
+            for column, key in (("blob_key", row.blob_key), ("thumb_key", row.thumb_key))
+            if key
         ]
         data["data_map"] = [
             {

@@ -3,8 +3,9 @@
 addresses (cut to /24 or /48 after ``ip_truncate_after_days``), expired codes, full rate-limit
 buckets, old updates, devices unused for ``stale_device_days`` (signed out), admins' reads of
 user data after ``admin_audit_retention_days``, ended erasure cool-downs, prize-draw
-winners after ``draw_retention_days``, and the salts and marks of view counting after
-``view_dedup_days`` (P10.1: a post's view count is final from then on)."""
+winners after ``draw_retention_days``, the salts and marks of view counting after
+``view_dedup_days`` (P10.1: a post's view count is final from then on), and media uploads no
+message carried within ``media_unattached_hours``, with their files (P5.3)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import logging
 from payam.config import Settings
 from payam.domain.clock import Clock
 from payam.services.limiter import RateLimiter
+from payam.services.media import MediaService
 from payam.storage import access_log, account_state, admin, codes, retention, updates, views
 from payam.storage.database import Database
 
@@ -25,12 +27,18 @@ DAY = 86400
 
 class Maintenance:
     def __init__(
-        self, db: Database, settings: Settings, clock: Clock, limiter: RateLimiter
+        self,
+        db: Database,
+        settings: Settings,
+        clock: Clock,
+        limiter: RateLimiter,
+        media: MediaService,
     ) -> None:
         self.db = db
         self.settings = settings
         self.clock = clock
         self.limiter = limiter
+        self.media = media
         self._task: asyncio.Task[None] | None = None
 
     async def prune(self) -> dict[str, int]:
@@ -39,7 +47,7 @@ class Maintenance:
         s = self.settings
         async with self.db.write() as conn:
             marks, salts = await views.prune(conn, before_day=int(now // DAY) - s.view_dedup_days)
-            return {
+            removed = {
                 "access_log": await access_log.prune(
                     conn, older_than=now - self.settings.access_log_retention_days * 86400
                 ),
@@ -68,6 +76,9 @@ class Maintenance:
                 "view_marks": marks,
                 "view_salts": salts,
             }
+        # A transaction of its own: the files go once their rows are committed gone (P5.3).
+        removed["unattached_media"] = await self.media.expire_unattached()
+        return removed
 
     async def _run(self) -> None:
         while True:

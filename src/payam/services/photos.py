@@ -2,11 +2,10 @@
 
 An upload is re-encoded without metadata (P3.3) before anything is stored, stored as two
 content-addressed files (full size and thumbnail), and recorded by the caller's own
-transaction. Files are shared: two accounts or groups that uploaded the same bytes point at the
-same file. So every change to what points at a file, and every erasure of a file nothing points
-at any more, happens under one lock (``_files``): a file is never erased while an upload is
-about to point at it, and no file is left behind that nothing points at. (One server process;
-several processes sharing a data directory would need that lock in the database.)
+transaction. Files are shared: two accounts or groups, or a photo and a media upload, that hold
+the same bytes point at the same file. Who points at a file, and when it is erased, follows the
+one rule in ``services/files.py`` (one lock, one "is it still named" question), which media
+follow too.
 """
 
 from __future__ import annotations
@@ -19,8 +18,8 @@ from payam.adapters.blobs import BlobStore
 from payam.adapters.images import MIME, process_image
 from payam.config import Settings
 from payam.domain.limits import Limit
+from payam.services.files import Files
 from payam.services.limiter import RateLimiter
-from payam.storage import chats, users
 from payam.storage.database import Database
 
 # The (full, thumbnail) keys a record pointed at before a change; (None, None) for none.
@@ -36,16 +35,18 @@ class Photo:
 
 class PhotoService:
     def __init__(
-        self, db: Database, settings: Settings, blobs: BlobStore, limiter: RateLimiter
+        self,
+        db: Database,
+        settings: Settings,
+        blobs: BlobStore,
+        limiter: RateLimiter,
+        files: Files,
     ) -> None:
         self.db = db
         self.settings = settings
         self.blobs = blobs
         self.limiter = limiter
-        self._files = asyncio.Lock()
-        # One image decode at a time: bounds memory (a 40 MP decode is over 100 MB) and
-        # process_image is not thread-safe (see adapters.images).
-        self._image_work = asyncio.Lock()
+        self.files = files
 
     async def replace(
         self, uploader_id: int, data: bytes, record: Callable[[str, str], Awaitable[Keys]]
@@ -61,7 +62,7 @@ class PhotoService:
         await self.limiter.spend(
             Limit.photo_upload_per_user, f"user:{uploader_id}", code="too_many_uploads"
         )
-        async with self._image_work:
+        async with self.files.decode:
             image = await asyncio.to_thread(
                 process_image,
                 data,
@@ -70,40 +71,26 @@ class PhotoService:
                 max_side=self.settings.photo_max_side,
                 thumb_side=self.settings.thumbnail_side,
             )
-        async with self._files:
+        async with self.files.refs:
             full_key = await self.blobs.put(image.full, image.suffix)
             thumb_key = await self.blobs.put(image.thumbnail, image.suffix)
             try:
                 old = await record(full_key, thumb_key)
             except BaseException:
-                await self._forget(full_key, thumb_key)
+                await self.files.forget_locked((full_key, thumb_key))
                 raise
-            await self._forget(*old, keep={full_key, thumb_key})
+            await self.files.forget_locked(old, keep=(full_key, thumb_key))
 
     async def remove(self, record: Callable[[], Awaitable[Keys]]) -> None:
         """``record()`` points a profile or group at no photo and returns the keys it had; their
         files go unless something else still shows them (P5.2, P5.3)."""
-        async with self._files:
+        async with self.files.refs:
             old = await record()
-            await self._forget(*old)
+            await self.files.forget_locked(old)
 
     async def forget(self, *keys: str | None) -> None:
         """Erase these files if nothing shows them any more (after a group was deleted)."""
-        if any(keys):
-            async with self._files:
-                await self._forget(*keys)
-
-    async def _forget(self, *keys: str | None, keep: set[str] | None = None) -> None:
-        """Erase each file no account and no group points at any more. ``_files`` is held."""
-        for key in keys:
-            if key is None or (keep and key in keep):
-                continue
-            async with self.db.read() as conn:
-                in_use = await users.photo_key_in_use(conn, key) or await chats.photo_key_in_use(
-                    conn, key
-                )
-            if not in_use:
-                await self.blobs.delete(key)
+        await self.files.forget(keys)
 
     async def read(self, key: str | None) -> Photo | None:
         """The file behind ``key`` as served to clients (the ETag is its content hash)."""

@@ -9,15 +9,15 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payam.domain.events import iso
-from payam.storage import chats as chat_store
 from payam.storage import messages as message_store
+from payam.storage.media import MediaRow
 from payam.storage.messages import MessageRow
 from payam.storage.tables import chat_members, hidden_messages
 
 
 def message_json(m: MessageRow) -> dict[str, Any]:
     deleted = m.deleted_at is not None
-    body: dict[str, Any] = {
+    return {
         "id": m.id,
         "chat_id": m.chat_id,
         "seq": m.seq,
@@ -31,13 +31,23 @@ def message_json(m: MessageRow) -> dict[str, Any]:
         "edited": m.edited_at is not None,
         "edited_at": iso(m.edited_at),
         "deleted": deleted,
+        # Always a list (empty when none); a deleted message carries nothing (P5.3).
+        "media": [] if deleted else [media_json(item) for item in m.media],
     }
-    # Channel posts carry their counters (P10.1); every other message has none.
-    if m.views is not None:
-        body["views"] = m.views
-    if m.forwards is not None:
-        body["forwards"] = m.forwards
-    return body
+
+
+def media_json(item: MediaRow) -> dict[str, Any]:
+    """An uploaded file as clients see it, on its own and inside messages."""
+    return {
+        "id": item.id,
+        "kind": item.kind,
+        "mime": item.mime,
+        "size": item.size,
+        "width": item.width,
+        "height": item.height,
+        "url": f"/v1/media/{item.id}",
+        "thumbnail_url": f"/v1/media/{item.id}/thumbnail" if item.thumb_key else None,
+    }
 
 
 def gone_json(m: MessageRow) -> dict[str, Any]:
@@ -49,7 +59,7 @@ async def render_messages(
     conn: AsyncConnection, viewer_id: int, ids: Iterable[int]
 ) -> dict[int, dict[str, Any]]:
     """Current state of these messages as ``viewer_id`` may see them (hidden or cleared for
-    them shows as deleted). A channel's posts render for anyone: channels are public."""
+    them shows as deleted)."""
     rows = await message_store.get_many(conn, ids)
     if not rows:
         return {}
@@ -71,10 +81,6 @@ async def render_messages(
             )
         )
     }
-    public = await chat_store.channels_among(
-        conn, {m.chat_id for m in rows.values() if m.chat_id not in cleared}
-    )
-    cleared.update(dict.fromkeys(public, 0))
     out = {}
     for mid, m in rows.items():
         if m.chat_id not in cleared:

@@ -3,15 +3,17 @@ text or content hash (P5.3), and the SQLite full-text index follows by trigger."
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, insert, select, text, tuple_, update
+from sqlalchemy import and_, delete, insert, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from payam.storage import media as media_store
+from payam.storage.media import MediaRow
 from payam.storage.tables import chat_members, hidden_messages, messages
 
 
@@ -33,6 +35,8 @@ class MessageRow:
     # Channel posts only (None elsewhere): distinct viewers and forwards (P10.1).
     views: int | None = None
     forwards: int | None = None
+    # The media it carries, in order (filled by every read below, one query per read).
+    media: tuple[MediaRow, ...] = ()
 
 
 _COLUMNS = tuple(messages.c)
@@ -42,9 +46,17 @@ def _row(row: Any) -> MessageRow:
     return MessageRow(**row._mapping)
 
 
+async def _carrying(conn: AsyncConnection, found: list[MessageRow]) -> list[MessageRow]:
+    """These messages with the media they carry: one query for all of them."""
+    carried = await media_store.for_messages(conn, [m.id for m in found]) if found else {}
+    if not carried:
+        return found
+    return [replace(m, media=carried[m.id]) if m.id in carried else m for m in found]
+
+
 async def get(conn: AsyncConnection, message_id: int) -> MessageRow | None:
     row = (await conn.execute(select(*_COLUMNS).where(messages.c.id == message_id))).first()
-    return _row(row) if row else None
+    return (await _carrying(conn, [_row(row)]))[0] if row else None
 
 
 async def get_many(conn: AsyncConnection, ids: Iterable[int]) -> dict[int, MessageRow]:
@@ -55,7 +67,7 @@ async def get_many(conn: AsyncConnection, ids: Iterable[int]) -> dict[int, Messa
             select(*_COLUMNS).where(messages.c.id.in_(wanted[start : start + 500]))
         )
         found.update({row.id: _row(row) for row in rows})
-    return found
+    return {m.id: m for m in await _carrying(conn, list(found.values()))}
 
 
 async def by_client_ids(
@@ -70,7 +82,8 @@ async def by_client_ids(
         )
         for row in rows:
             found[(row.sender_id, row.client_id)] = _row(row)
-    return found
+    carried = await _carrying(conn, list(found.values()))
+    return {(m.sender_id, m.client_id): m for m in carried}
 
 
 async def insert_many(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> list[int]:
@@ -104,20 +117,8 @@ async def page(
         query = query.where(messages.c.seq < before_seq)
     order = messages.c.seq.desc() if newest_first else messages.c.seq.asc()
     rows = await conn.execute(query.order_by(order).limit(limit))
-    found = [_row(row) for row in rows]
+    found = await _carrying(conn, [_row(row) for row in rows])
     return sorted(found, key=lambda m: m.seq)
-
-
-async def add_forwards(conn: AsyncConnection, counts: Mapping[int, int]) -> None:
-    """Count forwards of channel posts (P10.1): one statement for a whole batch. Messages
-    whose counter is NULL (not channel posts) are left as they are."""
-    if counts:
-        await conn.execute(
-            update(messages)
-            .where(messages.c.id == bindparam("mid"), messages.c.forwards.is_not(None))
-            .values(forwards=messages.c.forwards + bindparam("n")),
-            [{"mid": mid, "n": n} for mid, n in counts.items()],
-        )
 
 
 async def edit(conn: AsyncConnection, message_id: int, text_: str, now: float) -> bool:
@@ -243,7 +244,7 @@ async def search(
         .limit(limit),
         params,
     )
-    return [_row(row) for row in rows]
+    return await _carrying(conn, [_row(row) for row in rows])
 
 
 def _fts5_query(query: str) -> str:

@@ -25,6 +25,11 @@ class MessageIn(Strict):
     text: str | None = Field(default=None, max_length=65536)
     reply_to: Id | None = None
     forward_of: Id | None = None
+    media_ids: list[Id] | None = Field(
+        default=None,
+        max_length=100,
+        description="uploads (POST /v1/media) to carry, each once, at most media_per_message",
+    )
 
 
 class EditIn(Strict):
@@ -40,7 +45,10 @@ async def send_message(
     chat_id: int, body: MessageIn, caller: CallerDep, services: ServicesDep
 ) -> JSONResponse:
     """Send a message. Retrying with the same ``client_id`` returns the same stored message
-    (header ``Idempotent-Replayed: true``); the same ``client_id`` with other content is 409."""
+    (header ``Idempotent-Replayed: true``); the same ``client_id`` with other content (other
+    text, other ``media_ids``) is 409. ``media_ids`` are the caller's own uploads (404
+    ``media_not_found`` otherwise; 422 ``too_many_media``, ``duplicate_media``); with media the
+    text may be left out."""
     sent = await services.messages.send(
         caller,
         chat_id,
@@ -48,6 +56,7 @@ async def send_message(
         text=body.text,
         reply_to=body.reply_to,
         forward_of=body.forward_of,
+        media_ids=body.media_ids,
     )
     headers = {} if sent.created else {"Idempotent-Replayed": "true"}
     return JSONResponse(sent.message, status_code=201, headers=headers)

@@ -5,73 +5,21 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
-from starlette.datastructures import UploadFile
-from starlette.exceptions import HTTPException
-from starlette.formparsers import MultiPartException
-from starlette.requests import ClientDisconnect
-from starlette.types import Message
 
 from payam.api.deps import CallerDep, ServicesDep
 from payam.api.schemas import ProfilePatch, ProfileView, UserOut
-from payam.domain.errors import InvalidInput, PayloadTooLarge
+from payam.api.uploads import received_file, upload_body
+from payam.domain.errors import PayloadTooLarge
 
 router = APIRouter(prefix="/v1", tags=["profiles"])
 
-# Room for the multipart boundaries and part headers around the file itself.
-MULTIPART_OVERHEAD = 16 * 1024
-
-
-class _StreamOverCap(MultiPartException):
-    """The request body went past its cap while it was being received. A MultiPartException
-    so that Starlette's parser closes the temporary file it was writing."""
-
-    def __init__(self) -> None:
-        super().__init__("The request body is over its size limit.")
-
 
 async def photo_upload(request: Request, services: ServicesDep) -> bytes:
-    """The bytes of the multipart field ``file`` (P9.2).
-
-    The size limit holds while the body arrives, not after it was spooled to disk: a declared
-    ``Content-Length`` over the cap is refused before reading, and a body that streams past
-    it (chunked, or lying about its length) is cut off there.
-    """
+    """The bytes of the multipart field ``file``, at most ``photo_max_bytes`` (P9.2)."""
     limit = services.settings.photo_max_bytes
-    cap = limit + MULTIPART_OVERHEAD
     too_large = PayloadTooLarge(f"The image is larger than {limit} bytes.", code="image_too_large")
-    declared = request.headers.get("content-length", "")
-    if declared.isascii() and declared.isdigit() and int(declared) > cap:
-        raise too_large
-    received = 0
-
-    async def capped_receive() -> Message:
-        nonlocal received
-        message = await request.receive()
-        if message["type"] == "http.request":
-            received += len(message.get("body", b""))
-            if received > cap:
-                raise _StreamOverCap
-        return message
-
-    try:
-        async with Request(request.scope, capped_receive).form(max_files=1, max_fields=1) as form:
-            upload = form.get("file")
-            if not isinstance(upload, UploadFile):
-                raise InvalidInput(
-                    "Send the photo as a multipart/form-data file in the field 'file'.",
-                    code="file_required",
-                )
-            if any(name != "file" for name in form):
-                raise InvalidInput("Only the field 'file' is accepted.", code="unexpected_field")
-            data = await upload.read(limit + 1)
-    except HTTPException:
-        # Starlette turns every parser error, ours included, into a 400 HTTPException.
-        if received > cap:
-            raise too_large from None
-        raise
-    except ClientDisconnect as exc:
-        # Nobody is left to read the answer; this only keeps it out of the log as a 500.
-        raise InvalidInput("The upload was interrupted.", code="upload_interrupted") from exc
+    async with received_file(request, limit=limit, too_large=too_large, what="the photo") as upload:
+        data = await upload.read(limit + 1)
     if len(data) > limit:
         raise too_large
     return data
@@ -79,27 +27,7 @@ async def photo_upload(request: Request, services: ServicesDep) -> bytes:
 
 PhotoUpload = Annotated[bytes, Depends(photo_upload)]
 
-_UPLOAD_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {
-                            "type": "string",
-                            "format": "binary",
-                            "description": "A JPEG, PNG or WebP image, at most photo_max_bytes",
-                        }
-                    },
-                    "additionalProperties": False,
-                }
-            }
-        },
-    }
-}
+_UPLOAD_BODY = upload_body("A JPEG, PNG or WebP image, at most photo_max_bytes")
 
 
 @router.get("/me", response_model=UserOut)
