@@ -115,7 +115,7 @@ def build_services(
         chats=ChatService(db, settings, clock, updates, purge, photos),
         messages=MessageService(db, settings, clock, updates, purge, files=files),
         media=media,
-        channel_stats=ChannelStatsService(db, settings, clock),
+        channel_stats=ChannelStatsService(db, settings, clock, keys),
         consents=ConsentService(db, clock),
         notices=notices,
         policy=PolicyService(db, clock, notices),
@@ -152,7 +152,9 @@ def create_app(
                 "tests and benchmarks, never on a server that real people can reach. !!!"
             )
         await migrate.upgrade(services.db)
-        services.bus.subscribe(gateway.on_updates, gateway.on_ephemeral, gateway.on_resync)
+        services.bus.subscribe(
+            gateway.on_updates, gateway.on_ephemeral, gateway.on_resync, gateway.on_channel
+        )
         await services.bus.start()
         services.access_log.start()
         services.consents.start()

@@ -22,10 +22,17 @@ by the server's memory). A client that falls further behind than the buffer is t
 ``{"type": "resume_required", "after": N}`` and the socket closes with 4008; its next
 ``resume`` replays from the log.
 
+Channels fan out on read: a post writes no update for anyone, so it is not in the seq stream.
+The bus hands the gateway one ``channel {chat_id, kind, message}`` frame per post, edit or
+deletion; it is encoded once and the same text is queued on the outbox of every connection of
+a subscriber (``realtime/channels.py`` keeps that index). A client that sees a gap in a
+channel's ``seq`` reads the channel's history.
+
 Client -> server frames: ``resume {after}``, ``send {chat_id, client_id, text, ...}``,
 ``typing {chat_id}``, ``ping``. Server -> client: ``update {seq, kind, ...}``, ``ack
 {client_id, message, created}``, ``error {client_id?, error}``, ``typing {chat_id, user_id}``,
-``synced {last_seq}``, ``resume_required {after}``, ``resync_required {after}``, ``pong``.
+``channel {chat_id, kind, message}``, ``synced {last_seq}``, ``resume_required {after}``,
+``resync_required {after}``, ``pong``.
 """
 
 from __future__ import annotations
@@ -42,9 +49,11 @@ from typing import Any, TypeVar
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from payam.adapters.bus import EventBus
+from payam.domain import events
 from payam.domain.errors import InvalidInput, PayamError
 from payam.domain.events import Update
 from payam.domain.models import Caller
+from payam.realtime.channels import ChannelIndex
 from payam.services.chats import ChatService
 from payam.services.messages import MessageService
 from payam.services.updates import UpdateLog
@@ -62,6 +71,8 @@ CLOSE_INTERNAL_ERROR = 1011
 MAX_SENDS_IN_FLIGHT = 256
 # Updates read from the log per query while replaying.
 REPLAY_PAGE = 500
+# The user's own updates that change which channels' frames their sockets hear.
+_MEMBERSHIP = frozenset({events.CHAT_NEW, events.CHAT_REMOVED})
 
 
 class State(enum.Enum):
@@ -138,13 +149,17 @@ class Connection:
 
     def say(self, body: dict[str, Any]) -> None:
         """Queue a frame outside the seq stream (ack, error, typing, pong)."""
+        self.say_encoded(_dumps(body))
+
+    def say_encoded(self, text: str) -> None:
+        """``say`` for a frame already encoded: a channel frame is encoded once for all."""
         if self.state is State.CLOSED or self.lagging:
             return
         if len(self.outbox) >= self.gateway.buffer_limit:
             self.lagging = True
             self.outbox.clear()
         else:
-            self.outbox.append(_dumps(body))
+            self.outbox.append(text)
         self.wake.set()
 
     def resume(self, after: int) -> None:
@@ -274,6 +289,8 @@ class Connection:
                     return False
                 if update.seq <= self.delivered:
                     continue
+                # A join or leave whose live wake-up was lost still updates the channel index.
+                self.gateway.channel_index.follow(self, update)
                 await self._send(_dumps({"type": "update", **update.to_json()}))
                 self.delivered = update.seq
             if not page.has_more:
@@ -298,14 +315,27 @@ class Gateway:
         self.buffer_limit = max(1, buffer_limit)
         self.max_in_flight = max(1, max_in_flight)
         self.connections: dict[int, set[Connection]] = defaultdict(set)
+        self.channel_index: ChannelIndex[Connection] = ChannelIndex()
         self._tasks: set[asyncio.Task[None]] = set()
 
     # Bus handlers: synchronous and cheap, they only append to buffers.
     def on_updates(self, updates: Sequence[Update]) -> None:
         connections = self.connections
+        index = self.channel_index
         for update in updates:
             for connection in connections.get(update.user_id, ()):
                 connection.offer(update)
+                if update.kind in _MEMBERSHIP:
+                    index.follow(connection, update)
+
+    def on_channel(self, chat_id: int, event: dict[str, Any]) -> None:
+        """A channel's post, edit or deletion: one encoding, queued on each subscriber's
+        connection (5,000 of them in well under a second: no await, no copy per socket)."""
+        listeners = self.channel_index.listeners(chat_id)
+        if listeners:
+            text = _dumps(event)
+            for connection in listeners:
+                connection.say_encoded(text)
 
     def on_ephemeral(self, user_ids: Sequence[int], event: dict[str, Any]) -> None:
         for user_id in user_ids:
@@ -337,12 +367,17 @@ class Gateway:
     async def serve(self, websocket: WebSocket, caller: Caller) -> None:
         connection = Connection(self, websocket, caller)
         self.connections[caller.user_id].add(connection)
+        # Indexed before the query: a join committed meanwhile is heard, and waits for it.
+        self.channel_index.open(connection)
         writer = asyncio.create_task(connection.writer(), name="ws-writer")
         try:
+            channel_ids, as_of = await self.chats.channel_subscriptions(caller)
+            self.channel_index.loaded(connection, channel_ids, as_of)
             await self._read(connection, writer)
         except WebSocketDisconnect:
             pass
         finally:
+            self.channel_index.close(connection)
             if connection.state is not State.CLOSED:
                 connection.close()
             users = self.connections.get(caller.user_id)

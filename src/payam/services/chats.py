@@ -28,6 +28,7 @@ from payam.storage import blocks as block_store
 from payam.storage import chats as store
 from payam.storage import media as media_store
 from payam.storage import messages as message_store
+from payam.storage import updates as update_store
 from payam.storage import users as user_store
 from payam.storage.chats import ChatRow, MemberRow
 from payam.storage.database import Database
@@ -625,5 +626,15 @@ class ChatService:
     async def check_member(self, caller: Caller, chat_id: int) -> list[int]:
         """Member ids of a chat the caller belongs to (for typing indicators)."""
         async with self.db.read() as conn:
-            await self.access_chat(conn, caller, chat_id)
+            chat, _ = await self.access_chat(conn, caller, chat_id)
+            if chat.type == "channel":  # subscribers never see each other, nor who is typing
+                raise Forbidden("Nobody sees typing in a channel.", code="not_for_channels")
             return (await store.member_ids_of(conn, [chat_id]))[chat_id]
+
+    async def channel_subscriptions(self, caller: Caller) -> tuple[list[int], int]:
+        """The caller's channels and their update seq, from one snapshot: the gateway's index
+        of who hears a channel's live frames starts here, and follows the updates after it."""
+        async with self.db.read() as conn:
+            channel_ids = await store.channel_ids_of(conn, caller.user_id)
+            as_of = await update_store.last_seq(conn, caller.user_id)
+        return channel_ids, as_of

@@ -6,6 +6,12 @@ them together, many messages per transaction and per fsync. A send is acknowledg
 its transaction committed (acknowledged means durable), and its updates are published only
 then. The same ``(sender, client_id)`` returns the stored message however often, or however
 concurrently, it is retried; with different content it is a 409.
+
+Channels (P5.1) fan out on read: a post, an edit or a deletion costs the same with ten or a
+million subscribers. It writes the message row and no update row for anyone (not even the
+poster's own devices: they hear of it as every subscriber does); after the commit one channel
+frame goes to the bus, which hands it to the subscribers that are connected. Everyone else reads
+the channel's history, and their unread count comes from their read marker.
 """
 
 from __future__ import annotations
@@ -16,11 +22,12 @@ import hashlib
 import json
 import logging
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, bindparam, select, tuple_, update
+from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -52,6 +59,8 @@ MAX_ID = 2**63 - 1
 # meets one is retried (a fresh read sees what another process committed) and then, if it still
 # fails, committed request by request so only the request at fault is refused.
 _REQUEST_ERRORS = (IntegrityError, DataError)
+# Live frames for a channel's connected subscribers, published after their commit.
+_Frames = list[tuple[int, dict[str, Any]]]
 
 
 def content_hash(
@@ -215,7 +224,7 @@ class MessageService:
             while len(batch) < self.max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:
-                results, updates = await self._commit_isolating(batch)
+                results, updates, frames = await self._commit_isolating(batch)
             except asyncio.CancelledError:
                 # Stopping mid-commit: whether it committed is unknown, so nobody is told it
                 # did; a retry with the same client_id finds the message if it did.
@@ -240,10 +249,19 @@ class MessageService:
                 # The updates are in the log: devices catch up at their next resume. A failed
                 # wake-up must not stop the writer, or every later send would wait for ever.
                 log.exception("publishing %d updates failed", len(updates))
+            await self._publish_frames(frames)
+
+    async def _publish_frames(self, frames: _Frames) -> None:
+        for chat_id, frame in frames:
+            try:
+                await self.updates.publish_channel(chat_id, frame)
+            except Exception:
+                # Subscribers see the gap in the channel's seq and read it from the history.
+                log.exception("publishing a frame of channel %d failed", chat_id)
 
     async def _commit_isolating(
         self, batch: list[_SendRequest]
-    ) -> tuple[list[Sent | Exception], list[Update]]:
+    ) -> tuple[list[Sent | Exception], list[Update], _Frames]:
         """Commit the batch; a request whose data the database refuses fails alone.
 
         With several server processes on one PostgreSQL, another process may store the same
@@ -264,19 +282,21 @@ class MessageService:
             log.warning("message batch of %d failed twice; committing one by one", len(batch))
         results: list[Sent | Exception] = []
         updates: list[Update] = []
+        frames: _Frames = []
         for request in batch:
             try:
-                (result,), done = await self._commit([request])
+                (result,), done, framed = await self._commit([request])
             except _REQUEST_ERRORS as exc:
                 log.exception("a message send was refused by the database")
-                result, done = exc, []
+                result, done, framed = exc, [], []
             results.append(result)
             updates.extend(done)
-        return results, updates
+            frames.extend(framed)
+        return results, updates, frames
 
     async def _commit(
         self, batch: list[_SendRequest]
-    ) -> tuple[list[Sent | Exception], list[Update]]:
+    ) -> tuple[list[Sent | Exception], list[Update], _Frames]:
         """One transaction for the whole batch; a request refused here refuses only itself."""
         now = self.clock.now()
         async with self.db.write() as conn:
@@ -303,6 +323,7 @@ class MessageService:
             await chat_store.set_last_seqs(conn, ctx.changed_seqs())
             sent: dict[int, Sent] = {}
             pending: list[PendingUpdate] = []
+            frames: _Frames = []
             read_marks: dict[tuple[int, int], int] = {}
             for (i, row), message_id in zip(new, ids, strict=True):
                 rendered = message_json(
@@ -312,6 +333,11 @@ class MessageService:
                 )
                 sent[i] = Sent(rendered, created=True)
                 read_marks[(row["chat_id"], row["sender_id"])] = row["seq"]
+                if row["chat_id"] in ctx.channels:  # fan-out on read: no row per subscriber
+                    frames.append(
+                        (row["chat_id"], _frame(row["chat_id"], events.MESSAGE_NEW, rendered))
+                    )
+                    continue
                 pending.extend(
                     PendingUpdate(
                         uid, events.MESSAGE_NEW, row["chat_id"], message_id, None, rendered
@@ -319,6 +345,7 @@ class MessageService:
                     for uid in ctx.members[row["chat_id"]]
                 )
             await _advance_read(conn, read_marks)
+            await store.add_forwards(conn, ctx.forwards_of([row for _, row in new]))
             updates = await self.updates.record(conn, pending)
         results: list[Sent | Exception] = []
         for i, done in enumerate(outcomes):
@@ -336,7 +363,7 @@ class MessageService:
                 )
             else:
                 results.append(done)
-        return results, updates
+        return results, updates, frames
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -346,9 +373,11 @@ class MessageService:
         limit = max(1, min(limit, 200))
         async with self.db.read() as conn:
             member = await chat_store.member(conn, chat_id, caller.user_id)
-            if member is None:
+            cleared = member.cleared_seq if member is not None else 0
+            # A channel is public: anyone signed in reads its posts without subscribing.
+            if member is None and not await chat_store.channels_among(conn, [chat_id]):
                 raise NotFound("No such chat.", code="chat_not_found")
-            floor = max(member.cleared_seq, after or 0)
+            floor = max(cleared, after or 0)
             rows = await store.page(
                 conn,
                 chat_id,
@@ -385,11 +414,14 @@ class MessageService:
         assert checked is not None
         now = self.clock.now()
         async with self.db.write() as conn:
-            message, _member, _chat = await self._access_message(conn, caller, chat_id, message_id)
+            message, member, chat = await self._access_message(conn, caller, chat_id, message_id)
             if message.deleted_at is not None:
                 raise NotFound("No such message.", code="message_not_found")
             if message.sender_id != caller.user_id:
                 raise Forbidden("Only the author can edit a message.", code="not_author")
+            channel = chat.type == "channel"
+            if channel and member.role not in ADMIN_ROLES:
+                raise Forbidden("Only channel admins can edit posts.", code="not_admin")
             # Guarded by ``deleted_at IS NULL``: on PostgreSQL a deletion may commit between the
             # read above and this write, and an edit must never put text back into a tombstone.
             if not await store.edit(conn, message_id, checked, now):
@@ -402,19 +434,24 @@ class MessageService:
                 conn,
                 [
                     PendingUpdate(uid, events.MESSAGE_EDITED, chat_id, message_id, None, rendered)
-                    for uid in await _still_seeing(conn, chat_id, message)
+                    for uid in ([] if channel else await _still_seeing(conn, chat_id, message))
                 ],
             )
         await self.updates.publish(updates)
+        if channel:
+            frame = _frame(chat_id, events.MESSAGE_EDITED, rendered)
+            await self._publish_frames([(chat_id, frame)])
         await self.purge.request()
         return rendered
 
     async def delete(
         self, caller: Caller, chat_id: int, message_id: int, *, for_everyone: bool
     ) -> None:
-        """For everyone (author, or a group admin): the text leaves the API, the index and the
-        database file (P5.3). For me: hidden from the caller alone (P5.2). Deleting what is
-        already deleted answers the same and changes nothing."""
+        """For everyone (author, or an admin of the group or channel): the text leaves the API,
+        the index and the database file (P5.3). For me: hidden from the caller alone (P5.2).
+        Deleting what is already deleted answers the same and changes nothing. A channel post
+        deleted for everyone writes no update per subscriber: a channel frame tells those
+        connected, and the history shows the tombstone to everyone else."""
         now = self.clock.now()
         async with self.db.write() as conn:
             message, member, chat = await self._access_message(conn, caller, chat_id, message_id)
@@ -425,20 +462,27 @@ class MessageService:
                 "deleted": True,
                 "text": None,
             }
+            frames: _Frames = []
             freed: list[str] = []
             if for_everyone:
                 may = message.sender_id == caller.user_id or (
-                    chat.type == "group" and member.role in ADMIN_ROLES
+                    chat.type in ("group", "channel") and member.role in ADMIN_ROLES
                 )
                 if not may:
                     raise Forbidden(
-                        "Only the author or a group admin can delete this for everyone.",
+                        "Only the author or an admin can delete this for everyone.",
                         code="not_allowed",
                     )
                 if not await store.tombstone(conn, [message_id], now):
                     return  # already a tombstone
                 freed = await media_store.release(conn, [message_id])
-                member_ids = (await chat_store.member_ids_of(conn, [chat_id]))[chat_id]
+                if chat.type == "channel":
+                    frames.append((chat_id, _frame(chat_id, events.MESSAGE_DELETED, gone)))
+                member_ids = (
+                    []
+                    if chat.type == "channel"
+                    else (await chat_store.member_ids_of(conn, [chat_id]))[chat_id]
+                )
                 pending = [
                     PendingUpdate(uid, events.MESSAGE_DELETED, chat_id, message_id, None, gone)
                     for uid in member_ids
@@ -453,22 +497,32 @@ class MessageService:
                 ]
             updates = await self.updates.record(conn, pending)
         await self.updates.publish(updates)
+        await self._publish_frames(frames)
         if for_everyone:
             await self.files.forget(freed)  # its files, unless another record names them
             await self.purge.request()
 
     async def mark_read(self, caller: Caller, chat_id: int, seq: int) -> int:
-        """Move the caller's read marker forward (never back); members see a read receipt."""
+        """Move the caller's read marker forward (never back); members see a read receipt.
+        In a channel nobody sees anyone's marker: only the caller's own devices are told."""
         async with self.db.write() as conn:
             member = await chat_store.member(conn, chat_id, caller.user_id)
             chat = await chat_store.get(conn, chat_id)
+            if chat is not None and member is None and chat.type == "channel":
+                raise Forbidden(
+                    "Subscribe to the channel to keep a read marker.", code="not_subscribed"
+                )
             if member is None or chat is None:
                 raise NotFound("No such chat.", code="chat_not_found")
             seq = min(max(0, seq), chat.last_seq)
             if seq <= member.read_seq:
                 return member.read_seq
             await chat_store.update_member(conn, chat_id, caller.user_id, read_seq=seq)
-            member_ids = (await chat_store.member_ids_of(conn, [chat_id]))[chat_id]
+            member_ids = (
+                [caller.user_id]
+                if chat.type == "channel"
+                else (await chat_store.member_ids_of(conn, [chat_id]))[chat_id]
+            )
             payload = {"user_id": caller.user_id, "read_seq": seq}
             updates = await self.updates.record(
                 conn,
@@ -498,7 +552,11 @@ class _BatchContext:
 
     existing: dict[tuple[int, str], MessageRow]
     chats: dict[int, chat_store.ChatRow]
+    # Every member of the batch's direct chats and groups (their updates are fanned out on
+    # write); none of a channel's, only the role of each sender in it (fanned out on read).
     members: dict[int, list[int]]
+    channels: set[int]
+    roles: dict[tuple[int, int], str]
     blocked: set[tuple[int, int]]
     refs: dict[int, MessageRow]
     # (user, message) pairs where the user may see the message: a member, not cleared, not
@@ -517,7 +575,11 @@ class _BatchContext:
         # after the lock sees every send to them that another process committed meanwhile.
         chats = await chat_store.get_many(conn, {r.chat_id for r in batch})
         existing = await store.by_client_ids(conn, [(r.sender_id, r.client_id) for r in batch])
-        members = await chat_store.member_ids_of(conn, chats)
+        channels = {cid for cid, chat in chats.items() if chat.type == "channel"}
+        members = await chat_store.member_ids_of(conn, set(chats) - channels)
+        roles = await chat_store.roles_among(
+            conn, [(r.chat_id, r.sender_id) for r in batch if r.chat_id in channels]
+        )
         refs = await store.get_many(
             conn, [i for r in batch for i in (r.reply_to, r.forward_of) if i is not None]
         )
@@ -530,6 +592,8 @@ class _BatchContext:
             existing=existing,
             chats=chats,
             members=members,
+            channels=channels,
+            roles=roles,
             blocked=await _blocked_senders(conn, batch, chats, members),
             refs=refs,
             ref_visible=await _visible_to(conn, forwarded),
@@ -542,6 +606,14 @@ class _BatchContext:
     def changed_seqs(self) -> dict[int, int]:
         return {c: s for c, s in self.next_seq.items() if s != self.chats[c].last_seq}
 
+    def forwards_of(self, rows: list[dict[str, Any]]) -> Counter[int]:
+        """How often each channel post was forwarded by these new rows (P10.1 counts)."""
+        return Counter(
+            row["forward_of"]
+            for row in rows
+            if row["forward_of"] is not None and self.refs[row["forward_of"]].forwards is not None
+        )
+
     def check(  # noqa: PLR0911 (one return per refusal reads as the rule list it is)
         self, r: _SendRequest, now: float
     ) -> Sent | PayamError | dict[str, Any]:
@@ -550,10 +622,13 @@ class _BatchContext:
         if earlier is not None:
             return _replay(earlier, r)
         chat = self.chats.get(r.chat_id)
-        if chat is None or r.sender_id not in self.members.get(r.chat_id, ()):
+        channel = r.chat_id in self.channels
+        if channel:
+            # Public: anyone may know the channel exists, but only its admins post in it.
+            if self.roles.get((r.chat_id, r.sender_id)) not in ADMIN_ROLES:
+                return Forbidden("Only channel admins can post.", code="not_admin")
+        elif chat is None or r.sender_id not in self.members.get(r.chat_id, ()):
             return NotFound("No such chat.", code="chat_not_found")
-        if chat.type == "channel":
-            return Forbidden("Use the channel routes to post.", code="not_allowed")
         if (r.chat_id, r.sender_id) in self.blocked:
             return Forbidden("You cannot message this user.", code="blocked")
         if r.reply_to is not None:
@@ -592,6 +667,9 @@ class _BatchContext:
             "forward_of": r.forward_of,
             "forward_from_user_id": forward_from,
             "created_at": now,
+            # Counted on channel posts only (P10.1); every row has the keys (one executemany).
+            "views": 0 if channel else None,
+            "forwards": 0 if channel else None,
         }
 
 
@@ -633,23 +711,31 @@ async def _blocked_senders(
 async def _visible_to(
     conn: AsyncConnection, pairs: list[tuple[int, MessageRow]]
 ) -> set[tuple[int, int]]:
-    """The (user, message id) pairs of ``pairs`` where the user sees the message now."""
+    """The (user, message id) pairs of ``pairs`` where the user sees the message now: as a
+    member, or as anyone signed in when it is a channel's post (channels are public)."""
     if not pairs:
         return set()
+    wanted = {(m.chat_id, uid) for uid, m in pairs}
+    # Two IN lists, not ``(chat_id, user_id) IN (...)``: SQLite scans the whole table for the
+    # latter, and a forwarded channel post may sit in a channel of a million subscribers.
     rows = await conn.execute(
         select(chat_members.c.chat_id, chat_members.c.user_id, chat_members.c.cleared_seq).where(
-            tuple_(chat_members.c.chat_id, chat_members.c.user_id).in_(
-                list({(m.chat_id, uid) for uid, m in pairs})
-            )
+            chat_members.c.chat_id.in_(sorted({c for c, _ in wanted})),
+            chat_members.c.user_id.in_(sorted({u for _, u in wanted})),
         )
     )
-    cleared = {(row.chat_id, row.user_id): row.cleared_seq for row in rows}
+    cleared = {
+        (row.chat_id, row.user_id): row.cleared_seq
+        for row in rows
+        if (row.chat_id, row.user_id) in wanted
+    }
+    public = await chat_store.channels_among(conn, {m.chat_id for _, m in pairs})
     hidden = await store.hidden_among(conn, [(uid, m.id) for uid, m in pairs])
     return {
         (uid, m.id)
         for uid, m in pairs
-        if (m.chat_id, uid) in cleared
-        and m.seq > cleared[(m.chat_id, uid)]
+        if ((m.chat_id, uid) in cleared or m.chat_id in public)
+        and m.seq > cleared.get((m.chat_id, uid), 0)
         and (uid, m.id) not in hidden
     }
 
@@ -681,6 +767,11 @@ async def _advance_read(conn: AsyncConnection, marks: dict[tuple[int, int], int]
             .values(read_seq=bindparam("seq")),
             [{"cid": c, "uid": u, "seq": s} for (c, u), s in marks.items()],
         )
+
+
+def _frame(chat_id: int, kind: str, message: dict[str, Any]) -> dict[str, Any]:
+    """A live frame for a channel's connected subscribers (docs/realtime.md)."""
+    return {"type": "channel", "chat_id": chat_id, "kind": kind, "message": message}
 
 
 def _consume(future: asyncio.Future[Sent]) -> None:

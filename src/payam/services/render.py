@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payam.domain.events import iso
+from payam.storage import chats as chat_store
 from payam.storage import messages as message_store
 from payam.storage.media import MediaRow
 from payam.storage.messages import MessageRow
@@ -17,7 +18,7 @@ from payam.storage.tables import chat_members, hidden_messages
 
 def message_json(m: MessageRow) -> dict[str, Any]:
     deleted = m.deleted_at is not None
-    return {
+    body: dict[str, Any] = {
         "id": m.id,
         "chat_id": m.chat_id,
         "seq": m.seq,
@@ -34,6 +35,12 @@ def message_json(m: MessageRow) -> dict[str, Any]:
         # Always a list (empty when none); a deleted message carries nothing (P5.3).
         "media": [] if deleted else [media_json(item) for item in m.media],
     }
+    # Channel posts carry their counters (P10.1); every other message has none.
+    if m.views is not None:
+        body["views"] = m.views
+    if m.forwards is not None:
+        body["forwards"] = m.forwards
+    return body
 
 
 def media_json(item: MediaRow) -> dict[str, Any]:
@@ -59,7 +66,7 @@ async def render_messages(
     conn: AsyncConnection, viewer_id: int, ids: Iterable[int]
 ) -> dict[int, dict[str, Any]]:
     """Current state of these messages as ``viewer_id`` may see them (hidden or cleared for
-    them shows as deleted)."""
+    them shows as deleted). A channel's posts render for anyone: channels are public."""
     rows = await message_store.get_many(conn, ids)
     if not rows:
         return {}
@@ -81,6 +88,10 @@ async def render_messages(
             )
         )
     }
+    public = await chat_store.channels_among(
+        conn, {m.chat_id for m in rows.values() if m.chat_id not in cleared}
+    )
+    cleared.update(dict.fromkeys(public, 0))
     out = {}
     for mid, m in rows.items():
         if m.chat_id not in cleared:

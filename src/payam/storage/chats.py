@@ -199,6 +199,57 @@ async def member_ids_of(conn: AsyncConnection, chat_ids: Iterable[int]) -> dict[
     return found
 
 
+async def roles_among(
+    conn: AsyncConnection, pairs: Iterable[tuple[int, int]]
+) -> dict[tuple[int, int], str]:
+    """The role of each (chat, user) pair that is a membership: what a batch of channel posts
+    needs, without reading the (perhaps millions of) other subscribers.
+
+    ``chat_id IN (...) AND user_id IN (...)`` is one primary-key lookup per combination on
+    SQLite and PostgreSQL, where ``(chat_id, user_id) IN ((..), (..))`` scans the table on
+    SQLite; the few combinations that are not wanted are dropped here."""
+    wanted = set(pairs)
+    found: dict[tuple[int, int], str] = {}
+    chat_ids = sorted({c for c, _ in wanted})
+    user_ids = sorted({u for _, u in wanted})
+    for start in range(0, len(user_ids), 400):
+        rows = await conn.execute(
+            select(chat_members.c.chat_id, chat_members.c.user_id, chat_members.c.role).where(
+                chat_members.c.chat_id.in_(chat_ids),
+                chat_members.c.user_id.in_(user_ids[start : start + 400]),
+            )
+        )
+        found.update(
+            {
+                (row.chat_id, row.user_id): row.role
+                for row in rows
+                if (row.chat_id, row.user_id) in wanted
+            }
+        )
+    return found
+
+
+async def channels_among(conn: AsyncConnection, chat_ids: Iterable[int]) -> set[int]:
+    """Which of these chats are channels (public: their posts are readable by anyone)."""
+    ids = sorted(set(chat_ids))
+    if not ids:
+        return set()
+    rows = await conn.execute(
+        select(chats.c.id).where(chats.c.id.in_(ids), chats.c.type == "channel")
+    )
+    return {row.id for row in rows}
+
+
+async def channel_ids_of(conn: AsyncConnection, user_id: int) -> list[int]:
+    """The channels the user is subscribed to, whatever their role (one query)."""
+    rows = await conn.execute(
+        select(chat_members.c.chat_id)
+        .join(chats, chats.c.id == chat_members.c.chat_id)
+        .where(chat_members.c.user_id == user_id, chats.c.type == "channel")
+    )
+    return [row.chat_id for row in rows]
+
+
 async def add_members(
     conn: AsyncConnection,
     chat_id: int,

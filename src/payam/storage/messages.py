@@ -3,11 +3,11 @@ text or content hash (P5.3), and the SQLite full-text index follows by trigger."
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, select, text, tuple_, update
+from sqlalchemy import and_, bindparam, delete, insert, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -119,6 +119,18 @@ async def page(
     rows = await conn.execute(query.order_by(order).limit(limit))
     found = await _carrying(conn, [_row(row) for row in rows])
     return sorted(found, key=lambda m: m.seq)
+
+
+async def add_forwards(conn: AsyncConnection, counts: Mapping[int, int]) -> None:
+    """Count forwards of channel posts (P10.1): one statement for a whole batch. Messages
+    whose counter is NULL (not channel posts) are left as they are."""
+    if counts:
+        await conn.execute(
+            update(messages)
+            .where(messages.c.id == bindparam("mid"), messages.c.forwards.is_not(None))
+            .values(forwards=messages.c.forwards + bindparam("n")),
+            [{"mid": mid, "n": n} for mid, n in counts.items()],
+        )
 
 
 async def edit(conn: AsyncConnection, message_id: int, text_: str, now: float) -> bool:
