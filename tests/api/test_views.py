@@ -328,3 +328,48 @@ async def test_one_salt_per_day_however_many_reports(harness: Harness) -> None:
     assert all(a.status_code == 200 for a in answers)
     assert await count_rows(harness, view_salts) == 1
     assert await stored_views(harness, post_id) == 4
+
+
+async def test_reports_arriving_together_are_counted_per_channel_and_viewer(
+    harness: Harness,
+) -> None:
+    """Reports that arrive at once are written together: each still counts its own viewer in
+    its own channel, once, and ids of the other channel stay out."""
+    owner = await person(harness, name="Owner")
+    viewers = [await person(harness, cc) for cc in ("98", "98", "49", "1")]
+    second_devices = [await another_device(harness, v) for v in viewers[:2]]
+    news, sport = await make_channel(harness, owner), await make_channel(harness, owner)
+    news_posts = [await post(harness, news, owner) for _ in range(2)]
+    sport_post = await post(harness, sport, owner)
+
+    calls = []
+    for i, viewer in enumerate(viewers):
+        calls.append(report(harness, viewer, news, [*news_posts, sport_post]))
+        if i % 2:
+            calls.append(report(harness, viewer, sport, [sport_post, news_posts[0]]))
+    calls += [report(harness, device, news, news_posts[:1]) for device in second_devices]
+    answers = await asyncio.gather(*calls)
+    assert all(a.status_code == 200 for a in answers), [a.text for a in answers]
+    assert answers[0].json()["views"].keys() == {str(p) for p in news_posts}
+
+    assert [await stored_views(harness, p) for p in news_posts] == [4, 4]
+    assert await stored_views(harness, sport_post) == 2
+    async with harness.services.db.read() as conn:
+        day = channel_stats.day_of(harness.clock.now())
+        cells = await channel_stats.cells(conn, news, day, day)
+        sport_cells = await channel_stats.cells(conn, sport, day, day)
+    found = cells[day]["viewers"]
+    hour = int(harness.clock.now() % DAY // 3600)
+    assert {k: n for k, n in found.items() if not k.startswith("os:")} == {
+        "": 4,
+        "cc:98": 2,
+        "cc:49": 1,
+        "cc:1": 1,
+        f"hour:{hour}": 4,
+    }
+    # Each viewer under the OS of whichever device reported first: Android or iOS.
+    assert {k for k in found if k.startswith("os:")} <= {"os:Android", "os:iOS"}
+    assert sum(n for k, n in found.items() if k.startswith("os:")) == 4
+    assert cells[day]["views"] == {"": 8}
+    assert sport_cells[day]["viewers"][""] == 2
+    assert sport_cells[day]["views"] == {"": 2}

@@ -7,9 +7,9 @@ salt is random per UTC day, used only through the server's secret (``Keys.view_s
 dropped with its marks after ``view_dedup_days``
 (``Maintenance.prune``). So the server keeps no list of who saw what, and after the window
 not even the marks: a post's count is then final (a view after that is not counted, and
-nothing can be counted twice). A report costs one transaction of a bounded number of
-statements, whatever the size of the channel; a report of posts already counted costs one
-read and no write.
+nothing can be counted twice). New views are written in batches, a bounded number of
+statements per transaction whatever the size of the channel; a report of posts already counted
+costs one read and no write.
 
 Statistics. A viewer's first report of the day in a channel (mark ``HMAC(today's salt, "c",
 channel, viewer)``) adds one to that day's ``viewers`` cells: the total, the calling code of
@@ -21,11 +21,14 @@ out of what each day showed. docs/privacy.md says what this does and does not st
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import logging
 import secrets
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -42,6 +45,8 @@ from payam.storage import chats as chat_store
 from payam.storage import views as view_store
 from payam.storage.channel_stats import JOINED, LEFT, SUBSCRIBERS, VIEWERS, VIEWS, day_of
 from payam.storage.database import Database
+
+log = logging.getLogger(__name__)
 
 DAY = 86400
 MARK_BYTES = 16
@@ -67,6 +72,9 @@ def _dimension(values: dict[str, int], prefix: str, k: int) -> Cells:
     return suppress(cells, k, total=values.get("", 0))
 
 
+_NO_POST = view_store.Post(0, 0, 0.0)
+
+
 def _views(counts: dict[int, int]) -> dict[str, int]:
     return {str(pid): n for pid, n in sorted(counts.items())}
 
@@ -78,20 +86,52 @@ class _Marks:
     days: dict[bytes, int]  # every mark -> the day it is kept under
 
 
+@dataclass(frozen=True, slots=True)
+class _Report:
+    """A report of views waiting for the writer; its future gets the posts' counts."""
+
+    caller: Caller
+    chat_id: int
+    post_ids: tuple[int, ...]
+    future: asyncio.Future[dict[int, int]] = field(repr=False)
+
+
 def _single(n: int, k: int) -> int | None:
     """A lone count of people: shown when 0 or at least k."""
     return n if n == 0 or n >= k else None
 
 
+def _consume(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
 class ChannelStatsService:
-    def __init__(self, db: Database, settings: Settings, clock: Clock, keys: Keys) -> None:
+    """Reports of new views are written in batches: whatever reports arrive while one batch
+    commits go together in the next transaction (as sends do, ``services/messages.py``), so a
+    channel whose subscribers all report at once costs a transaction per batch rather than
+    per report. The statements per batch are bounded (about ten, plus two per channel in it)
+    whatever the size of the channels."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        clock: Clock,
+        keys: Keys,
+        *,
+        max_batch: int = 256,
+    ) -> None:
         self.db = db
         self.settings = settings
         self.clock = clock
         self.keys = keys
+        self.max_batch = max_batch
         # Marks are keyed by the stored salt of their day under the server's secret; these
         # keys never change once made, so they are kept here and most reports read none.
         self._salts: dict[int, bytes] = {}
+        self._pending: list[_Report] = []
+        self._writer: asyncio.Task[None] | None = None
 
     # -- views ------------------------------------------------------------------------------------
 
@@ -100,63 +140,130 @@ class ChannelStatsService:
     ) -> dict[str, Any]:
         """Count the caller's view of these posts (P10.1); answers their current counts. Any
         signed-in user may report, subscribed or not (channels are public); ids that are not
-        posts of this channel, or deleted, are left out."""
-        now = self.clock.now()
-        today = day_of(now)
+        posts of this channel, or deleted, are left out. Posts whose marks are all held
+        already (the common case: clients report what they display, again and again) cost
+        one read and no write."""
+        today = day_of(self.clock.now())
         async with self.db.read() as conn:
-            posts = await self._posts(conn, chat_id, message_ids)
+            chat = await chat_store.get(conn, chat_id)
+            if chat is None or chat.type != "channel":
+                raise NotFound("No such chat.", code="chat_not_found")
+            posts = {
+                pid: p
+                for pid, p in (await view_store.posts(conn, message_ids)).items()
+                if p.chat_id == chat_id
+            }
             if not posts:
                 return {"views": {}}
-            marks = await self._marks(conn, caller, chat_id, posts, today, create=False)
-            if marks is not None:
+            salts = await self._salts_of(conn, self._days(posts, today), today, create=False)
+            if salts is not None:
+                marks = self._marks(salts, caller, chat_id, posts, today)
                 held = await view_store.existing_marks(conn, marks.days)
-                if held.issuperset(marks.days):  # all counted already: nothing to write
+                if held.issuperset(marks.days):
                     return {"views": _views(await view_store.counts(conn, posts))}
+        report = _Report(caller, chat_id, tuple(posts), asyncio.get_running_loop().create_future())
+        report.future.add_done_callback(_consume)
+        self._pending.append(report)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_pending(), name="view-writer")
+        # Shielded: a client that goes away does not cancel a batch others share.
+        return {"views": _views(await asyncio.shield(report.future))}
+
+    async def _write_pending(self) -> None:
+        """Commit waiting reports, a batch at a time, until none wait. (No await between the
+        last look at the queue and the end, so a report queued meanwhile starts a new writer.)
+        """
+        while self._pending:
+            batch = self._pending[: self.max_batch]
+            del self._pending[: self.max_batch]
+            try:
+                counts = await self._commit(batch)
+            except Exception as exc:  # the database failed: nobody in this batch is answered
+                log.exception("a batch of %d view reports failed", len(batch))
+                for report in batch:
+                    if not report.future.done():
+                        report.future.set_exception(exc)
+                continue
+            for report, found in zip(batch, counts, strict=True):
+                if not report.future.done():
+                    report.future.set_result(found)
+
+    async def _commit(self, batch: Sequence[_Report]) -> list[dict[int, int]]:
+        """One transaction for a batch of reports: the posts read again (one may have been
+        deleted meanwhile), every mark inserted at once, the new ones counted."""
+        now = self.clock.now()
+        today = day_of(now)
         async with self.db.write() as conn:
-            posts = await self._posts(conn, chat_id, message_ids)
-            if not posts:  # deleted meanwhile
-                return {"views": {}}
-            marks = await self._marks(conn, caller, chat_id, posts, today, create=True)
-            assert marks is not None
-            new = await view_store.add_marks(conn, list(marks.days.items()))
-            seen = [pid for mark, pid in marks.posts.items() if mark in new]
-            await view_store.add_view(conn, seen)
-            cells: dict[tuple[str, str], int] = {}
-            if marks.channel in new:
-                cells.update(await self._viewer_cells(conn, caller, now))
-            if seen:
-                cells[VIEWS, ""] = len(seen)
-            await stats_store.count_many(conn, chat_id, now, cells)
-            counts = await view_store.counts(conn, posts)
-        return {"views": _views(counts)}
+            found = await view_store.posts(conn, {pid for r in batch for pid in r.post_ids})
+            posts = [
+                {
+                    pid: found[pid]
+                    for pid in r.post_ids
+                    if found.get(pid, _NO_POST).chat_id == r.chat_id
+                }
+                for r in batch
+            ]
+            days = {today}.union(*(self._days(p, today) for p in posts))
+            salts = await self._salts_of(conn, days, today, create=True)
+            assert salts is not None
+            marks = [
+                self._marks(salts, r.caller, r.chat_id, p, today) if p else None
+                for r, p in zip(batch, posts, strict=True)
+            ]
+            held_for: dict[bytes, int] = {}
+            for m in marks:
+                if m is not None:
+                    for mark, day in m.days.items():
+                        held_for.setdefault(mark, day)
+            new = await view_store.add_marks(conn, list(held_for.items()))
+            # A mark two reports of the batch share (one viewer on two devices) counts once.
+            claimed: set[bytes] = set()
+            views: Counter[int] = Counter()
+            cells: dict[int, Counter[tuple[str, str]]] = {}
+            first_views: list[tuple[int, Caller]] = []
+            for report, m in zip(batch, marks, strict=True):
+                if m is None:
+                    continue
+                for mark, pid in m.posts.items():
+                    if mark in new and mark not in claimed:
+                        claimed.add(mark)
+                        views[pid] += 1
+                        cells.setdefault(report.chat_id, Counter())[VIEWS, ""] += 1
+                if m.channel in new and m.channel not in claimed:
+                    claimed.add(m.channel)
+                    first_views.append((report.chat_id, report.caller))
+            await view_store.add_views(conn, views)
+            people = await view_store.viewers(conn, [caller for _, caller in first_views])
+            hour = int(now % DAY // 3600)
+            for chat_id, caller in first_views:
+                phone, os = people.get(caller.device_id, ("", None))
+                chat_cells = cells.setdefault(chat_id, Counter())
+                for key in ("", f"cc:{calling_code(phone) or 'unknown'}", f"os:{os_family(os)}"):
+                    chat_cells[VIEWERS, key] += 1
+                chat_cells[VIEWERS, f"hour:{hour}"] += 1
+            for chat_id in sorted(cells):
+                await stats_store.count_many(conn, chat_id, now, dict(cells[chat_id]))
+            counts = await view_store.counts(conn, {pid for p in posts for pid in p})
+        return [{pid: counts[pid] for pid in p if pid in counts} for p in posts]
 
-    async def _posts(
-        self, conn: AsyncConnection, chat_id: int, message_ids: Sequence[int]
-    ) -> dict[int, view_store.Post]:
-        chat = await chat_store.get(conn, chat_id)
-        if chat is None or chat.type != "channel":
-            raise NotFound("No such chat.", code="chat_not_found")
-        return await view_store.posts(conn, chat_id, message_ids)
+    def _days(self, posts: dict[int, view_store.Post], today: int) -> set[int]:
+        """The days whose salts these posts' marks need: those inside the window."""
+        first = today - self.settings.view_dedup_days
+        return {d for d in (day_of(p.created_at) for p in posts.values()) if first <= d <= today}
 
-    async def _marks(
+    def _marks(
         self,
-        conn: AsyncConnection,
+        salts: dict[int, bytes],
         caller: Caller,
         chat_id: int,
         posts: dict[int, view_store.Post],
         today: int,
-        *,
-        create: bool,
-    ) -> _Marks | None:
-        """The caller's marks for these posts and for the channel today; None when a salt is
-        missing and ``create`` is false. Posts older than the window get no mark: their count
-        is final."""
+    ) -> _Marks:
+        """The caller's marks for these posts and for the channel today. Posts older than the
+        window get no mark: their count is final."""
         first = today - self.settings.view_dedup_days
         post_days = {pid: day_of(p.created_at) for pid, p in posts.items()}
         post_days = {pid: d for pid, d in post_days.items() if first <= d <= today}
-        salts = await self._salts_of(conn, {*post_days.values(), today}, first, create=create)
-        if salts is None:
-            return None
         by_post = {_mark(salts[d], "p", pid, caller.user_id): pid for pid, d in post_days.items()}
         channel = _mark(salts[today], "c", chat_id, caller.user_id)
         days = {mark: post_days[pid] for mark, pid in by_post.items()}
@@ -164,8 +271,12 @@ class ChannelStatsService:
         return _Marks(by_post, channel, days)
 
     async def _salts_of(
-        self, conn: AsyncConnection, days: set[int], first: int, *, create: bool
+        self, conn: AsyncConnection, days: set[int], today: int, *, create: bool
     ) -> dict[int, bytes] | None:
+        """The mark keys of these days (and today's); None when one is missing and ``create``
+        is false."""
+        days = days | {today}
+        first = today - self.settings.view_dedup_days
         for old in [d for d in self._salts if d < first]:
             del self._salts[old]
         missing = days - self._salts.keys()
@@ -179,18 +290,6 @@ class ChannelStatsService:
             salt = await view_store.create_salt(conn, day, secrets.token_bytes(32))
             self._salts[day] = self.keys.view_salt(salt)
         return {d: self._salts[d] for d in days}
-
-    async def _viewer_cells(
-        self, conn: AsyncConnection, caller: Caller, now: float
-    ) -> dict[tuple[str, str], int]:
-        phone, os = await view_store.viewer(conn, caller.user_id, caller.device_id)
-        hour = int(now % DAY // 3600)
-        return {
-            (VIEWERS, ""): 1,
-            (VIEWERS, f"cc:{calling_code(phone) or 'unknown'}"): 1,
-            (VIEWERS, f"os:{os_family(os)}"): 1,
-            (VIEWERS, f"hour:{hour}"): 1,
-        }
 
     # -- reports ----------------------------------------------------------------------------------
 

@@ -9,38 +9,40 @@ included, on PostgreSQL) agree on one salt per day and on which request a mark w
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from payam.domain.models import Caller
 from payam.storage.tables import devices, messages, users, view_marks, view_salts
 
 
 @dataclass(frozen=True, slots=True)
 class Post:
     id: int
+    chat_id: int
     created_at: float
 
 
-async def posts(conn: AsyncConnection, chat_id: int, ids: Iterable[int]) -> dict[int, Post]:
-    """The posts of this channel among ``ids`` that are not deleted (a post is a message with
-    a ``views`` counter)."""
+async def posts(conn: AsyncConnection, ids: Iterable[int]) -> dict[int, Post]:
+    """The channel posts among ``ids`` that are not deleted (a post is a message with a
+    ``views`` counter), whatever their channels: the caller keeps those of the right one."""
     wanted = sorted(set(ids))
-    if not wanted:
-        return {}
-    rows = await conn.execute(
-        select(messages.c.id, messages.c.created_at).where(
-            messages.c.id.in_(wanted),
-            messages.c.chat_id == chat_id,
-            messages.c.views.is_not(None),
-            messages.c.deleted_at.is_(None),
+    found: dict[int, Post] = {}
+    for start in range(0, len(wanted), 500):
+        rows = await conn.execute(
+            select(messages.c.id, messages.c.chat_id, messages.c.created_at).where(
+                messages.c.id.in_(wanted[start : start + 500]),
+                messages.c.views.is_not(None),
+                messages.c.deleted_at.is_(None),
+            )
         )
-    )
-    return {row.id: Post(row.id, row.created_at) for row in rows}
+        found.update({row.id: Post(row.id, row.chat_id, row.created_at) for row in rows})
+    return found
 
 
 async def salts(conn: AsyncConnection, days: Iterable[int]) -> dict[int, bytes]:
@@ -76,45 +78,75 @@ async def existing_marks(conn: AsyncConnection, marks: Iterable[bytes]) -> set[b
 async def add_marks(conn: AsyncConnection, marks: Sequence[tuple[bytes, int]]) -> set[bytes]:
     """Insert (mark, day) pairs; returns the marks that were new. A mark another transaction
     holds is waited for and then not new, so one viewer's concurrent reports count once.
-    Sorted, so that two transactions take their locks in the same order."""
-    if not marks:
-        return set()
-    rows = [{"mark": mark, "day": day} for mark, day in sorted(set(marks))]
+    Sorted, so that two transactions take their locks in the same order; 1,000 rows a
+    statement (both databases bound the parameters of one)."""
     dialect_insert = sqlite_insert if conn.dialect.name == "sqlite" else pg_insert
-    result = await conn.execute(
-        dialect_insert(view_marks)
-        .values(rows)
-        .on_conflict_do_nothing()
-        .returning(view_marks.c.mark)
-    )
-    return {bytes(row.mark) for row in result}
+    rows = [{"mark": mark, "day": day} for mark, day in sorted(set(marks))]
+    new: set[bytes] = set()
+    for start in range(0, len(rows), 1000):
+        result = await conn.execute(
+            dialect_insert(view_marks)
+            .values(rows[start : start + 1000])
+            .on_conflict_do_nothing()
+            .returning(view_marks.c.mark)
+        )
+        new.update(bytes(row.mark) for row in result)
+    return new
 
 
-async def add_view(conn: AsyncConnection, post_ids: Iterable[int]) -> None:
-    """One more view on each of these posts (one statement)."""
-    ids = sorted(set(post_ids))
-    if ids:
+async def add_views(conn: AsyncConnection, views: Mapping[int, int]) -> None:
+    """Add new views to posts: one statement for them all, in id order (so that two
+    transactions lock the rows in the same order)."""
+    if views:
         await conn.execute(
-            update(messages).where(messages.c.id.in_(ids)).values(views=messages.c.views + 1)
+            update(messages)
+            .where(messages.c.id == bindparam("pid"))
+            .values(views=messages.c.views + bindparam("n")),
+            [{"pid": pid, "n": n} for pid, n in sorted(views.items())],
         )
 
 
 async def counts(conn: AsyncConnection, post_ids: Iterable[int]) -> dict[int, int]:
-    ids = sorted(set(post_ids))
-    if not ids:
+    wanted = sorted(set(post_ids))
+    found: dict[int, int] = {}
+    for start in range(0, len(wanted), 500):
+        rows = await conn.execute(
+            select(messages.c.id, messages.c.views).where(
+                messages.c.id.in_(wanted[start : start + 500])
+            )
+        )
+        found.update({row.id: int(row.views or 0) for row in rows})
+    return found
+
+
+async def viewers(
+    conn: AsyncConnection, callers: Sequence[Caller]
+) -> dict[int, tuple[str, str | None]]:
+    """{device id: (number, OS)} of the viewers and the devices they report from: read only to
+    be reduced to a calling code and an OS family before anything is counted. A device signed
+    out meanwhile has no OS."""
+    if not callers:
         return {}
-    rows = await conn.execute(select(messages.c.id, messages.c.views).where(messages.c.id.in_(ids)))
-    return {row.id: int(row.views or 0) for row in rows}
-
-
-async def viewer(conn: AsyncConnection, user_id: int, device_id: int) -> tuple[str, str | None]:
-    """The viewer's number and the OS of the device they report from: read only to be reduced
-    to a calling code and an OS family before anything is counted."""
-    phone = await conn.scalar(select(users.c.phone).where(users.c.id == user_id))
-    os = await conn.scalar(
-        select(devices.c.os).where(devices.c.id == device_id, devices.c.user_id == user_id)
-    )
-    return str(phone or ""), os
+    phones = {
+        row.id: row.phone
+        for row in await conn.execute(
+            select(users.c.id, users.c.phone).where(
+                users.c.id.in_(sorted({c.user_id for c in callers}))
+            )
+        )
+    }
+    oses = {
+        (row.id, row.user_id): row.os
+        for row in await conn.execute(
+            select(devices.c.id, devices.c.user_id, devices.c.os).where(
+                devices.c.id.in_(sorted({c.device_id for c in callers}))
+            )
+        )
+    }
+    return {
+        c.device_id: (phones.get(c.user_id, ""), oses.get((c.device_id, c.user_id)))
+        for c in callers
+    }
 
 
 async def prune(conn: AsyncConnection, *, before_day: int) -> tuple[int, int]:
