@@ -5,6 +5,7 @@ erasure and uploads never sent."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from PIL import Image
@@ -322,3 +323,25 @@ async def test_refused_uploads_and_sends_leave_no_rows_or_files(harness: Harness
     async with harness.services.db.read() as conn:
         links = await conn.scalar(select(func.count()).select_from(message_media))
     assert links == 0
+
+
+async def test_a_file_survives_a_deletion_racing_an_upload_of_the_same_bytes(
+    harness: Harness,
+) -> None:
+    sara, omid = await people(harness, "Sara", "Omid")
+    chat = await direct_chat(harness, sara, omid)
+    for round_ in range(3):
+        data = marked(f"race-{round_}")
+        mine = await uploaded(harness, sara, data)
+        message = await sent_with(harness, sara, chat, [mine["id"]])
+        deleted, theirs = await asyncio.gather(
+            harness.http.delete(
+                f"/v1/chats/{chat}/messages/{message['id']}",
+                params={"for": "everyone"},
+                headers=sara.headers,
+            ),
+            upload(harness, omid, data),
+        )
+        assert (deleted.status_code, theirs.status_code) == (204, 201)
+        served = await fetch(harness, omid, theirs.json()["id"])
+        assert served.status_code == 200 and served.content == data
