@@ -16,7 +16,17 @@ from payam.api import errors
 from payam.api.access_log import AccessLogMiddleware
 from payam.api.body_limit import BodyLimitMiddleware
 from payam.api.input_guard import guard_input
-from payam.api.routes import auth, chats, consents, contacts, messages, notices, profiles, system
+from payam.api.routes import (
+    auth,
+    channels,
+    chats,
+    consents,
+    contacts,
+    messages,
+    notices,
+    profiles,
+    system,
+)
 from payam.api.routes.admin import router as admin_router
 from payam.api.routes.channel_stats import router as channel_stats_router
 from payam.api.routes.media import router as media_router
@@ -30,6 +40,7 @@ from payam.services.access_log import AccessLogWriter
 from payam.services.admin import AdminService
 from payam.services.auth import AuthService
 from payam.services.channel_stats import ChannelStatsService
+from payam.services.channels import ChannelService
 from payam.services.chats import ChatService
 from payam.services.consents import ConsentService
 from payam.services.contacts import ContactService
@@ -113,6 +124,7 @@ def build_services(
         updates=updates,
         purge=purge,
         chats=ChatService(db, settings, clock, updates, purge, photos),
+        channels=ChannelService(db, settings, clock, updates),
         messages=MessageService(db, settings, clock, updates, purge, files=files),
         media=media,
         channel_stats=ChannelStatsService(db, settings, clock, keys),
@@ -186,7 +198,7 @@ def create_app(
     app.state.services = services
     app.state.gateway = gateway
     errors.install(app)
-    for module in (system, auth, profiles, contacts, chats, messages, consents, notices):
+    for module in (system, auth, profiles, contacts, chats, channels, messages, consents, notices):
         app.include_router(module.router)
     app.include_router(realtime_routes.router)
     app.include_router(privacy_router)

@@ -97,6 +97,12 @@ async def rich_account(harness: Harness) -> tuple[Account, Account]:
     assert response.status_code == 201, response.text
     await harness.http.put("/v1/contacts", json={"phones": ["+989120000002"]}, headers=sara.headers)
     chat_id = await group(harness, sara, omid)
+    response = await harness.http.post(
+        "/v1/chats",
+        json={"type": "channel", "title": "Walks", "handle": "Sara_Walks", "description": "hills"},
+        headers=sara.headers,
+    )
+    assert response.status_code == 201, response.text  # fills chats.handle, handle_key, description
     mine = await send(harness, sara, chat_id, "sara says hello")
     theirs = await send(harness, omid, chat_id, "omid answers")
     await send(harness, omid, chat_id, "omid hides nothing")

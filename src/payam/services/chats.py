@@ -19,6 +19,8 @@ from payam.domain.clock import Clock
 from payam.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from payam.domain.events import PendingUpdate, iso
 from payam.domain.models import Caller
+from payam.services import channels
+from payam.services.channels import CHANNEL, SUBSCRIBER, channel_json, refuse_member_routes
 from payam.services.photos import Keys, Photo, PhotoService
 from payam.services.profiles import check_name
 from payam.services.purge import Purger
@@ -43,6 +45,8 @@ def heir_of(members: Sequence[MemberRow]) -> MemberRow:
 
 
 def chat_json(chat: ChatRow, me: MemberRow, *, viewer_id: int) -> dict[str, Any]:
+    if chat.type == CHANNEL:  # no member count or list: subscribers never see each other
+        return channel_json(chat, me)
     body: dict[str, Any] = {
         "id": chat.id,
         "type": chat.type,
@@ -95,8 +99,8 @@ class ChatService:
 
     @staticmethod
     def _check_admin(me: MemberRow, chat: ChatRow) -> None:
-        if chat.type != "group":
-            raise Forbidden("Only groups have admins.", code="not_a_group")
+        if chat.type not in {"group", CHANNEL}:
+            raise Forbidden("Only groups and channels have admins.", code="not_a_group")
         if me.role not in ADMINS:
             raise Forbidden("Only group admins can do this.", code="not_admin")
 
@@ -113,6 +117,22 @@ class ChatService:
     ) -> list[PendingUpdate]:
         members = (await store.member_ids_of(conn, [chat_id]))[chat_id]
         return [PendingUpdate(m, kind, chat_id, None, payload) for m in members]
+
+    async def _tell(
+        self,
+        conn: AsyncConnection,
+        chat: ChatRow,
+        kind: str,
+        payload: dict[str, Any],
+        *,
+        in_channel: Sequence[int],
+    ) -> list[PendingUpdate]:
+        """Tell every member of a group; in a channel only ``in_channel``: never every
+        subscriber (there may be millions, and they do not see each other). Subscribers read a
+        new title or photo when they next open the channel."""
+        if chat.type == CHANNEL:
+            return [PendingUpdate(u, kind, chat.id, None, payload) for u in sorted(set(in_channel))]
+        return await self._tell_members(conn, chat.id, kind, payload)
 
     # -- creating --------------------------------------------------------------------------------
 
@@ -254,6 +274,9 @@ class ChatService:
 
     async def get_chat(self, caller: Caller, chat_id: int) -> dict[str, Any]:
         async with self.db.read() as conn:
+            found = await store.get(conn, chat_id)
+            if found is not None and found.type == CHANNEL:  # public: for anyone signed in
+                return await channels.describe(conn, caller.user_id, found)
             chat, me = await self.access_chat(conn, caller, chat_id)
             members = await store.members(conn, chat_id)
             unread = await store.unread_counts(conn, caller.user_id, [chat_id])
@@ -278,6 +301,7 @@ class ChatService:
         now = self.clock.now()
         async with self.db.write() as conn:
             chat, me = await self.access_chat(conn, caller, chat_id, lock=True)
+            refuse_member_routes(chat)
             self._check_admin(me, chat)
             current = (await store.member_ids_of(conn, [chat_id]))[chat_id]
             new = sorted({u for u in user_ids if u not in current})
@@ -308,6 +332,7 @@ class ChatService:
             return
         async with self.db.write() as conn:
             chat, me = await self.access_chat(conn, caller, chat_id, lock=True)
+            refuse_member_routes(chat)
             self._check_admin(me, chat)
             target = await store.member(conn, chat_id, user_id)
             if target is None:
@@ -333,7 +358,11 @@ class ChatService:
         """Leave a chat. An owner leaving hands the group to the oldest admin (or, with no
         admin, the oldest member). ``delete_chat`` by the owner of a group deletes it for every
         member; a chat nobody is left in is deleted too. Deleting takes every message, invite
-        link and the group photo's files with it, for good (P5.3)."""
+        link and the group photo's files with it, for good (P5.3). Channels: see
+        ``_leave_channel``."""
+        if await self._is_channel(chat_id):
+            await self._leave_channel(caller, chat_id, delete_chat=delete_chat)
+            return
         async with self.db.write() as conn:
             chat, me = await self.access_chat(conn, caller, chat_id, lock=True)
             if delete_chat and chat.type == "group" and me.role != OWNER:
@@ -357,6 +386,57 @@ class ChatService:
             await self.photos.files.forget([chat.photo_key, chat.photo_thumb_key, *freed])
             await self.purge.request()
 
+    async def _is_channel(self, chat_id: int) -> bool:
+        async with self.db.read() as conn:  # a chat's type never changes
+            chat = await store.get(conn, chat_id)
+        return chat is not None and chat.type == CHANNEL
+
+    async def _leave_channel(self, caller: Caller, chat_id: int, *, delete_chat: bool) -> None:
+        """Unsubscribe: the leaver alone is told (no ``member_removed`` to anyone), and leaving
+        twice is no error. The owner hands the channel to the oldest admin; with no admin they
+        cannot leave (409 ``owner_must_hand_over``) but may delete it: ``delete_chat`` by the
+        owner deletes the channel, its posts and its photo for good (P5.3), then tells every
+        subscriber (``channels.tell_deleted``: O(subscribers), in short transactions after the
+        deletion committed)."""
+        now = self.clock.now()
+        async with self.db.write() as conn:
+            chat = await store.get(conn, chat_id, lock=True)
+            if chat is None:
+                raise NotFound("No such chat.", code="chat_not_found")
+            me = await store.member(conn, chat_id, caller.user_id)
+            if delete_chat and (me is None or me.role != OWNER):
+                raise Forbidden("Only the owner can delete a channel.", code="not_owner")
+            if me is None:
+                return
+            freed: list[str] = []
+            subscribers: list[int] = []
+            pending: list[PendingUpdate] = []
+            if delete_chat:
+                freed = await media_store.release_chat(conn, chat_id)  # the posts' media
+                subscribers, also_freed = await channels.delete_channel(conn, chat_id)
+                freed += also_freed
+            else:
+                if me.role == OWNER:
+                    heir = await channels.heir_of_channel(conn, chat_id)
+                    if heir is None:
+                        raise Conflict(
+                            "A channel's owner leaves after making an admin the owner, or "
+                            "deletes the channel.",
+                            code="owner_must_hand_over",
+                        )
+                    pending += await channels.make_owner(conn, chat_id, heir.user_id, previous=None)
+                pending += await channels.unsubscribe(
+                    conn, chat_id, caller.user_id, now, by=caller.user_id
+                )
+            updates = await self.updates.record(conn, pending)
+        await self.updates.publish(updates)
+        if delete_chat:
+            await self.photos.files.forget([chat.photo_key, chat.photo_thumb_key, *freed])
+            await self.purge.request()
+            await channels.tell_deleted(
+                self.db, self.updates, chat_id, subscribers, by=caller.user_id
+            )
+
     async def _hand_over(self, conn: AsyncConnection, chat_id: int) -> list[PendingUpdate]:
         members = await store.members(conn, chat_id)
         if not members:
@@ -371,11 +451,15 @@ class ChatService:
     async def set_role(self, caller: Caller, chat_id: int, user_id: int, role: str) -> None:
         """The owner promotes a member to admin or demotes an admin (and may hand over
         ownership with role=owner, staying an admin)."""
-        if role not in {ADMIN, MEMBER, OWNER}:
+        if role not in {ADMIN, MEMBER, OWNER, SUBSCRIBER}:
             raise InvalidInput("role is admin, member or owner.", code="invalid_role")
         async with self.db.write() as conn:
             chat, me = await self.access_chat(conn, caller, chat_id, lock=True)
             self._check_admin(me, chat)
+            if chat.type == CHANNEL:
+                channels.check_channel_role(role)
+            elif role == SUBSCRIBER:
+                raise InvalidInput("role is admin, member or owner.", code="invalid_role")
             if me.role != OWNER:
                 raise Forbidden("Only the owner changes roles.", code="not_owner")
             target = await store.member(conn, chat_id, user_id)
@@ -393,8 +477,12 @@ class ChatService:
             pending = []
             for uid, new_role in changes:
                 await store.update_member(conn, chat_id, uid, role=new_role)
-                pending += await self._tell_members(
-                    conn, chat_id, events.MEMBER_ROLE, {"user_id": uid, "role": new_role}
+                pending += await self._tell(
+                    conn,
+                    chat,
+                    events.MEMBER_ROLE,
+                    {"user_id": uid, "role": new_role},
+                    in_channel=[user_id, caller.user_id],
                 )
             updates = await self.updates.record(conn, pending)
         await self.updates.publish(updates)
@@ -406,7 +494,10 @@ class ChatService:
             self._check_admin(me, chat)
             await store.update_chat(conn, chat_id, title=title)
             updates = await self.updates.record(
-                conn, await self._tell_members(conn, chat_id, events.CHAT_UPDATED, {"title": title})
+                conn,
+                await self._tell(
+                    conn, chat, events.CHAT_UPDATED, {"title": title}, in_channel=[caller.user_id]
+                ),
             )
         await self.updates.publish(updates)
 
@@ -446,8 +537,12 @@ class ChatService:
             await store.update_chat(conn, chat_id, photo_key=full_key, photo_thumb_key=thumb_key)
             updates = await self.updates.record(
                 conn,
-                await self._tell_members(
-                    conn, chat_id, events.CHAT_UPDATED, {"photo": full_key is not None}
+                await self._tell(
+                    conn,
+                    chat,
+                    events.CHAT_UPDATED,
+                    {"photo": full_key is not None},
+                    in_channel=[caller.user_id],
                 ),
             )
         await self.updates.publish(updates)
@@ -456,7 +551,9 @@ class ChatService:
     async def photo(self, caller: Caller, chat_id: int, *, thumbnail: bool) -> Photo:
         """The group photo, for members only (anyone else: the chat is not found)."""
         async with self.db.read() as conn:
-            chat, _ = await self.access_chat(conn, caller, chat_id)
+            chat = await store.get(conn, chat_id)
+            if chat is None or chat.type != CHANNEL:  # a channel's photo is public
+                chat, _ = await self.access_chat(conn, caller, chat_id)
         found = await self.photos.read(chat.photo_thumb_key if thumbnail else chat.photo_key)
         if found is None:
             raise NotFound("No such photo.", code="photo_not_found")
@@ -469,6 +566,7 @@ class ChatService:
         now = self.clock.now()
         async with self.db.write() as conn:
             chat, me = await self.access_chat(conn, caller, chat_id)
+            refuse_member_routes(chat)
             self._check_admin(me, chat)
             await store.create_invite(
                 conn, token=token, chat_id=chat_id, created_by=caller.user_id, now=now
@@ -478,6 +576,7 @@ class ChatService:
     async def list_invites(self, caller: Caller, chat_id: int) -> list[dict[str, Any]]:
         async with self.db.read() as conn:
             chat, me = await self.access_chat(conn, caller, chat_id)
+            refuse_member_routes(chat)
             self._check_admin(me, chat)
             rows = await store.invites_of(conn, chat_id)
         return [
@@ -493,6 +592,7 @@ class ChatService:
     async def revoke_invite(self, caller: Caller, chat_id: int, token: str) -> None:
         async with self.db.write() as conn:
             chat, me = await self.access_chat(conn, caller, chat_id)
+            refuse_member_routes(chat)
             self._check_admin(me, chat)
             if not await store.revoke_invite(conn, chat_id, token, self.clock.now()):
                 raise NotFound("No such invite link.", code="invite_not_found")
@@ -547,7 +647,12 @@ class ChatService:
         now = self.clock.now()
         async with self.db.write() as conn:
             chat, me = await self.access_chat(conn, caller, chat_id, lock=True)
-            members = (await store.member_ids_of(conn, [chat_id]))[chat_id]
+            if for_everyone and chat.type == CHANNEL:
+                raise Forbidden(
+                    "A channel's posts are deleted one by one by its admins.",
+                    code="not_for_channels",
+                )
+            members = (await store.member_ids_of(conn, [chat_id]))[chat_id] if for_everyone else []
             freed: list[str] = []
             if for_everyone:
                 if chat.type == "group" and me.role not in ADMINS:
@@ -627,7 +732,7 @@ class ChatService:
         """Member ids of a chat the caller belongs to (for typing indicators)."""
         async with self.db.read() as conn:
             chat, _ = await self.access_chat(conn, caller, chat_id)
-            if chat.type == "channel":  # subscribers never see each other, nor who is typing
+            if chat.type == CHANNEL:  # subscribers never see each other, nor who is typing
                 raise Forbidden("Nobody sees typing in a channel.", code="not_for_channels")
             return (await store.member_ids_of(conn, [chat_id]))[chat_id]
 

@@ -13,6 +13,7 @@ from payam.services.access_log import AccessLogWriter
 from payam.services.admin import AdminService
 from payam.services.auth import AuthService
 from payam.services.channel_stats import ChannelStatsService
+from payam.services.channels import ChannelService
 from payam.services.chats import ChatService
 from payam.services.consents import ConsentService
 from payam.services.contacts import ContactService
@@ -49,6 +50,7 @@ class Services:
     updates: UpdateLog
     purge: Purger
     chats: ChatService
+    channels: ChannelService
     messages: MessageService
     # Files for messages and channel posts (P3.3, P5.3, P9.2).
     media: MediaService

@@ -16,7 +16,11 @@
    b. **Leave every chat.** A group the user owns is first handed to its oldest admin, else
       its oldest member (the same rule as an owner leaving); a chat nobody is left in is
       deleted with its messages. A direct chat loses its pair key (it named the user). The
-      other members get ``member_removed`` with ``account_deleted: true``.
+      other members get ``member_removed`` with ``account_deleted: true``. A **channel** is
+      left without telling anyone (subscribers never see each other): one it owns goes to
+      its oldest admin, or, with no admin, is deleted with its posts (its subscribers get
+      ``chat_removed``); its posts are tombstoned with one channel frame each, not one
+      update per subscriber.
    c. **Delete every row that names the user**, table by table as the data map's ``subject``
       annotations say (``storage/privacy.py``): devices and so every session token, uploaded
       contacts, access-log records, consents, notices, partner objections, the admin role,
@@ -53,6 +57,7 @@ from payam.domain import events
 from payam.domain.clock import Clock
 from payam.domain.events import PendingUpdate, iso
 from payam.domain.models import Caller
+from payam.services import channels
 from payam.services.auth import AuthService
 from payam.services.chats import OWNER, heir_of
 from payam.services.profiles import ProfileService
@@ -134,11 +139,13 @@ class ErasureService:
         pending: list[PendingUpdate] = []
         async with self.db.write() as conn:
             # 3a. Messages.
-            removed["messages"], tell = await self._tombstone_messages(conn, user.id, now)
+            removed["messages"], tell, frames = await self._tombstone_messages(conn, user.id, now)
             pending += tell
             freed_media = await media_store.release_sent_by(conn, user.id)
             # 3b. Chats.
-            removed["chat_memberships"], tell, freed = await self._leave_chats(conn, user.id)
+            removed["chat_memberships"], tell, freed, gone = await self._leave_chats(
+                conn, user.id, now
+            )
             pending += tell
             # Uploads no message carries any more (never sent, or sent in what went above).
             freed_media += await media_store.release_owner(conn, user.id)
@@ -158,6 +165,11 @@ class ErasureService:
             # 4. Recorded in this transaction, published after it.
             recorded = await self.updates.record(conn, [p for p in pending if p.user_id != user.id])
         await self.updates.publish(recorded)
+        for chat_id, frame in frames:
+            await self.updates.publish_channel(chat_id, frame)
+        for chat_id, subscribers in gone.items():  # channels deleted with their owner
+            others = [uid for uid in subscribers if uid != user.id]
+            await channels.tell_deleted(self.db, self.updates, chat_id, others, by=None)
         # 5. Off the disk: photos of groups that went with the last member, the media files
         # nothing carries any more (P5.3), then the purge.
         erased = await self.profiles.photos.files.forget([*freed, *freed_media])
@@ -181,7 +193,9 @@ class ErasureService:
 
     async def _tombstone_messages(
         self, conn: AsyncConnection, user_id: int, now: float
-    ) -> tuple[int, list[PendingUpdate]]:
+    ) -> tuple[int, list[PendingUpdate], list[tuple[int, dict[str, Any]]]]:
+        """Tombstone the user's messages; the updates for members of groups and direct chats,
+        and one live frame per channel post (a channel writes no update per subscriber)."""
         rows = (
             await conn.execute(
                 select(messages.c.id, messages.c.chat_id, messages.c.seq).where(
@@ -197,7 +211,27 @@ class ErasureService:
             .where(messages.c.forward_from_user_id == user_id)
             .values(forward_from_user_id=None)
         )
-        members = await chat_store.member_ids_of(conn, {r.chat_id for r in rows})
+        in_channels = await chat_store.channels_among(conn, {r.chat_id for r in rows})
+        members = await chat_store.member_ids_of(conn, {r.chat_id for r in rows} - in_channels)
+        frames = [
+            (
+                r.chat_id,
+                {
+                    "type": "channel",
+                    "chat_id": r.chat_id,
+                    "kind": events.MESSAGE_DELETED,
+                    "message": {
+                        "id": r.id,
+                        "chat_id": r.chat_id,
+                        "seq": r.seq,
+                        "deleted": True,
+                        "text": None,
+                    },
+                },
+            )
+            for r in rows
+            if r.chat_id in in_channels
+        ]
         pending = [
             PendingUpdate(
                 uid,
@@ -210,18 +244,27 @@ class ErasureService:
             for r in rows
             for uid in members.get(r.chat_id, [])
         ]
-        return len(rows), pending
+        return len(rows), pending, frames
 
     async def _leave_chats(
-        self, conn: AsyncConnection, user_id: int
-    ) -> tuple[int, list[PendingUpdate], list[str | None]]:
-        """Leave every chat; also returns the photo files of chats deleted on the way."""
+        self, conn: AsyncConnection, user_id: int, now: float
+    ) -> tuple[int, list[PendingUpdate], list[str | None], dict[int, list[int]]]:
+        """Leave every chat; also returns the photo (and media) files of chats deleted on the
+        way, and the subscribers of each channel deleted, to be told after the commit."""
         pending: list[PendingUpdate] = []
         freed: list[str | None] = []
+        gone: dict[int, list[int]] = {}
         found = await privacy.memberships_with_chats(conn, user_id)
         for item in found:
             chat, me = item["chat"], item["membership"]
             chat_id = chat["id"]
+            if chat["type"] == channels.CHANNEL:
+                told, deleted = await self._leave_channel(conn, chat_id, user_id, me["role"], now)
+                pending += told
+                if deleted is not None:
+                    gone[chat_id], files = deleted
+                    freed += [chat.get("photo_key"), chat.get("photo_thumb_key"), *files]
+                continue
             await chat_store.remove_member(conn, chat_id, user_id)
             await message_store.unhide_chat(conn, user_id, chat_id)
             rest = await chat_store.members(conn, chat_id)
@@ -257,4 +300,21 @@ class ErasureService:
                 )
                 for m in rest
             ]
-        return len(found), pending, freed
+        return len(found), pending, freed, gone
+
+    @staticmethod
+    async def _leave_channel(
+        conn: AsyncConnection, chat_id: int, user_id: int, role: str, now: float
+    ) -> tuple[list[PendingUpdate], tuple[list[int], list[str]] | None]:
+        """The same rules as leaving (``ChatService._leave_channel``), without reading the
+        subscribers: an owner's channel goes to its oldest admin, or with no admin is deleted
+        (posts and all, P5.3); nobody else is told of the erased user's going. For a deleted
+        channel, also its subscribers and freed files (``channels.delete_channel``)."""
+        told: list[PendingUpdate] = []
+        if role == channels.OWNER:
+            heir = await channels.heir_of_channel(conn, chat_id)
+            if heir is None:
+                return [], await channels.delete_channel(conn, chat_id)
+            told = await channels.make_owner(conn, chat_id, heir.user_id, previous=None)
+        await channels.unsubscribe(conn, chat_id, user_id, now)
+        return told, None

@@ -35,6 +35,10 @@ CONTACTS_NOTE = (
     "The numbers you uploaded are not stored: only their keyed hashes (HMAC-SHA256 with the "
     "server's secret), used to find which of them are on payam. These are the hashes."
 )
+CHANNEL_NOTE = (
+    "A public channel you subscribe to: its handle, description and your subscription. Its "
+    "posts are public and not data about you, so only the posts you wrote in it are listed."
+)
 # Tables whose rows are top-level sections of export.json under the table's own name.
 TOP_LEVEL = ("devices", "access_log", "consents", "notices", "partner_objections", "admin_access")
 # Tables with a section of their own shape; every other subject table is under other_records.
@@ -129,16 +133,20 @@ class ExportService:
             chats = []
             for found in await privacy.memberships_with_chats(conn, user_id):
                 chat, member = found["chat"], found["membership"]
+                # A channel's posts are public content, not its readers' data: only the
+                # user's own posts in it (an owner's or admin's) are theirs.
+                channel = chat["type"] == "channel"
                 visible = await privacy.visible_messages(
-                    conn, user_id, chat["id"], member["cleared_seq"]
+                    conn, user_id, chat["id"], member["cleared_seq"], own_only=channel
                 )
-                chats.append(
-                    {
-                        "chat": _clean("chats", chat),
-                        "membership": _clean("chat_members", member),
-                        "messages": [_clean("messages", m) for m in visible],
-                    }
-                )
+                entry = {
+                    "chat": _clean("chats", chat),
+                    "membership": _clean("chat_members", member),
+                    "messages": [_clean("messages", m) for m in visible],
+                }
+                if channel:
+                    entry["note"] = CHANNEL_NOTE
+                chats.append(entry)
             data["chats"] = chats
             data["disclosures"] = [
                 _clean("disclosure_log", r) for r in await privacy.disclosures_for(conn, user_id)

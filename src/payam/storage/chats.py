@@ -26,6 +26,9 @@ class ChatRow:
     created_at: float
     last_seq: int
     member_count: int
+    # Channels only (NULL elsewhere): the public handle as written, and the description.
+    handle: str | None = None
+    description: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +53,8 @@ _CHAT = (
     chats.c.created_at,
     chats.c.last_seq,
     chats.c.member_count,
+    chats.c.handle,
+    chats.c.description,
 )
 _MEMBER = (
     chat_members.c.chat_id,

@@ -128,12 +128,17 @@ async def memberships_with_chats(conn: AsyncConnection, user_id: int) -> list[di
 
 
 async def visible_messages(
-    conn: AsyncConnection, user_id: int, chat_id: int, cleared_seq: int
+    conn: AsyncConnection,
+    user_id: int,
+    chat_id: int,
+    cleared_seq: int,
+    *,
+    own_only: bool = False,
 ) -> list[dict[str, Any]]:
     """The messages of a chat the member can see: after their cleared seq, not hidden by them,
-    not deleted for everyone."""
+    not deleted for everyone; with ``own_only``, only those the member sent."""
     hidden = select(hidden_messages.c.message_id).where(hidden_messages.c.user_id == user_id)
-    rows = await conn.execute(
+    query = (
         select(
             messages.c.id,
             messages.c.seq,
@@ -152,6 +157,9 @@ async def visible_messages(
         )
         .order_by(messages.c.seq)
     )
+    if own_only:
+        query = query.where(messages.c.sender_id == user_id)
+    rows = await conn.execute(query)
     return [dict(row._mapping) for row in rows]
 
 

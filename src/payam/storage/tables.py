@@ -24,6 +24,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData(
@@ -310,6 +311,18 @@ chat_members = Table(
         "muted", Boolean, nullable=False, default=False, info=personal("preference", ["P5.1"], CHAT)
     ),
     info=subject("user_id"),
+)
+# A channel's owner and admins, without visiting its (perhaps millions of) subscribers: the
+# owner's view of a channel, the hand-over and erasure read this partial index
+# (storage/channels.py ``staff``, whose WHERE repeats this one's literally, as SQLite needs).
+STAFF_ROLES = "role IN ('owner', 'admin')"
+Index(
+    "ix_chat_members_staff",
+    chat_members.c.chat_id,
+    chat_members.c.joined_at,
+    chat_members.c.user_id,
+    sqlite_where=text(STAFF_ROLES),
+    postgresql_where=text(STAFF_ROLES),
 )
 
 messages = Table(

@@ -12,7 +12,6 @@ from payam.api.deps import CallerDep, ServicesDep
 from payam.api.routes.profiles import _UPLOAD_BODY as UPLOAD_BODY
 from payam.api.routes.profiles import PhotoUpload
 from payam.api.schemas import Strict
-from payam.domain.errors import InvalidInput
 
 router = APIRouter(prefix="/v1", tags=["chats"])
 
@@ -42,12 +41,14 @@ class MembersIn(Strict):
 
 
 class RoleIn(Strict):
-    role: Literal["owner", "admin", "member"]
+    role: Literal["owner", "admin", "member", "subscriber"]
 
 
 class TitleIn(Strict):
     title: str | None = Field(default=None, max_length=1024)
     muted: bool | None = None
+    # Channels only; null or "" clears it.
+    description: str | None = Field(default=None, max_length=4096)
 
 
 class BlockIn(Strict):
@@ -76,14 +77,15 @@ async def create_chat(
     caller: CallerDep,
     services: ServicesDep,
 ) -> Any:
-    """Start a direct chat (one per pair: asking again answers 200 with the same chat) or
-    create a group with the caller as owner."""
+    """Start a direct chat (one per pair: asking again answers 200 with the same chat),
+    create a group with the caller as owner, or a channel with a public handle (422
+    ``invalid_handle`` / ``handle_reserved``, 409 ``handle_taken``)."""
     if isinstance(body, DirectChatIn):
         chat, created = await services.chats.create_direct(caller, body.user_id)
         return JSONResponse(chat, status_code=201 if created else 200)
     if isinstance(body, GroupChatIn):
         return await services.chats.create_group(caller, body.title, body.member_ids)
-    raise InvalidInput("Channels arrive with the channels work.", code="unsupported_chat_type")
+    return await services.channels.create(caller, body.title, body.handle, body.description)
 
 
 @router.get("/chats")
@@ -96,7 +98,8 @@ async def list_chats(
 
 @router.get("/chats/{chat_id}")
 async def get_chat(chat_id: int, caller: CallerDep, services: ServicesDep) -> dict[str, Any]:
-    """One chat with its members. Not a member: 404."""
+    """One chat with its members. Not a member: 404. A channel answers anyone signed in,
+    without members (see docs/api.md, "Channels")."""
     return await services.chats.get_chat(caller, chat_id)
 
 
@@ -104,9 +107,12 @@ async def get_chat(chat_id: int, caller: CallerDep, services: ServicesDep) -> di
 async def patch_chat(
     chat_id: int, body: TitleIn, caller: CallerDep, services: ServicesDep
 ) -> Response:
-    """Change a group's title (admins), or mute/unmute the chat for the caller."""
+    """Change a group's or channel's title or a channel's description (admins), or
+    mute/unmute the chat for the caller."""
     if body.title is not None:
         await services.chats.set_title(caller, chat_id, body.title)
+    if "description" in body.model_fields_set:
+        await services.channels.set_description(caller, chat_id, body.description)
     if body.muted is not None:
         await services.chats.set_muted(caller, chat_id, body.muted)
     return Response(status_code=204)
