@@ -40,6 +40,7 @@ class MessageRow:
 
 
 _COLUMNS = tuple(messages.c)
+_INSERT = insert(messages).returning(messages.c.id, messages.c.chat_id, messages.c.seq)
 
 
 def _row(row: Any) -> MessageRow:
@@ -87,13 +88,17 @@ async def by_client_ids(
 
 
 async def insert_many(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> list[int]:
-    """Insert messages; returns their ids in the order given."""
+    """Insert messages; returns their ids in the order given.
+
+    One multi-row ``INSERT ... RETURNING`` per 1,000 rows. Neither database promises the
+    order of RETURNING rows, and asking SQLAlchemy to sort them (``sort_by_parameter_order``)
+    makes it send one INSERT per row on SQLite; each row says its (chat_id, seq) instead,
+    which is unique."""
     if not rows:
         return []
-    result = await conn.execute(
-        insert(messages).returning(messages.c.id, sort_by_parameter_order=True), list(rows)
-    )
-    return [row.id for row in result]
+    result = await conn.execute(_INSERT, list(rows))
+    ids = {(row.chat_id, row.seq): row.id for row in result}
+    return [ids[(row["chat_id"], row["seq"])] for row in rows]
 
 
 async def page(
