@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import delete, insert, select, tuple_
+from sqlalchemy import delete, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from payam.storage.pairs import PairLookup
 from payam.storage.tables import blocks, reports
+
+# Index lookups per pair, where ``tuple_(...).in_(...)`` scanned the table on SQLite.
+_PAIRS = PairLookup(
+    select(blocks.c.blocker_id, blocks.c.blocked_id), blocks.c.blocker_id, blocks.c.blocked_id
+)
 
 
 async def is_blocked(conn: AsyncConnection, *, blocker: int, blocked: int) -> bool:
@@ -25,17 +31,8 @@ async def blocked_pairs(
     conn: AsyncConnection, pairs: Sequence[tuple[int, int]]
 ) -> set[tuple[int, int]]:
     """Which (blocker, blocked) pairs exist."""
-    found: set[tuple[int, int]] = set()
-    for start in range(0, len(pairs), 400):
-        rows = await conn.execute(
-            select(blocks.c.blocker_id, blocks.c.blocked_id).where(
-                tuple_(blocks.c.blocker_id, blocks.c.blocked_id).in_(
-                    list(pairs[start : start + 400])
-                )
-            )
-        )
-        found.update((row.blocker_id, row.blocked_id) for row in rows)
-    return found
+    rows = await _PAIRS.rows(conn, pairs)
+    return {(row.blocker_id, row.blocked_id) for row in rows}
 
 
 async def who_blocked(conn: AsyncConnection, viewer: int, owners: Sequence[int]) -> set[int]:

@@ -7,13 +7,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, insert, select, text, tuple_, update
+from sqlalchemy import and_, bindparam, delete, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payam.storage import media as media_store
 from payam.storage.media import MediaRow
+from payam.storage.pairs import PairLookup
 from payam.storage.tables import chat_members, hidden_messages, messages
 
 
@@ -41,6 +42,13 @@ class MessageRow:
 
 _COLUMNS = tuple(messages.c)
 _INSERT = insert(messages).returning(messages.c.id, messages.c.chat_id, messages.c.seq)
+# Index lookups per key, where ``tuple_(...).in_(...)`` scanned the table on SQLite.
+_BY_CLIENT_ID = PairLookup(select(*_COLUMNS), messages.c.sender_id, messages.c.client_id)
+_HIDDEN = PairLookup(
+    select(hidden_messages.c.user_id, hidden_messages.c.message_id),
+    hidden_messages.c.user_id,
+    hidden_messages.c.message_id,
+)
 
 
 def _row(row: Any) -> MessageRow:
@@ -75,16 +83,9 @@ async def by_client_ids(
     conn: AsyncConnection, keys: Sequence[tuple[int, str]]
 ) -> dict[tuple[int, str], MessageRow]:
     """Existing messages for (sender_id, client_id) pairs: the idempotency lookup."""
-    found: dict[tuple[int, str], MessageRow] = {}
-    for start in range(0, len(keys), 400):
-        chunk = list(keys[start : start + 400])
-        rows = await conn.execute(
-            select(*_COLUMNS).where(tuple_(messages.c.sender_id, messages.c.client_id).in_(chunk))
-        )
-        for row in rows:
-            found[(row.sender_id, row.client_id)] = _row(row)
-    carried = await _carrying(conn, list(found.values()))
-    return {(m.sender_id, m.client_id): m for m in carried}
+    rows = await _BY_CLIENT_ID.rows(conn, keys)
+    found = await _carrying(conn, [_row(row) for row in rows])
+    return {(m.sender_id, m.client_id): m for m in found}
 
 
 async def insert_many(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> list[int]:
@@ -198,17 +199,8 @@ async def hidden_among(
     conn: AsyncConnection, pairs: Sequence[tuple[int, int]]
 ) -> set[tuple[int, int]]:
     """Which (user, message) pairs are hidden for that user."""
-    found: set[tuple[int, int]] = set()
-    for start in range(0, len(pairs), 400):
-        rows = await conn.execute(
-            select(hidden_messages.c.user_id, hidden_messages.c.message_id).where(
-                tuple_(hidden_messages.c.user_id, hidden_messages.c.message_id).in_(
-                    list(pairs[start : start + 400])
-                )
-            )
-        )
-        found.update((row.user_id, row.message_id) for row in rows)
-    return found
+    rows = await _HIDDEN.rows(conn, pairs)
+    return {(row.user_id, row.message_id) for row in rows}
 
 
 async def unhide_chat(conn: AsyncConnection, user_id: int, chat_id: int) -> None:
