@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import delete, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -29,31 +29,31 @@ class UpdateRow:
 async def allocate(conn: AsyncConnection, counts: dict[int, int]) -> dict[int, int]:
     """Reserve ``counts[user]`` seqs for each user; returns each user's first reserved seq.
 
-    Counters are locked in id order on PostgreSQL (no deadlocks between processes); SQLite's
-    single writer serialises anyway.
+    One statement per batch whatever its users: an upsert that adds each count to the user's
+    counter (creating it at 0) and returns the new value, sent as an executemany of one fixed
+    statement, so SQLAlchemy compiles it once; a multi-VALUES statement built per batch
+    was compiled again for every number of users. Rows go in user id order, so on PostgreSQL
+    the counters are locked in id order (no deadlocks between processes); SQLite's single
+    writer serialises anyway.
     """
     users = sorted(u for u, n in counts.items() if n > 0)
     if not users:
         return {}
-    dialect_insert = sqlite_insert if conn.dialect.name == "sqlite" else pg_insert
-    await conn.execute(
-        dialect_insert(update_counters)
-        .values([{"user_id": u, "last_seq": 0} for u in users])
-        .on_conflict_do_nothing(index_elements=[update_counters.c.user_id])
+    result = await conn.execute(
+        _RESERVE[conn.dialect.name], [{"user_id": u, "last_seq": counts[u]} for u in users]
     )
-    query = select(update_counters.c.user_id, update_counters.c.last_seq).where(
-        update_counters.c.user_id.in_(users)
-    )
-    if conn.dialect.name != "sqlite":
-        query = query.order_by(update_counters.c.user_id).with_for_update()
-    current = {row.user_id: row.last_seq for row in await conn.execute(query)}
-    await conn.execute(
-        update(update_counters)
-        .where(update_counters.c.user_id == bindparam("uid"))
-        .values(last_seq=bindparam("new_seq")),
-        [{"uid": u, "new_seq": current[u] + counts[u]} for u in users],
-    )
-    return {u: current[u] + 1 for u in users}
+    return {row.user_id: row.last_seq - counts[row.user_id] + 1 for row in result}
+
+
+def _reserve(dialect_insert: Any) -> Any:
+    new = dialect_insert(update_counters)
+    return new.on_conflict_do_update(
+        index_elements=[update_counters.c.user_id],
+        set_={"last_seq": update_counters.c.last_seq + new.excluded.last_seq},
+    ).returning(update_counters.c.user_id, update_counters.c.last_seq)
+
+
+_RESERVE = {"sqlite": _reserve(sqlite_insert), "postgresql": _reserve(pg_insert)}
 
 
 async def insert_many(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
