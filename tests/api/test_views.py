@@ -373,3 +373,25 @@ async def test_reports_arriving_together_are_counted_per_channel_and_viewer(
     assert cells[day]["views"] == {"": 8}
     assert sport_cells[day]["viewers"][""] == 2
     assert sport_cells[day]["views"] == {"": 2}
+
+
+async def test_posts_sent_through_the_send_path_count_and_show_their_views(
+    harness: Harness,
+) -> None:
+    owner = await person(harness, name="Owner")
+    stranger = await person(harness, cc="49")
+    chat_id = await make_channel(harness, owner)
+    sent = await harness.http.post(
+        f"/v1/chats/{chat_id}/messages",
+        json={"client_id": "news-1", "text": "hello readers"},
+        headers=owner.headers,
+    )
+    assert sent.status_code == 201, sent.text
+    post_id = sent.json()["id"]
+    assert sent.json()["views"] == 0
+
+    assert await views_of(harness, stranger, chat_id, [post_id]) == {str(post_id): 1}
+    history = await harness.http.get(f"/v1/chats/{chat_id}/messages", headers=stranger.headers)
+    assert history.status_code == 200, history.text
+    (shown,) = history.json()["messages"]
+    assert shown["views"] == 1
