@@ -387,3 +387,16 @@ async def test_a_direct_chat_peer_may_fetch(harness: Harness) -> None:
     assert (await send(harness, sara, chat, "song", media_ids=[body["id"]])).status_code == 201
     served = await fetch(harness, omid, body["id"])
     assert served.status_code == 200 and served.content == MP3
+
+
+async def test_the_same_bytes_uploaded_later_do_not_tell_when_they_were_first_uploaded(
+    harness: Harness,
+) -> None:
+    sara, omid = await people(harness, "Sara", "Omid")
+    first = await uploaded(harness, sara, PDF)
+    harness.clock.advance(7 * 86400)
+    second = await uploaded(harness, omid, PDF)
+    mine = await fetch(harness, sara, first["id"])
+    theirs = await fetch(harness, omid, second["id"])
+    assert mine.headers["etag"] == theirs.headers["etag"]  # one file on disk
+    assert mine.headers["last-modified"] != theirs.headers["last-modified"]

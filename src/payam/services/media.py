@@ -63,6 +63,7 @@ class ServedMedia:
     etag: str
     inline: bool
     filename: str
+    uploaded_at: float
 
 
 def not_found() -> NotFound:
@@ -203,6 +204,7 @@ class MediaService:
             etag=f'"{key.partition(".")[0]}"',
             inline=row.kind in INLINE_KINDS,
             filename=f"{media_id}{'-thumb' if thumbnail else ''}.{suffix}",
+            uploaded_at=row.created_at,
         )
 
     # -- deleting ------------------------------------------------------------------------------

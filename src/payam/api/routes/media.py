@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from email.utils import formatdate
 from typing import Any
 
 from fastapi import APIRouter, Request, Response, status
@@ -126,6 +127,9 @@ def _send(served: ServedMedia, request: Request, services: ServicesDep) -> Respo
         # Even opened directly in a browser, an upload runs nothing and loads nothing.
         "Content-Security-Policy": "default-src 'none'; sandbox",
         "Content-Disposition": f'{disposition}; filename="{served.filename}"',
+        # This upload's time, not the shared file's: a file's own time would tell whoever
+        # uploads the same bytes when someone first did.
+        "Last-Modified": formatdate(served.uploaded_at, usegmt=True),
     }
     if served.etag in request.headers.get("if-none-match", ""):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
