@@ -283,7 +283,8 @@ class ChannelService:
     async def search(self, caller: Caller, query: str, limit: int = 20) -> list[dict[str, Any]]:
         """Channels by handle prefix or title, case-insensitive, handle matches first, then in
         handle order (stable). ``@abc`` looks at handles only, which the unique index on
-        ``handle_key`` serves; a title is matched anywhere in it, which scans (docs/api.md)."""
+        ``handle_key`` serves on SQLite; a title is matched anywhere in it, which scans
+        (docs/api.md, "Channels")."""
         query = (query or "").strip()
         if not query or query == "@":
             raise InvalidInput("Say what to search for.", code="empty_query")

@@ -62,9 +62,10 @@ def _escape_like(text: str) -> str:
 
 def _handle_prefix(conn: AsyncConnection, prefix: str) -> ColumnElement[bool]:
     """``handle_key`` starts with ``prefix`` (lower case, handle characters only), written so
-    the unique index on ``handle_key`` serves it: a range on SQLite (whose LIKE is
-    case-insensitive and so cannot use a BINARY index), LIKE on PostgreSQL (which uses the
-    b-tree for a left-anchored pattern when the database collation is C)."""
+    the unique index on ``handle_key`` serves it on SQLite: a range (SQLite's LIKE is
+    case-insensitive and so cannot use a BINARY index). On PostgreSQL, LIKE: exact under any
+    collation, where a range is not (en_US orders "_" as if it were absent), but the default
+    b-tree serves it only under the C collation, so it filters the table (docs/api.md)."""
     if conn.dialect.name == "sqlite":
         # Handle characters sort below "~" in a byte-wise collation.
         return and_(chats.c.handle_key >= prefix, chats.c.handle_key < prefix + "~")
@@ -75,8 +76,9 @@ async def search(
     conn: AsyncConnection, *, handle_prefix: str | None, title_part: str | None, limit: int
 ) -> list[ChatRow]:
     """Channels whose handle starts with ``handle_prefix`` or whose title contains
-    ``title_part`` (both lower case): handle matches first, then by handle. The handle prefix
-    alone is an index range; a title part is a scan of the chats table."""
+    ``title_part`` (both lower case): handle matches first, then by handle. A handle prefix
+    alone is an index range on SQLite (see ``_handle_prefix`` for PostgreSQL); a title part is
+    a scan of the chats table."""
     conditions: list[ColumnElement[bool]] = []
     if handle_prefix:
         conditions.append(_handle_prefix(conn, handle_prefix))

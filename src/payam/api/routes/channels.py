@@ -21,8 +21,8 @@ async def search_channels(
     limit: Annotated[int, Query(ge=1, le=50)] = 20,
 ) -> list[dict[str, Any]]:
     """Channels whose handle starts with ``q`` or whose title contains it (case-insensitive),
-    handle matches first, then by handle. ``q=@abc`` searches handles only (an index range;
-    a title search scans)."""
+    handle matches first, then by handle. ``q=@abc`` searches handles only (cheaper: see
+    docs/api.md for what each costs)."""
     return await services.channels.search(caller, q, limit)
 
 
