@@ -60,6 +60,8 @@ async def test_an_admin_posts_and_anyone_signed_in_reads_the_posts(harness: Harn
     assert first.status_code == 201, first.text
     body = first.json()
     assert (body["seq"], body["text"], body["views"], body["forwards"]) == (1, "first post", 0, 0)
+    # A post speaks for the channel: readers do not learn which admin wrote it.
+    assert body["sender_id"] is None
     second = await post(harness, admin, channel, "second post")
     assert second.status_code == 201, second.text
     for who in (reader, stranger, owner):  # the stranger never subscribed: channels are public
@@ -228,6 +230,7 @@ async def test_anyone_may_forward_a_post_and_its_forward_count_goes_up(harness: 
     assert forwarded.status_code == 201, forwarded.text
     copy = forwarded.json()
     assert (copy["text"], copy["forward_of"]) == ("worth sharing", original["id"])
+    assert copy["forward_from_user_id"] is None  # the post leads to its channel, not its admin
     assert "forwards" not in copy  # the copy in a direct chat is not a channel post
     # Several at once (likely one batch: one UPDATE whatever their number), all counted.
     sends = [send(harness, reader, other, None, forward_of=original["id"]) for _ in range(5)]

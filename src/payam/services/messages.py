@@ -652,7 +652,10 @@ class _BatchContext:
                 return NotFound("No such message to forward.", code="message_not_found")
             text = text if text is not None else original.text
             media = media or original.media  # a forward carries the original's files
-            forward_from = original.forward_from_user_id or original.sender_id
+            # A channel post's copy names no admin (render.message_json): ``forward_of``
+            # leads to the post, and the post to its channel.
+            if original.forwards is None:
+                forward_from = original.forward_from_user_id or original.sender_id
         self.next_seq[r.chat_id] += 1
         if media:
             self.carried[(r.chat_id, self.next_seq[r.chat_id])] = media

@@ -18,11 +18,14 @@ from payam.storage.tables import chat_members, hidden_messages
 
 def message_json(m: MessageRow) -> dict[str, Any]:
     deleted = m.deleted_at is not None
+    # A channel post (the only message with counters) speaks for the channel: which admin
+    # wrote it is not shown to its public readers, who may not see the channel's staff.
+    post = m.views is not None
     body: dict[str, Any] = {
         "id": m.id,
         "chat_id": m.chat_id,
         "seq": m.seq,
-        "sender_id": m.sender_id,
+        "sender_id": None if post else m.sender_id,
         "client_id": m.client_id,
         "text": None if deleted else m.text,
         "reply_to": m.reply_to,
