@@ -166,3 +166,37 @@ async def test_admins_post_over_the_websocket_and_subscribers_are_refused(
         await nothing_pending(admin_socket)
     shown = await harness.http.get(f"/v1/chats/{channel}/messages", headers=reader.headers)
     assert [m["text"] for m in shown.json()["messages"]] == ["live"]
+
+
+async def test_joining_and_leaving_through_the_routes_start_and_stop_the_frames(
+    live_server: LiveServer,
+) -> None:
+    """The same with the channel routes (create, join, leave) instead of the storage layer."""
+    harness = live_server.harness
+    owner = await harness.sign_in("+989121160001", "Owner")
+    reader = await harness.sign_in("+989121160002", "Reader")
+    created = await harness.http.post(
+        "/v1/chats",
+        json={"type": "channel", "title": "Routes", "handle": "routes_news"},
+        headers=owner.headers,
+    )
+    assert created.status_code == 201, created.text
+    channel = created.json()["id"]
+    async with (
+        open_socket(live_server, owner.token) as owner_socket,
+        open_socket(live_server, reader.token) as socket,
+    ):
+        await go_live(owner_socket, harness, owner)
+        await go_live(socket, harness, reader)
+        joined = await harness.http.post(f"/v1/chats/{channel}/join", headers=reader.headers)
+        assert joined.status_code in {200, 201}, joined.text
+        assert (await socket.next("update"))["kind"] == "chat_new"
+        response = await post(harness, owner, channel, "for subscribers")
+        assert (await socket.next("channel"))["message"] == response.json()
+        # The owner's socket found the channel among theirs when it opened.
+        assert (await owner_socket.next("channel"))["message"] == response.json()
+        left = await harness.http.delete(f"/v1/chats/{channel}", headers=reader.headers)
+        assert left.status_code == 204, left.text
+        assert (await socket.next("update"))["kind"] == "chat_removed"
+        assert (await post(harness, owner, channel, "after leaving")).status_code == 201
+        await nothing_pending(socket)
