@@ -124,7 +124,7 @@ def build_services(
         updates=updates,
         purge=purge,
         chats=ChatService(db, settings, clock, updates, purge, photos),
-        channels=ChannelService(db, settings, clock, updates),
+        channels=ChannelService(db, settings, clock, updates, limiter),
         messages=MessageService(db, settings, clock, updates, purge, files=files),
         media=media,
         channel_stats=ChannelStatsService(db, settings, clock, keys),

@@ -227,6 +227,24 @@ async def test_handles_at_the_edges_of_the_rules_are_accepted(harness: Harness) 
         assert response.status_code == 201, (handle, response.text)
 
 
+async def test_channels_made_by_one_account_are_limited_and_a_refused_one_costs_nothing(
+    make_harness: Any,
+) -> None:
+    harness: Harness = await make_harness(limits={"channel_create_per_user": "2/86400"})
+    sara = await harness.sign_in(SARA, "Sara")
+    bita = await harness.sign_in(BITA, "Bita")
+    await create_channel(harness, bita, "taken_one")
+    response = await create_channel_response(harness, sara, "taken_one")
+    assert code_of(response) == "handle_taken"
+    await create_channel(harness, sara, "first_one")
+    await create_channel(harness, sara, "second_one")
+    response = await create_channel_response(harness, sara, "third_one")
+    assert response.status_code == 429, response.text
+    assert code_of(response) == "too_many_channels" and int(response.headers["Retry-After"]) > 0
+    response = await harness.http.get("/v1/channels/third_one", headers=sara.headers)
+    assert response.status_code == 404
+
+
 async def test_title_and_description_are_checked(harness: Harness) -> None:
     sara = await harness.sign_in(SARA, "Sara")
     response = await create_channel_response(harness, sara, "longer_one", description="x" * 256)

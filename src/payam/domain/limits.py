@@ -56,6 +56,8 @@ class Limit(enum.Enum):
     photo_upload_per_user = "photo_upload_per_user"
     # P9.2: media uploads (files for messages and channel posts) per account.
     media_upload_per_user = "media_upload_per_user"
+    # P9.2: channels created per account: handles are public and unique, so nobody hoards them.
+    channel_create_per_user = "channel_create_per_user"
 
     @property
     def default(self) -> Rate:
@@ -72,6 +74,7 @@ DEFAULT_RATES: dict[Limit, Rate] = {
     Limit.photo_upload_per_user: Rate(10, 3600),
     # An album is up to media_per_message files: room for several an hour, not for a flood.
     Limit.media_upload_per_user: Rate(200, 3600),
+    Limit.channel_create_per_user: Rate(10, 86400),
 }
 
 # Seconds to wait before the 2nd, 3rd, ... code to the same number; the last repeats.

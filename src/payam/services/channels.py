@@ -32,7 +32,9 @@ from payam.domain.clock import Clock
 from payam.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from payam.domain.events import PendingUpdate, iso
 from payam.domain.handles import MAX_LENGTH, check_handle, handle_key
+from payam.domain.limits import Limit
 from payam.domain.models import Caller
+from payam.services.limiter import RateLimiter
 from payam.services.profiles import check_name
 from payam.services.updates import UpdateLog
 from payam.storage import channel_stats
@@ -211,18 +213,28 @@ class ChannelService:
     """Creating, finding, searching and joining channels. Leaving, deleting, roles, title and
     photo go through ``ChatService`` (the same routes as a group), in its channel branches."""
 
-    def __init__(self, db: Database, settings: Settings, clock: Clock, updates: UpdateLog) -> None:
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        clock: Clock,
+        updates: UpdateLog,
+        limiter: RateLimiter,
+    ) -> None:
         self.db = db
         self.settings = settings
         self.clock = clock
         self.updates = updates
+        self.limiter = limiter
 
     async def create(
         self, caller: Caller, title: str, handle: str, description: str | None
     ) -> dict[str, Any]:
         """A channel with the caller as owner (and first subscriber). A handle taken already,
         in any case, is 409 ``handle_taken``; also when two requests race for it (the unique
-        index decides, and its refusal is the same 409)."""
+        index decides, and its refusal is the same 409). Each channel made spends the
+        ``channel_create_per_user`` limit (429), so nobody hoards handles; a refused one costs
+        nothing."""
         title = check_name(title, self.settings.chat_title_max_length).replace("\n", " ")
         key = check_handle(handle)
         description = check_description(description)
@@ -231,6 +243,13 @@ class ChannelService:
             async with self.db.write() as conn:
                 if await store.by_handle(conn, key) is not None:
                     raise Conflict("This handle is taken.", code="handle_taken")
+                await self.limiter.spend(
+                    Limit.channel_create_per_user,
+                    f"user:{caller.user_id}",
+                    conn=conn,
+                    code="too_many_channels",
+                    message="You made many channels lately; try again later.",
+                )
                 chat_id = await store.create(
                     conn,
                     title=title,
