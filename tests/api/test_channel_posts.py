@@ -298,3 +298,32 @@ async def test_unread_counts_come_from_the_read_marker_and_receipts_go_nowhere(
     )
     assert refused.status_code == 403
     assert code(refused) == "not_subscribed"
+
+
+async def test_a_subscriber_hides_a_post_for_themself_alone(harness: Harness) -> None:
+    owner, reader, other = await people(harness, "Owner", "Reader", "Other")
+    channel = await make_channel(harness, owner, subscribers=[reader, other])
+    posted = (await post(harness, owner, channel, "not for me")).json()
+    url = f"/v1/chats/{channel}/messages/{posted['id']}?for=me"
+    assert (await harness.http.delete(url, headers=reader.headers)).status_code == 204
+    assert (await history(harness, reader, channel)).json()["messages"] == []
+    for who in (owner, other):
+        shown = (await history(harness, who, channel)).json()["messages"]
+        assert [m["text"] for m in shown] == ["not for me"]
+    hidden = [u for u in await updates_of(harness, reader) if u["kind"] == "message_hidden"]
+    assert [u["message"]["id"] for u in hidden] == [posted["id"]]
+    assert not [u for u in await updates_of(harness, other) if u["kind"] == "message_hidden"]
+
+
+async def test_a_reply_in_a_channel_must_be_to_a_post_of_that_channel(harness: Harness) -> None:
+    owner, friend = await people(harness, "Owner", "Friend")
+    channel = await make_channel(harness, owner)
+    first = (await post(harness, owner, channel, "part one")).json()
+    reply = await post(harness, owner, channel, "part two", reply_to=first["id"])
+    assert reply.status_code == 201, reply.text
+    assert reply.json()["reply_to"] == first["id"]
+    elsewhere = await direct_chat(harness, owner, friend)
+    private = (await send(harness, owner, elsewhere, "private")).json()
+    refused = await post(harness, owner, channel, "leak", reply_to=private["id"])
+    assert refused.status_code == 422
+    assert code(refused) == "invalid_reply_to"
