@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from payam.services import channels as channel_service
 from payam.storage import channels as channel_store
-from payam.storage.tables import channel_stats, chat_members, chats, messages
+from payam.storage.tables import channel_stats, chat_members, chats, messages, reports
 from tests.api.test_chats import (
     BITA,
     CYRUS,
@@ -362,6 +362,33 @@ async def test_a_channel_photo_is_public_and_set_by_admins(harness: Harness) -> 
     response = await harness.http.get(f"/v1/chats/{chat_id}/photo", headers=outsider.headers)
     assert response.status_code == 200
     assert response.headers["content-type"] == "image/webp"
+
+
+async def test_any_reader_reports_a_channel_post_but_not_a_groups_message(
+    harness: Harness,
+) -> None:
+    sara = await harness.sign_in(SARA, "Sara")
+    bita = await harness.sign_in(BITA, "Bita")
+    chat_id = await create_channel(harness, sara)
+    post = await send(harness, sara, chat_id, "a post to report")
+    url = f"/v1/chats/{chat_id}/messages/{post['id']}/report"
+    response = await harness.http.post(url, json={"reason": "spam"}, headers=bita.headers)
+    assert response.status_code == 201, response.text
+    async with harness.services.db.read() as conn:
+        reported = await conn.scalar(
+            select(reports.c.reported_user_id).where(reports.c.message_id == post["id"])
+        )
+    assert reported == sara.user_id
+    # A post id reported under another chat is not found.
+    group_id = await create_group(harness, sara)
+    secret = await send(harness, sara, group_id, "group only")
+    for chat, message in ((chat_id, secret["id"]), (group_id, secret["id"])):
+        response = await harness.http.post(
+            f"/v1/chats/{chat}/messages/{message}/report",
+            json={"reason": "spam"},
+            headers=bita.headers,
+        )
+        assert response.status_code == 404, response.text
 
 
 # --- joining and leaving ------------------------------------------------------------------------

@@ -686,14 +686,20 @@ class ChatService:
             await self.purge.request()
 
     async def report(self, caller: Caller, chat_id: int, message_id: int, reason: str) -> int:
-        """Report a message for moderators (kept with the reporter, never shown to the author)."""
+        """Report a message for moderators (kept with the reporter, never shown to the author).
+        A channel's posts are public, so any reader reports them, subscribed or not."""
         reason = (reason or "").strip()
         if not reason or len(reason) > 500:
             raise InvalidInput("Give a reason of at most 500 characters.", code="invalid_reason")
         async with self.db.write() as conn:
-            _, me = await self.access_chat(conn, caller, chat_id)
+            chat = await store.get(conn, chat_id)
+            if chat is not None and chat.type == CHANNEL:
+                me = await store.member(conn, chat_id, caller.user_id)
+                cleared = me.cleared_seq if me is not None else 0
+            else:
+                cleared = (await self.access_chat(conn, caller, chat_id))[1].cleared_seq
             message = await message_store.get(conn, message_id)
-            if message is None or message.chat_id != chat_id or message.seq <= me.cleared_seq:
+            if message is None or message.chat_id != chat_id or message.seq <= cleared:
                 raise NotFound("No such message.", code="message_not_found")
             return await block_store.add_report(
                 conn,
