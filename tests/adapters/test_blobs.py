@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -97,3 +100,34 @@ async def test_keys_that_are_not_ours_are_refused(tmp_path: Path, key: str) -> N
         await store.get(key)
     with pytest.raises(ValueError, match="not a blob key"):
         await store.delete(key)
+
+
+async def test_what_a_crash_left_half_written_or_half_erased_is_erased_later(
+    tmp_path: Path,
+) -> None:
+    store = FileBlobStore(tmp_path)
+    kept = await store.put(b"a file in use", "webp")
+    erasing, partial = tmp_path / ".erasing", tmp_path / ".partial"
+    erasing.mkdir()
+    (erasing / "doomed").write_bytes(b"PAYAM-BLOB-MARKER being deleted")
+    (partial / "abandoned").write_bytes(b"PAYAM-BLOB-MARKER half written")
+    (partial / "in-flight").write_bytes(b"PAYAM-BLOB-MARKER still arriving")
+    old = time.time() - 7200
+    os.utime(partial / "abandoned", (old, old))
+    assert await store.drop_leftovers(time.time() - 3600) == 2
+    left = {path.name: path.read_bytes() for path in files_under(tmp_path)}
+    assert left == {kept: b"a file in use", "in-flight": b"PAYAM-BLOB-MARKER still arriving"}
+
+
+async def test_a_large_file_is_stored_from_a_stream_and_read_by_ranges(tmp_path: Path) -> None:
+    store = FileBlobStore(tmp_path)
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    key = await store.put_file(io.BytesIO(data), "bin")
+    assert key == f"{hashlib.sha256(data).hexdigest()}.bin"
+    assert await store.put_file(io.BytesIO(data), "bin") == key  # stored once
+    found = await store.open(key)
+    assert found is not None and found.size == len(data) and found.path is not None
+    chunks = [c async for c in store.read_range(key, 1000, 2 * 1024 * 1024 + 5)]
+    assert b"".join(chunks) == data[1000 : 2 * 1024 * 1024 + 5]
+    assert [p.name for p in files_under(tmp_path)] == [key]
+    assert await store.open("0" * 64 + ".bin") is None

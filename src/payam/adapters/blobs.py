@@ -12,7 +12,10 @@ answer ``open`` with ``path=None`` and implement ``read_range`` (an HTTP Range G
 HTTP layer then streams instead of the path.
 
 P5.3: a deleted file is first renamed out of reach, then overwritten with zeros and synced,
-then unlinked, so its bytes are gone from the file and not merely unlisted. (Copy-on-write
+then unlinked, so its bytes are gone from the file and not merely unlisted. Files being written
+live in ``.partial/`` and files being erased in ``.erasing/`` until they are done; what a crash
+left there (bytes half written, or bytes that were being deleted) is erased the same way by
+``drop_leftovers``, which the retention job runs. (Copy-on-write
 file systems and SSD wear levelling can still keep old blocks: full-disk encryption is the
 operator's answer to that.)
 """
@@ -67,6 +70,11 @@ class BlobStore(Protocol):
         """Erase the blob for good; a missing blob is not an error."""
         ...
 
+    async def drop_leftovers(self, older_than: float) -> int:
+        """Erase what interrupted writes (begun before ``older_than``, a Unix time) and
+        interrupted erasures left behind; how many went."""
+        ...
+
 
 def _valid_key(key: str) -> bool:
     digest, _, suffix = key.partition(".")
@@ -82,6 +90,8 @@ def _valid_key(key: str) -> bool:
 class FileBlobStore:
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._partial = root / ".partial"
+        self._erasing = root / ".erasing"
 
     def _path(self, key: str) -> Path:
         if not _valid_key(key):
@@ -93,12 +103,12 @@ class FileBlobStore:
         await asyncio.to_thread(self._write, self._path(key), data)
         return key
 
-    @staticmethod
-    def _write(path: Path, data: bytes) -> None:
+    def _write(self, path: Path, data: bytes) -> None:
         if path.exists():
             return
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        self._partial.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self._partial)
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
@@ -115,9 +125,9 @@ class FileBlobStore:
     def _write_stream(self, source: BinaryIO, suffix: str) -> str:
         """Copy into a temporary file beside the blobs while hashing, then move it under its
         key (or drop the copy when that key is stored already)."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        self._partial.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256()
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".tmp-")
+        fd, tmp = tempfile.mkstemp(dir=self._partial)
         try:
             with os.fdopen(fd, "wb") as fh:
                 while chunk := source.read(CHUNK):
@@ -166,14 +176,32 @@ class FileBlobStore:
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self._erase, self._path(key))
 
-    @staticmethod
-    def _erase(path: Path) -> None:
-        doomed = path.with_name(f".del-{secrets.token_hex(8)}")
+    def _erase(self, path: Path) -> None:
+        self._erasing.mkdir(parents=True, exist_ok=True)
+        doomed = self._erasing / secrets.token_hex(8)
         try:
             path.rename(doomed)  # from here on nobody can open it by its key
         except FileNotFoundError:
             return
-        FileBlobStore._overwrite(doomed)
+        self._overwrite(doomed)
+
+    async def drop_leftovers(self, older_than: float) -> int:
+        return await asyncio.to_thread(self._drop_leftovers, older_than)
+
+    def _drop_leftovers(self, older_than: float) -> int:
+        dropped = 0
+        for folder, only_old in ((self._erasing, False), (self._partial, True)):
+            if not folder.is_dir():
+                continue
+            for path in folder.iterdir():
+                try:
+                    if only_old and path.stat().st_mtime >= older_than:
+                        continue  # an upload still being written
+                except FileNotFoundError:
+                    continue  # finished meanwhile
+                self._overwrite(path)
+                dropped += 1
+        return dropped
 
     @staticmethod
     def _overwrite(path: Path) -> None:

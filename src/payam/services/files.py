@@ -28,6 +28,9 @@ from payam.adapters.blobs import BlobStore
 from payam.storage import chats, media, users
 from payam.storage.database import Database
 
+# A file still being written this long after it was begun was abandoned by a crash.
+LEFTOVER_AGE = 3600
+
 
 class Files:
     def __init__(self, db: Database, blobs: BlobStore) -> None:
@@ -58,6 +61,11 @@ class Files:
                 await self.blobs.delete(key)
                 erased += 1
         return erased
+
+    async def drop_leftovers(self, now: float) -> int:
+        """Erase what a crash left in the store (P5.3): files half written more than an hour
+        ago, and files that were being erased; how many went. Run by the retention job."""
+        return await self.blobs.drop_leftovers(now - LEFTOVER_AGE)
 
     @staticmethod
     async def _in_use(conn: AsyncConnection, key: str) -> bool:

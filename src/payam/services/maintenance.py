@@ -5,7 +5,8 @@ buckets, old updates, devices unused for ``stale_device_days`` (signed out), adm
 user data after ``admin_audit_retention_days``, ended erasure cool-downs, prize-draw
 winners after ``draw_retention_days``, the salts and marks of view counting after
 ``view_dedup_days`` (P10.1: a post's view count is final from then on), and media uploads no
-message carried within ``media_unattached_hours``, with their files (P5.3)."""
+message carried within ``media_unattached_hours``, with their files, and the files a crash left
+half written or half erased in the blob store (P5.3)."""
 
 from __future__ import annotations
 
@@ -78,6 +79,7 @@ class Maintenance:
             }
         # A transaction of its own: the files go once their rows are committed gone (P5.3).
         removed["unattached_media"] = await self.media.expire_unattached()
+        removed["file_leftovers"] = await self.media.files.drop_leftovers(now)
         return removed
 
     async def _run(self) -> None:
