@@ -13,6 +13,8 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
+from payam.domain.errors import Forbidden
+from payam.domain.models import Caller
 from payam.services import channels as channel_service
 from payam.storage import channels as channel_store
 from payam.storage.tables import channel_stats, chat_members, chats, messages, reports
@@ -438,6 +440,30 @@ async def test_joining_is_idempotent_starts_with_nothing_unread_and_tells_only_t
     assert listed[chat_id]["unread_count"] == 1
     assert listed[chat_id]["last_message"]["text"] == "third post"
     assert listed[chat_id]["type"] == "channel" and "member_count" not in listed[chat_id]
+
+
+async def test_joining_twice_at_once_subscribes_once(harness: Harness) -> None:
+    sara = await harness.sign_in(SARA, "Sara")
+    bita = await harness.sign_in(BITA, "Bita")
+    chat_id = await create_channel(harness, sara)
+    responses = await asyncio.gather(*(join(harness, bita, chat_id) for _ in range(3)))
+    assert [r.status_code for r in responses] == [200, 200, 200], [r.text for r in responses]
+    assert (await get_chat(harness, bita, chat_id))["subscriber_count"] == 2
+    kinds = [u["kind"] for u in await updates_of(harness, bita) if u["chat_id"] == chat_id]
+    assert kinds == ["chat_new"]
+    assert await stats_count(harness, chat_id, "joined") == 2  # the owner and Bita, once
+
+
+async def test_nobody_sees_typing_in_a_channel(harness: Harness) -> None:
+    sara = await harness.sign_in(SARA, "Sara")
+    bita = await harness.sign_in(BITA, "Bita")
+    chat_id = await create_channel(harness, sara)
+    await subscribe(harness, chat_id, bita)
+    for who in (sara, bita):
+        caller = Caller(who.user_id, who.device_id)
+        with pytest.raises(Forbidden) as refused:
+            await harness.services.chats.check_member(caller, chat_id)
+        assert refused.value.code == "not_for_channels"
 
 
 async def test_only_channels_can_be_joined(harness: Harness) -> None:
