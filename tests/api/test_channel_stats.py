@@ -196,9 +196,12 @@ async def test_a_day_with_fewer_than_k_viewers_shows_nothing_but_zero_shows_zero
     check_report(report, k)
 
 
-async def test_subscribers_by_country_and_os_are_a_snapshot_of_the_closed_day(
+async def test_subscribers_by_country_and_os_are_a_snapshot_the_retention_job_takes(
     make_harness: Any,
 ) -> None:
+    """The snapshot of a day is taken by the retention job after the day, as of its end, and
+    never by a report: an admin cannot pick the moments two snapshots are taken to make their
+    difference one person's subscription."""
     harness = await make_harness(stats_min_group=K)
     owner = await person(harness, "98", "Android 15", name="Owner")
     subscribers = (
@@ -206,6 +209,7 @@ async def test_subscribers_by_country_and_os_are_a_snapshot_of_the_closed_day(
         *[await person(harness, "49", "Windows 11") for _ in range(3)],
         await person(harness, "90", "Ubuntu"),
     )
+    late = await person(harness, "49", "Windows 10")
     start_of_next_day(harness, hour=10)
     chat_id = await make_channel(harness, owner, subscribers=subscribers)
     async with harness.services.db.write() as conn:  # as the join route counts them
@@ -214,9 +218,21 @@ async def test_subscribers_by_country_and_os_are_a_snapshot_of_the_closed_day(
         )
     day = day_of_date(harness)
 
-    start_of_next_day(harness, hour=10)
+    start_of_next_day(harness, hour=0)
+    # Someone joins after the day closed but before the job runs: not in that day's count.
+    async with harness.services.db.write() as conn:
+        await chat_store.add_members(
+            conn, chat_id, [(late.user_id, "subscriber")], now=harness.clock.now(), start_seq=0
+        )
     report = await stats(harness, owner, chat_id, days=1)
-    assert report["subscribers"]["count"] == 8
+    assert report["subscribers"]["as_of"] is None  # a report takes no snapshot
+    assert day_of(report, day)["subscribers"]["by_os"] is None
+
+    harness.clock.advance(1800)
+    assert (await harness.services.maintenance.prune())["subscriber_snapshots"] == 1
+    assert (await harness.services.maintenance.prune())["subscriber_snapshots"] == 0  # once
+    report = await stats(harness, owner, chat_id, days=1)
+    assert report["subscribers"]["count"] == 9  # now, as the channel shows it to everyone
     assert report["subscribers"]["as_of"] == day
     assert report["subscribers"]["by_country_code"] == {
         "total": 8,
@@ -225,18 +241,23 @@ async def test_subscribers_by_country_and_os_are_a_snapshot_of_the_closed_day(
     }
     # Linux alone would be an "other" of 1: Windows (the smallest shown) is pooled with it.
     assert report["subscribers"]["by_os"] == {"total": 8, "cells": {"Android": 4}, "other": 4}
+    assert day_of(report, day)["subscribers"]["by_os"] == report["subscribers"]["by_os"]
     assert day_of(report, day)["subscribers"]["joined"] == 7
     assert day_of(report, day)["subscribers"]["left"] == 0
 
-    # Someone joins after the snapshot: the closed day's figures do not move.
-    late = await person(harness, "49", "Windows 10")
-    async with harness.services.db.write() as conn:
-        await chat_store.add_members(
-            conn, chat_id, [(late.user_id, "subscriber")], now=harness.clock.now(), start_seq=0
-        )
-    again = await stats(harness, owner, chat_id, days=1)
-    assert closed_days(again) == closed_days(report)
+    # The next day's snapshot has the late subscriber; the closed day's figures do not move.
+    start_of_next_day(harness, hour=1)
+    await harness.services.maintenance.prune()
+    again = await stats(harness, owner, chat_id, days=2)
+    assert day_of(again, day) == day_of(report, day)
+    assert again["subscribers"]["as_of"] > day
+    assert again["subscribers"]["by_country_code"] == {
+        "total": 9,
+        "cells": {"98": 4},
+        "other": 5,  # 1 from +90 would stand alone: +49 (4, tied with +98, first by name) joins it
+    }
     check_report(report, K)
+    check_report(again, K)
 
 
 def sums_of_days(report: dict[str, Any], name: str) -> dict[str, Any]:

@@ -753,6 +753,21 @@ async def test_every_subscriber_of_a_deleted_channel_is_told_once_in_several_tra
         ]
 
 
+async def test_telling_a_deleted_channels_subscribers_skips_erased_accounts(
+    harness: Harness,
+) -> None:
+    sara = await harness.sign_in(SARA, "Sara")
+    bita = await harness.sign_in(BITA, "Bita")
+    bita_seq = await last_update_seq(harness, bita)
+    services = harness.services
+    gone_user = bita.user_id + 1000  # an account erased after the deletion committed
+    await channel_service.tell_deleted(
+        services.db, services.updates, 77, [gone_user, bita.user_id], by=sara.user_id
+    )
+    told = await updates_since(harness, bita, bita_seq)
+    assert [(u["kind"], u["chat_id"]) for u in told] == [("chat_removed", 77)]
+
+
 # --- the group routes a channel refuses -------------------------------------------------------
 
 

@@ -111,6 +111,11 @@ def test_prune_deletes_expired_access_log_entries_and_prints_counts(tmp_path: Pa
             "admin_access",
             "erasure_cooldowns",
             "draw_winners",
+            "view_marks",
+            "view_salts",
+            "unattached_media",
+            "file_leftovers",
+            "subscriber_snapshots",
         ],
         0,
     )

@@ -57,6 +57,7 @@ async def test_prune_on_a_fresh_server_removes_nothing(harness: Harness) -> None
         "view_salts": 0,
         "unattached_media": 0,
         "file_leftovers": 0,
+        "subscriber_snapshots": 0,
     }
 
 

@@ -123,22 +123,12 @@ async def heir_of_channel(conn: AsyncConnection, chat_id: int) -> MemberRow | No
     return admins[0] if admins else None
 
 
-async def make_owner(
-    conn: AsyncConnection, chat_id: int, user_id: int, *, previous: int | None
-) -> list[PendingUpdate]:
-    """``user_id`` owns the channel; the ``previous`` owner (if they stay) becomes an admin.
-    Only the two of them are told (``member_role``): the others do not see roles change."""
+async def make_owner(conn: AsyncConnection, chat_id: int, user_id: int) -> list[PendingUpdate]:
+    """``user_id`` (the heir of an owner who goes) owns the channel. Only they are told
+    (``member_role``): nobody else sees roles change."""
     await chat_store.update_member(conn, chat_id, user_id, role=OWNER)
-    told = [(user_id, OWNER)]
-    if previous is not None:
-        await chat_store.update_member(conn, chat_id, previous, role=ADMIN)
-        told.append((previous, ADMIN))
-    recipients = sorted({uid for uid, _ in told})
-    return [
-        PendingUpdate(to, events.MEMBER_ROLE, chat_id, None, {"user_id": who, "role": role})
-        for to in recipients
-        for who, role in told
-    ]
+    payload = {"user_id": user_id, "role": OWNER}
+    return [PendingUpdate(user_id, events.MEMBER_ROLE, chat_id, None, payload)]
 
 
 async def unsubscribe(
@@ -182,18 +172,25 @@ async def tell_deleted(
     single writer for 5 s at 100,000 subscribers (8 s on PostgreSQL, with 100,000 counter rows
     locked), stalling every send meanwhile; in chunks, other writes go between them. If the
     server stops half-way, the rest learn it when the channel answers 404 and leaves their
-    chat list."""
+    chat list. A subscriber whose account was erased meanwhile is skipped."""
     payload = {"by": by, "deleted": True} if by is not None else {"deleted": True}
     chunk = TELL_CHUNK
     for start in range(0, len(user_ids), chunk):
-        async with db.write() as conn:
-            recorded = await updates.record(
-                conn,
-                [
-                    PendingUpdate(uid, events.CHAT_REMOVED, chat_id, None, payload)
-                    for uid in user_ids[start : start + chunk]
-                ],
-            )
+        for attempt in (1, 2):
+            try:
+                async with db.write() as conn:
+                    alive = await store.existing_users(conn, user_ids[start : start + chunk])
+                    recorded = await updates.record(
+                        conn,
+                        [
+                            PendingUpdate(uid, events.CHAT_REMOVED, chat_id, None, payload)
+                            for uid in alive
+                        ],
+                    )
+                break
+            except IntegrityError:  # an account erased between the check and the insert
+                if attempt == 2:
+                    raise
         await updates.publish(recorded)
 
 

@@ -424,7 +424,7 @@ class ChatService:
                             "deletes the channel.",
                             code="owner_must_hand_over",
                         )
-                    pending += await channels.make_owner(conn, chat_id, heir.user_id, previous=None)
+                    pending += await channels.make_owner(conn, chat_id, heir.user_id)
                 pending += await channels.unsubscribe(
                     conn, chat_id, caller.user_id, now, by=caller.user_id
                 )

@@ -315,6 +315,6 @@ class ErasureService:
             heir = await channels.heir_of_channel(conn, chat_id)
             if heir is None:
                 return [], await channels.delete_channel(conn, chat_id)
-            told = await channels.make_owner(conn, chat_id, heir.user_id, previous=None)
+            told = await channels.make_owner(conn, chat_id, heir.user_id)
         await channels.unsubscribe(conn, chat_id, user_id, now)
         return told, None

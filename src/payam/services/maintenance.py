@@ -6,7 +6,8 @@ user data after ``admin_audit_retention_days``, ended erasure cool-downs, prize-
 winners after ``draw_retention_days``, the salts and marks of view counting after
 ``view_dedup_days`` (P10.1: a post's view count is final from then on), and media uploads no
 message carried within ``media_unattached_hours``, with their files, and the files a crash left
-half written or half erased in the blob store (P5.3)."""
+half written or half erased in the blob store (P5.3). Once a day it also counts each
+channel's subscribers for the channel statistics (P10.1)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import logging
 
 from payam.config import Settings
 from payam.domain.clock import Clock
+from payam.services.channel_stats import take_snapshots
 from payam.services.limiter import RateLimiter
 from payam.services.media import MediaService
 from payam.storage import access_log, account_state, admin, codes, retention, updates, views
@@ -80,6 +82,8 @@ class Maintenance:
         # A transaction of its own: the files go once their rows are committed gone (P5.3).
         removed["unattached_media"] = await self.media.expire_unattached()
         removed["file_leftovers"] = await self.media.files.drop_leftovers(now)
+        # Once a day, at a moment no admin chooses (P10.1): see channel_stats.take_snapshots.
+        removed["subscriber_snapshots"] = await take_snapshots(self.db, now)
         return removed
 
     async def _run(self) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payam.domain.aggregates import CODE_DIGITS
-from payam.storage.tables import channel_stats, chat_members, devices, messages, users
+from payam.storage.tables import channel_stats, chat_members, chats, devices, messages, users
 
 DAY = 86400
 
@@ -24,7 +24,7 @@ VIEWS = "views"  # views newly counted that day, all posts together
 # Distinct viewers that day (their first view in the channel that day), keys "" (everyone),
 # "cc:<calling code>", "os:<OS family>", "hour:<UTC hour of that first view>".
 VIEWERS = "viewers"
-# A snapshot of the subscribers at the end of a day (taken by the first report after it),
+# A snapshot of the subscribers at the end of a day (taken by the retention job after it),
 # keys "", "cc:<calling code>", "os:<OS family of their most recently used device>".
 SUBSCRIBERS = "subscribers"
 
@@ -86,18 +86,6 @@ async def cells(
     return found
 
 
-async def has_cell(conn: AsyncConnection, chat_id: int, day: int, metric: str) -> bool:
-    found = await conn.scalar(
-        select(channel_stats.c.count).where(
-            channel_stats.c.chat_id == chat_id,
-            channel_stats.c.day == day,
-            channel_stats.c.metric == metric,
-            channel_stats.c.key == "",
-        )
-    )
-    return found is not None
-
-
 async def put_day(
     conn: AsyncConnection, chat_id: int, day: int, metric: str, values: Mapping[str, int]
 ) -> bool:
@@ -127,10 +115,28 @@ class SubscriberGroup:
     count: int
 
 
-async def subscriber_groups(conn: AsyncConnection, chat_id: int) -> list[SubscriberGroup]:
-    """Subscribers counted by the leading digits of their number and the OS of their most
-    recently used device, in the database: no number or id leaves it, and a million
-    subscribers come back as at most a few thousand groups."""
+async def channels_without(conn: AsyncConnection, day: int, metric: str) -> list[int]:
+    """Channels that existed by the end of ``day`` and have no ``metric`` cells for it."""
+    done = select(channel_stats.c.chat_id).where(
+        channel_stats.c.chat_id == chats.c.id,
+        channel_stats.c.day == day,
+        channel_stats.c.metric == metric,
+        channel_stats.c.key == "",
+    )
+    rows = await conn.execute(
+        select(chats.c.id)
+        .where(chats.c.type == "channel", chats.c.created_at < (day + 1) * DAY, ~done.exists())
+        .order_by(chats.c.id)
+    )
+    return [row.id for row in rows]
+
+
+async def subscriber_groups(
+    conn: AsyncConnection, chat_id: int, joined_before: float
+) -> list[SubscriberGroup]:
+    """Subscribers who joined before ``joined_before``, counted by the leading digits of their
+    number and the OS of their most recently used device, in the database: no number or id
+    leaves it, and a million subscribers come back as at most a few thousand groups."""
     latest_os = (
         select(devices.c.os)
         .where(devices.c.user_id == chat_members.c.user_id)
@@ -141,7 +147,7 @@ async def subscriber_groups(conn: AsyncConnection, chat_id: int) -> list[Subscri
     each = (
         select(func.substr(users.c.phone, 2, CODE_DIGITS).label("prefix"), latest_os.label("os"))
         .select_from(chat_members.join(users, users.c.id == chat_members.c.user_id))
-        .where(chat_members.c.chat_id == chat_id)
+        .where(chat_members.c.chat_id == chat_id, chat_members.c.joined_at < joined_before)
         .subquery()
     )
     rows = await conn.execute(

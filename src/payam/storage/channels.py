@@ -5,12 +5,14 @@ millions, and no use case needs them one by one except deleting the channel.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import and_, case, func, insert, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from payam.storage.chats import _CHAT, _MEMBER, ChatRow, MemberRow
-from payam.storage.tables import STAFF_ROLES, chat_members, chats
+from payam.storage.tables import STAFF_ROLES, chat_members, chats, users
 
 CHANNEL = "channel"
 
@@ -115,3 +117,13 @@ async def subscriber_ids(conn: AsyncConnection, chat_id: int) -> list[int]:
         select(chat_members.c.user_id).where(chat_members.c.chat_id == chat_id)
     )
     return [row.user_id for row in rows]
+
+
+async def existing_users(conn: AsyncConnection, user_ids: Sequence[int]) -> list[int]:
+    """Those of ``user_ids`` whose account still exists (in the order given)."""
+    if not user_ids:
+        return []
+    found = set(
+        (await conn.scalars(select(users.c.id).where(users.c.id.in_(list(user_ids))))).all()
+    )
+    return [uid for uid in user_ids if uid in found]
