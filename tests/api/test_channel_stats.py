@@ -427,3 +427,57 @@ async def test_the_report_holds_no_viewer_id_number_name_or_device(make_harness:
     assert {frozenset(p) for p in report["posts"]} == {
         frozenset({"id", "seq", "created_at", "views", "forwards"})
     }
+
+
+async def test_the_channel_routes_feed_the_report_end_to_end(make_harness: Any) -> None:
+    """Through the real doors: a channel created, joined and left over HTTP, posts sent and
+    viewed; the next day's report shows the joins, hides the lone leave, counts the views."""
+    harness = await make_harness(stats_min_group=K)
+    owner = await person(harness, name="Owner")
+    readers = [await person(harness, "98", "Android 14") for _ in range(4)]
+    start_of_next_day(harness, hour=9)
+    created = await harness.http.post(
+        "/v1/chats",
+        json={"type": "channel", "title": "Daily news", "handle": "daily_news_k3"},
+        headers=owner.headers,
+    )
+    assert created.status_code == 201, created.text
+    chat_id = created.json()["id"]
+    for reader in readers:
+        joined = await harness.http.post(f"/v1/chats/{chat_id}/join", headers=reader.headers)
+        assert joined.status_code == 200, joined.text
+    sent = await harness.http.post(
+        f"/v1/chats/{chat_id}/messages",
+        json={"client_id": "p1", "text": "first post"},
+        headers=owner.headers,
+    )
+    assert sent.status_code == 201, sent.text
+    post_id = sent.json()["id"]
+    for reader in readers:
+        await views_of(harness, reader, chat_id, [post_id])
+    left = await harness.http.delete(f"/v1/chats/{chat_id}", headers=readers[0].headers)
+    assert left.status_code == 204, left.text
+    the_day = day_of_date(harness)
+
+    start_of_next_day(harness, hour=2)
+    await harness.services.maintenance.prune()
+    report = await stats(harness, owner, chat_id, days=1)
+    day = day_of(report, the_day)
+    assert day["subscribers"]["joined"] == 5  # the owner and four readers
+    assert day["subscribers"]["left"] is None  # one person: hidden
+    assert day["reach"] == 4
+    assert day["views"] == 4
+    assert report["subscribers"]["count"] == 4
+    assert report["subscribers"]["by_os"] == {"total": 4, "cells": {"Android": 4}, "other": 0}
+    assert report["posts"] == [
+        {
+            "id": post_id,
+            "seq": sent.json()["seq"],
+            "created_at": sent.json()["created_at"],
+            "views": 4,
+            "forwards": 0,
+        }
+    ]
+    check_report(report, K)
+    response = await harness.http.get(f"/v1/chats/{chat_id}/stats", headers=readers[1].headers)
+    assert response.status_code == 403
