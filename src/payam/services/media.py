@@ -20,9 +20,9 @@ Who may fetch it: the uploader; a user who sees a message that is not deleted an
 channel post carries it. Everyone else is told it does not exist (404 ``media_not_found``).
 
 Deletion (P5.3): the stores release media rows in the transaction that deletes their last
-message; the services that run those transactions hand the returned blob keys to ``forget``
-after the commit, which erases every file that no media row, account photo or group photo
-names any more (``services/files.py``).
+message; the services that run those transactions hand the returned blob keys to
+``Files.forget`` after the commit, which erases every file that no media row, account photo or
+group photo names any more (``services/files.py``).
 """
 
 from __future__ import annotations
@@ -208,10 +208,6 @@ class MediaService:
         )
 
     # -- deleting ------------------------------------------------------------------------------
-
-    async def forget(self, keys: list[str]) -> int:
-        """After a commit that released media rows: erase the files nothing names (P5.3)."""
-        return await self.files.forget(keys)
 
     async def expire_unattached(self) -> int:
         """Delete uploads no message carried within ``media_unattached_hours``, and their files
