@@ -119,12 +119,16 @@ async def test_what_a_crash_left_half_written_or_half_erased_is_erased_later(
     assert left == {kept: b"a file in use", "in-flight": b"PAYAM-BLOB-MARKER still arriving"}
 
 
-async def test_a_large_file_is_stored_from_a_stream_and_read_by_ranges(tmp_path: Path) -> None:
+async def test_a_large_file_is_staged_kept_once_and_read_by_ranges(tmp_path: Path) -> None:
     store = FileBlobStore(tmp_path)
     data = os.urandom(3 * 1024 * 1024 + 17)
-    key = await store.put_file(io.BytesIO(data), "bin")
-    assert key == f"{hashlib.sha256(data).hexdigest()}.bin"
-    assert await store.put_file(io.BytesIO(data), "bin") == key  # stored once
+    staged = await store.stage(io.BytesIO(data))
+    assert staged.size == len(data) and staged.digest == hashlib.sha256(data).hexdigest()
+    key = await store.keep(staged, "bin")
+    assert key == f"{staged.digest}.bin"
+    assert await store.keep(await store.stage(io.BytesIO(data)), "bin") == key  # stored once
+    dropped = await store.stage(io.BytesIO(b"PAYAM-BLOB-MARKER not kept"))
+    await store.discard(dropped)
     found = await store.open(key)
     assert found is not None and found.size == len(data) and found.path is not None
     chunks = [c async for c in store.read_range(key, 1000, 2 * 1024 * 1024 + 5)]

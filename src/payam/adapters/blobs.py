@@ -5,11 +5,13 @@ by the SHA-256 of their bytes, so the same file is stored once. Callers delete a
 nothing refers to it any more, and must not store the same key while they delete it (the store
 cannot tell a new reference from an old one): ``services/files.py`` holds that rule.
 
-Large uploads are stored from a file (``put_file``, never whole in memory) and served from
-``open``: a ``BlobFile`` with the size and, for a store on the local disk, the path the HTTP
-layer streams byte ranges from. An S3-compatible store would put with a multipart upload,
-answer ``open`` with ``path=None`` and implement ``read_range`` (an HTTP Range GET), which the
-HTTP layer then streams instead of the path.
+Large uploads are stored from a file in two steps, never whole in memory: ``stage`` copies the
+bytes in while hashing them (the slow part, done before the caller takes its lock), ``keep``
+names the staged copy by its hash (a rename, under the caller's lock), ``discard`` drops it.
+They are served from ``open``: a ``BlobFile`` with the size and, for a store on the local disk,
+the path the HTTP layer streams byte ranges from. An S3-compatible store would stage with a
+multipart upload to a temporary name and keep with a copy, answer ``open`` with ``path=None``
+and implement ``read_range`` (an HTTP Range GET), which the HTTP layer then streams.
 
 P5.3: a deleted file is first renamed out of reach, then overwritten with zeros and synced,
 then unlinked, so its bytes are gone from the file and not merely unlisted. Files being written
@@ -36,6 +38,15 @@ CHUNK = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
+class Staged:
+    """Bytes copied into the store under a temporary name, not yet a blob."""
+
+    digest: str  # SHA-256, hex
+    size: int
+    handle: str  # where the store holds them; meaningful to that store only
+
+
+@dataclass(frozen=True, slots=True)
 class BlobFile:
     """A stored blob as served: its key, its size, and a local path when it has one."""
 
@@ -49,9 +60,17 @@ class BlobStore(Protocol):
         """Store ``data``; return its key (stable for equal bytes)."""
         ...
 
-    async def put_file(self, source: BinaryIO, suffix: str) -> str:
-        """Store what ``source`` holds from its current position to its end, read in chunks
-        (an upload of tens of megabytes is never whole in memory); return its key."""
+    async def stage(self, source: BinaryIO) -> Staged:
+        """Copy what ``source`` holds from its position to its end into the store, in chunks,
+        hashing it on the way; nothing is named by it yet."""
+        ...
+
+    async def keep(self, staged: Staged, suffix: str) -> str:
+        """Make staged bytes a blob (or drop them when equal bytes are stored); its key."""
+        ...
+
+    async def discard(self, staged: Staged) -> None:
+        """Erase staged bytes that will not be kept."""
         ...
 
     async def get(self, key: str) -> bytes | None:
@@ -119,33 +138,48 @@ class FileBlobStore:
             Path(tmp).unlink(missing_ok=True)
             raise
 
-    async def put_file(self, source: BinaryIO, suffix: str) -> str:
-        return await asyncio.to_thread(self._write_stream, source, suffix)
+    async def stage(self, source: BinaryIO) -> Staged:
+        return await asyncio.to_thread(self._stage, source)
 
-    def _write_stream(self, source: BinaryIO, suffix: str) -> str:
-        """Copy into a temporary file beside the blobs while hashing, then move it under its
-        key (or drop the copy when that key is stored already)."""
+    def _stage(self, source: BinaryIO) -> Staged:
         self._partial.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256()
+        size = 0
         fd, tmp = tempfile.mkstemp(dir=self._partial)
         try:
             with os.fdopen(fd, "wb") as fh:
                 while chunk := source.read(CHUNK):
                     digest.update(chunk)
                     fh.write(chunk)
+                    size += len(chunk)
                 fh.flush()
                 os.fsync(fh.fileno())
-            key = f"{digest.hexdigest()}.{suffix}"
-            path = self._path(key)
-            if path.exists():
-                self._overwrite(Path(tmp))
-            else:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                Path(tmp).replace(path)
         except BaseException:
             self._overwrite(Path(tmp))
             raise
+        return Staged(digest=digest.hexdigest(), size=size, handle=Path(tmp).name)
+
+    def _staged_path(self, staged: Staged) -> Path:
+        path = self._partial / staged.handle
+        if path.parent != self._partial or staged.handle.startswith("."):
+            raise ValueError(f"not a staged file: {staged.handle!r}")
+        return path
+
+    async def keep(self, staged: Staged, suffix: str) -> str:
+        key = f"{staged.digest}.{suffix}"
+        path, tmp = self._path(key), self._staged_path(staged)
+        await asyncio.to_thread(self._keep, tmp, path)
         return key
+
+    def _keep(self, tmp: Path, path: Path) -> None:
+        if path.exists():
+            self._overwrite(tmp)  # equal bytes are stored: the copy goes
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.replace(path)
+
+    async def discard(self, staged: Staged) -> None:
+        await asyncio.to_thread(self._overwrite, self._staged_path(staged))
 
     async def open(self, key: str) -> BlobFile | None:
         path = self._path(key)

@@ -119,7 +119,7 @@ class MediaService:
         if found.kind == "image":
             row = await self._store_image(caller, await asyncio.to_thread(source.read))
         else:
-            row = await self._store_file(caller, source, size, found)
+            row = await self._store_file(caller, source, found)
         return media_json(row)
 
     async def _store_image(self, caller: Caller, data: bytes) -> MediaRow:
@@ -150,17 +150,21 @@ class MediaService:
                 await self.files.forget_locked((full_key, thumb_key))
                 raise
 
-    async def _store_file(
-        self, caller: Caller, source: BinaryIO, size: int, found: Sniffed
-    ) -> MediaRow:
+    async def _store_file(self, caller: Caller, source: BinaryIO, found: Sniffed) -> MediaRow:
+        # The copy (the slow part) happens before the lock; naming it is a rename under it.
+        staged = await self.blobs.stage(source)
         async with self.files.refs:
-            key = await self.blobs.put_file(source, found.suffix)
+            try:
+                key = await self.blobs.keep(staged, found.suffix)
+            except BaseException:
+                await self.blobs.discard(staged)
+                raise
             try:
                 return await self._record(
                     caller,
                     kind=found.kind,
                     mime=found.mime,
-                    size=size,
+                    size=staged.size,
                     width=None,
                     height=None,
                     blob_key=key,
