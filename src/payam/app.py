@@ -179,6 +179,7 @@ def create_app(
             await services.maintenance.stop()
             await gateway.stop()
             await services.messages.stop()
+            await services.channel_stats.stop()
             await services.purge.stop()
             await services.consents.stop()
             await services.access_log.stop()

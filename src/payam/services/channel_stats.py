@@ -22,6 +22,7 @@ out of what each day showed. docs/privacy.md says what this does and does not st
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -168,6 +169,14 @@ class ChannelStatsService:
             self._writer = asyncio.create_task(self._write_pending(), name="view-writer")
         # Shielded: a client that goes away does not cancel a batch others share.
         return {"views": _views(await asyncio.shield(report.future))}
+
+    async def stop(self) -> None:
+        """Let the reports already queued be written (a batch commits in milliseconds), so the
+        database is not closed under them."""
+        if self._writer is not None and not self._writer.done():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(self._writer), timeout=10)
+        self._writer = None
 
     async def _write_pending(self) -> None:
         """Commit waiting reports, a batch at a time, until none wait. (No await between the
