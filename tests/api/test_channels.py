@@ -31,6 +31,7 @@ from tests.api.test_chats import (
     send,
     updates_of,
 )
+from tests.api.test_groups import blob_files
 from tests.conftest import Account, Harness
 
 ERAN = "+989121110004"
@@ -734,6 +735,22 @@ async def test_the_owner_deletes_the_channel_and_its_posts_for_good(harness: Har
     assert (left, members, stats) == (0, 0, 0)
     # The handle is free again.
     await create_channel(harness, bita, "gone_soon")
+
+
+async def test_deleting_a_channel_erases_its_photo_files(harness: Harness) -> None:
+    sara = await harness.sign_in(SARA, "Sara")
+    chat_id = await create_channel(harness, sara)
+    response = await harness.http.put(
+        f"/v1/chats/{chat_id}/photo",
+        files={"file": ("p.png", png(), "image/png")},
+        headers=sara.headers,
+    )
+    assert response.status_code == 200, response.text
+    files = blob_files(harness)
+    assert files
+    assert (await leave(harness, sara, chat_id, delete="true")).status_code == 204
+    for path in files:
+        assert not path.exists()
 
 
 async def test_every_subscriber_of_a_deleted_channel_is_told_once_in_several_transactions(
