@@ -400,3 +400,24 @@ async def test_the_same_bytes_uploaded_later_do_not_tell_when_they_were_first_up
     theirs = await fetch(harness, omid, second["id"])
     assert mine.headers["etag"] == theirs.headers["etag"]  # one file on disk
     assert mine.headers["last-modified"] != theirs.headers["last-modified"]
+
+
+WEBM = (
+    bytes.fromhex("1a45dfa3")
+    + b"\x9f\x42\x86\x81\x01\x42\xf7\x81\x01\x42\xf2\x81\x04\x42\xf3\x81\x08"
+    + b"\x42\x82\x84webm\x42\x87\x81\x04\x42\x85\x81\x02"
+    + b"PAYAM-VOICE" * 40
+)
+
+
+async def test_a_voice_note_in_a_webm_box_is_audio_when_sent_as_audio(harness: Harness) -> None:
+    [sara] = await people(harness, "Sara")
+    voice = await uploaded(harness, sara, WEBM, content_type="audio/webm;codecs=opus")
+    assert (voice["kind"], voice["mime"]) == ("audio", "audio/webm")
+    clip = await uploaded(harness, sara, WEBM, content_type="video/webm")
+    assert (clip["kind"], clip["mime"]) == ("video", "video/webm")
+    unsaid = await uploaded(harness, sara, WEBM)
+    assert (unsaid["kind"], unsaid["mime"]) == ("video", "video/webm")
+    # The declared type only chooses between sound and pictures: never another kind.
+    response = await upload(harness, sara, WEBM, content_type="text/html")
+    assert response.status_code == 415

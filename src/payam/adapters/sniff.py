@@ -68,3 +68,16 @@ def contradicts(declared: str | None, found: Sniffed) -> bool:
     if claimed == "file":
         return found.known and found.kind != "file"
     return found.kind != claimed
+
+
+def settle(declared: str | None, found: Sniffed) -> Sniffed:
+    """The finding, with one use of the declared type: WebM, MP4 and Ogg hold sound or
+    pictures, and their first bytes do not say which. A voice note recorded as audio/webm is
+    kind audio (``audio/webm``), not video, when it was declared so. Only the kind and the
+    top-level type change: the subtype is still the one found in the bytes."""
+    claimed = family(declared or "")
+    media = {"video", "audio"}
+    if found.kind not in media or claimed not in media or claimed == found.kind:
+        return found
+    subtype = found.mime.partition("/")[2]
+    return Sniffed(claimed, f"{claimed}/{subtype}", found.suffix, known=True)

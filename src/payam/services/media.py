@@ -35,7 +35,7 @@ from typing import Any, BinaryIO
 from payam.adapters.blobs import BlobFile, BlobStore
 from payam.adapters.images import MIME as IMAGE_MIME
 from payam.adapters.images import process_image
-from payam.adapters.sniff import HEAD_BYTES, Sniffed, contradicts, sniff
+from payam.adapters.sniff import HEAD_BYTES, Sniffed, contradicts, settle, sniff
 from payam.config import Settings
 from payam.domain.clock import Clock
 from payam.domain.errors import InvalidInput, NotFound, PayloadTooLarge, UnsupportedMedia
@@ -116,6 +116,7 @@ class MediaService:
                 f"{found.mime if found.known else 'not a type we recognise'}.",
                 code="media_type_mismatch",
             )
+        found = settle(declared_type, found)
         if found.kind == "image":
             row = await self._store_image(caller, await asyncio.to_thread(source.read))
         else:
