@@ -370,7 +370,7 @@ async def test_an_admin_cannot_single_out_a_viewer_by_differencing_reports(
                 (day["viewers"][name], control_day["viewers"][name]),
                 (with_target["viewers"][name], without["viewers"][name]),
             ):
-                # The target only ever moves figures into "other": every cell shown with the
+                # Here the target only moves figures into "other": every cell shown with the
                 # target is shown without, with the same value.
                 assert seen["total"] == unseen["total"] + 1
                 assert set(seen["cells"]) <= set(unseen["cells"])

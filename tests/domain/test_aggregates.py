@@ -70,3 +70,29 @@ def test_several_days_add_up_what_each_day_showed() -> None:
     days = [Cells(30, {"98": 20}, 10), HIDDEN, Cells(12, {"49": 12}, 0)]
     assert add_up(days) == Cells(42, {"49": 12, "98": 20}, 10)
     assert add_up([]) == Cells(0, {}, 0)
+
+
+@given(
+    st.dictionaries(st.sampled_from("abcdefgh"), st.integers(min_value=1, max_value=40)),
+    st.integers(min_value=2, max_value=15),
+)
+def test_one_more_person_alone_in_their_group_is_never_shown_by_name(
+    cells: dict[str, int], k: int
+) -> None:
+    """Differencing, in general: the same crowd with and without one person whose group is
+    theirs alone. Their group is never named, and no cell shown both ways changes: what moves
+    is the total, other, and which cells are pooled (one more person in other can also make
+    pooling a shown cell unnecessary, e.g. {a: 1, b: 2} with k=2)."""
+    without = suppress(cells, k)
+    with_them = suppress({**cells, "target": 1}, k)
+    if with_them == HIDDEN:
+        return
+    assert with_them.shown is not None
+    assert "target" not in with_them.shown
+    if without == HIDDEN:
+        assert with_them.shown == {}
+        return
+    assert without.shown is not None
+    for key in with_them.shown.keys() & without.shown.keys():
+        assert with_them.shown[key] == without.shown[key]
+    assert with_them.total == (without.total or 0) + 1
