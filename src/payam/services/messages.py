@@ -315,11 +315,6 @@ class MessageService:
             new = [(i, o) for i, o in enumerate(outcomes) if isinstance(o, dict)]
             ids = await store.insert_many(conn, [row for _, row in new])
             carried = {i: ctx.carried.get((row["chat_id"], row["seq"]), ()) for i, row in new}
-            await media_store.attach(
-                conn,
-                [(mid, [m.id for m in carried[i]]) for (i, _), mid in zip(new, ids, strict=True)],
-                now,
-            )
             await chat_store.set_last_seqs(conn, ctx.changed_seqs())
             sent: dict[int, Sent] = {}
             pending: list[PendingUpdate] = []
@@ -346,6 +341,13 @@ class MessageService:
                 )
             await _advance_read(conn, read_marks)
             await store.add_forwards(conn, ctx.forwards_of([row for _, row in new]))
+            # After add_forwards: a forward of a post locks the post's row before it references
+            # the post's media, in the order a deletion of that post takes them (no deadlock).
+            await media_store.attach(
+                conn,
+                [(mid, [m.id for m in carried[i]]) for (i, _), mid in zip(new, ids, strict=True)],
+                now,
+            )
             updates = await self.updates.record(conn, pending)
         results: list[Sent | Exception] = []
         for i, done in enumerate(outcomes):
