@@ -73,7 +73,7 @@ def _dimension(values: dict[str, int], prefix: str, k: int) -> Cells:
     return suppress(cells, k, total=values.get("", 0))
 
 
-_NO_POST = view_store.Post(0, 0, 0.0)
+_NO_POST = view_store.Post(0, 0, 0.0, 0)
 
 
 def _views(counts: dict[int, int]) -> dict[str, int]:
@@ -146,22 +146,24 @@ class ChannelStatsService:
         one read and no write."""
         today = day_of(self.clock.now())
         async with self.db.read() as conn:
-            chat = await chat_store.get(conn, chat_id)
-            if chat is None or chat.type != "channel":
-                raise NotFound("No such chat.", code="chat_not_found")
+            # Posts are messages of channels only, so finding one proves the chat is a channel;
+            # the chat itself is read only when none is found (to tell 404 from "none").
             posts = {
                 pid: p
                 for pid, p in (await view_store.posts(conn, message_ids)).items()
                 if p.chat_id == chat_id
             }
             if not posts:
+                chat = await chat_store.get(conn, chat_id)
+                if chat is None or chat.type != "channel":
+                    raise NotFound("No such chat.", code="chat_not_found")
                 return {"views": {}}
             salts = await self._salts_of(conn, self._days(posts, today), today, create=False)
             if salts is not None:
                 marks = self._marks(salts, caller, chat_id, posts, today)
                 held = await view_store.existing_marks(conn, marks.days)
                 if held.issuperset(marks.days):
-                    return {"views": _views(await view_store.counts(conn, posts))}
+                    return {"views": _views({pid: p.views for pid, p in posts.items()})}
         report = _Report(caller, chat_id, tuple(posts), asyncio.get_running_loop().create_future())
         report.future.add_done_callback(_consume)
         self._pending.append(report)

@@ -18,7 +18,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payam.domain.models import Caller
-from payam.storage.tables import devices, messages, users, view_marks, view_salts
+from payam.storage.tables import chats, devices, messages, users, view_marks, view_salts
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,22 +26,29 @@ class Post:
     id: int
     chat_id: int
     created_at: float
+    views: int
 
 
 async def posts(conn: AsyncConnection, ids: Iterable[int]) -> dict[int, Post]:
-    """The channel posts among ``ids`` that are not deleted (a post is a message with a
-    ``views`` counter), whatever their channels: the caller keeps those of the right one."""
+    """The channel posts among ``ids`` that are not deleted, whatever their channels (the
+    caller keeps those of the right one), with their counts. A post is a message of a channel
+    (its ``views`` counter is set)."""
     wanted = sorted(set(ids))
     found: dict[int, Post] = {}
     for start in range(0, len(wanted), 500):
         rows = await conn.execute(
-            select(messages.c.id, messages.c.chat_id, messages.c.created_at).where(
+            select(messages.c.id, messages.c.chat_id, messages.c.created_at, messages.c.views)
+            .join(chats, chats.c.id == messages.c.chat_id)
+            .where(
                 messages.c.id.in_(wanted[start : start + 500]),
                 messages.c.views.is_not(None),
                 messages.c.deleted_at.is_(None),
+                chats.c.type == "channel",
             )
         )
-        found.update({row.id: Post(row.id, row.chat_id, row.created_at) for row in rows})
+        found.update(
+            {row.id: Post(row.id, row.chat_id, row.created_at, int(row.views)) for row in rows}
+        )
     return found
 
 
