@@ -18,6 +18,8 @@ import httpx
 from sqlalchemy import select
 
 from payam.domain.keys import Keys
+from payam.domain.models import Caller
+from payam.services.channel_stats import ChannelStatsService
 from payam.storage import channel_stats
 from payam.storage import chats as chat_store
 from payam.storage import messages as message_store
@@ -395,3 +397,34 @@ async def test_posts_sent_through_the_send_path_count_and_show_their_views(
     assert history.status_code == 200, history.text
     (shown,) = history.json()["messages"]
     assert shown["views"] == 1
+
+
+async def test_two_servers_on_one_database_count_a_viewer_once(harness: Harness) -> None:
+    """Two processes sharing one database (here two services on one engine: on PostgreSQL,
+    truly concurrent transactions) agree on the day's salt and count one viewer once."""
+    owner = await person(harness, name="Owner")
+    reader = await person(harness)
+    tablet = await another_device(harness, reader)
+    start_of_next_day(harness, hour=3)
+    chat_id = await make_channel(harness, owner)
+    posts = [await post(harness, chat_id, owner) for _ in range(3)]
+    one = harness.services.channel_stats
+    other = ChannelStatsService(
+        harness.services.db, harness.settings, harness.clock, Keys(harness.settings.secret())
+    )
+    callers = [Caller(reader.user_id, reader.device_id), Caller(tablet.user_id, tablet.device_id)]
+    answers = await asyncio.gather(
+        *(
+            service.report_views(callers[i % 2], chat_id, posts)
+            for i, service in enumerate([one, other] * 6)
+        )
+    )
+    assert all(answer["views"] == {str(p): 1 for p in posts} for answer in answers)
+    assert [await stored_views(harness, p) for p in posts] == [1, 1, 1]
+    assert await count_rows(harness, view_salts) == 1
+    async with harness.services.db.read() as conn:
+        day = channel_stats.day_of(harness.clock.now())
+        cells = (await channel_stats.cells(conn, chat_id, day, day))[day]
+    assert cells["viewers"][""] == 1
+    assert cells["views"] == {"": 3}
+    await other.stop()
