@@ -129,13 +129,14 @@ async def page(
 
 async def add_forwards(conn: AsyncConnection, counts: Mapping[int, int]) -> None:
     """Count forwards of channel posts (P10.1): one statement for a whole batch. Messages
-    whose counter is NULL (not channel posts) are left as they are."""
+    whose counter is NULL (not channel posts) are left as they are. Rows are updated in id
+    order, so two batches (two processes on PostgreSQL) lock shared posts in the same order."""
     if counts:
         await conn.execute(
             update(messages)
             .where(messages.c.id == bindparam("mid"), messages.c.forwards.is_not(None))
             .values(forwards=messages.c.forwards + bindparam("n")),
-            [{"mid": mid, "n": n} for mid, n in counts.items()],
+            [{"mid": mid, "n": n} for mid, n in sorted(counts.items())],
         )
 
 
