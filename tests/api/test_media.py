@@ -16,6 +16,8 @@ import httpx
 import pytest
 from PIL import Image
 
+from tests.adapters.test_video import TURNED, tkhd, track
+from tests.adapters.test_video import mp4 as video_file
 from tests.api.message_helpers import direct_chat, group_chat, people, send
 from tests.api.test_photos import GPS_MARKER, encode, jpeg_with_gps
 from tests.conftest import Account, Harness
@@ -421,3 +423,12 @@ async def test_a_voice_note_in_a_webm_box_is_audio_when_sent_as_audio(harness: H
     # The declared type only chooses between sound and pictures: never another kind.
     response = await upload(harness, sara, WEBM, content_type="text/html")
     assert response.status_code == 415
+
+
+async def test_a_videos_display_size_is_reported(harness: Harness) -> None:
+    [sara] = await people(harness, "Sara")
+    upright = video_file(track(b"vide", tkhd(1920, 1080, TURNED)), moov_last=True)
+    body = await uploaded(harness, sara, upright, content_type="video/mp4")
+    assert (body["kind"], body["width"], body["height"]) == ("video", 1080, 1920)
+    served = await fetch(harness, sara, body["id"])
+    assert served.content == upright

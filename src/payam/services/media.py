@@ -11,7 +11,7 @@ What an upload goes through, in this order:
 4. **Images are re-encoded** like photos (``adapters/images.py``: JPEG, PNG and WebP in, WebP
    out, at most ``media_image_max_side``, every metadata block dropped, a thumbnail made; bombs,
    truncated files and other image types refused). Video, audio and other files are stored as
-   they came.
+   they came; an MP4 or QuickTime video's display size is read from its track header.
 5. **Stored** content-addressed, and recorded as the caller's upload. Until a message carries it
    it is only the uploader's, and it is deleted after ``media_unattached_hours``.
 
@@ -36,6 +36,7 @@ from payam.adapters.blobs import BlobFile, BlobStore
 from payam.adapters.images import MIME as IMAGE_MIME
 from payam.adapters.images import process_image
 from payam.adapters.sniff import HEAD_BYTES, Sniffed, contradicts, settle, sniff
+from payam.adapters.video import video_size
 from payam.config import Settings
 from payam.domain.clock import Clock
 from payam.domain.errors import InvalidInput, NotFound, PayloadTooLarge, UnsupportedMedia
@@ -152,6 +153,7 @@ class MediaService:
                 raise
 
     async def _store_file(self, caller: Caller, source: BinaryIO, found: Sniffed) -> MediaRow:
+        size = await asyncio.to_thread(video_size, source) if found.kind == "video" else None
         # The copy (the slow part) happens before the lock; naming it is a rename under it.
         staged = await self.blobs.stage(source)
         async with self.files.refs:
@@ -166,8 +168,8 @@ class MediaService:
                     kind=found.kind,
                     mime=found.mime,
                     size=staged.size,
-                    width=None,
-                    height=None,
+                    width=size[0] if size else None,
+                    height=size[1] if size else None,
                     blob_key=key,
                     thumb_key=None,
                 )
