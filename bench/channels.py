@@ -408,7 +408,9 @@ async def post_phase(server: Server, setup: Setup, posts: int) -> None:
 # -- (2) live delivery ----------------------------------------------------------------------------
 
 
-async def live_phase(server: Server, setup: Setup, count: int, posts: int) -> None:
+async def live_phase(
+    server: Server, setup: Setup, count: int, posts: int, profile: Path | None
+) -> None:
     live = Live()
     t0 = time.perf_counter()
     sockets = await bounded(
@@ -421,26 +423,30 @@ async def live_phase(server: Server, setup: Setup, count: int, posts: int) -> No
     http = Http(server)
     sent: list[tuple[int, float, float]] = []  # message id, request sent, 201 received
     missing = 0
+    cpu: list[float] = []  # the server's, from the POST to the last frame delivered
     usage = Usage(server)
     try:
-        for n in range(posts):
-            live.target = live.received + len(sockets)
-            live.done.clear()
-            t_sent = time.perf_counter()
-            status, answer = await http.request(
-                "POST", f"/v1/chats/{setup.big}/messages", setup.owner, post_body("live", n)
-            )
-            t_accepted = time.perf_counter()
-            if status != 201:
-                raise RuntimeError(f"post: {status} {answer!r}")
-            sent.append((int(json.loads(answer)["id"]), t_sent, t_accepted))
-            try:
-                async with asyncio.timeout(30):
-                    await live.done.wait()
-            except TimeoutError:
-                missing += live.target - live.received
-                live.received = live.target
-            await asyncio.sleep(0.3)
+        with profiled(server, profile, "live"):
+            for n in range(posts):
+                live.target = live.received + len(sockets)
+                live.done.clear()
+                before = cpu_ns(server)
+                t_sent = time.perf_counter()
+                status, answer = await http.request(
+                    "POST", f"/v1/chats/{setup.big}/messages", setup.owner, post_body("live", n)
+                )
+                t_accepted = time.perf_counter()
+                if status != 201:
+                    raise RuntimeError(f"post: {status} {answer!r}")
+                sent.append((int(json.loads(answer)["id"]), t_sent, t_accepted))
+                try:
+                    async with asyncio.timeout(30):
+                        await live.done.wait()
+                except TimeoutError:
+                    missing += live.target - live.received
+                    live.received = live.target
+                cpu.append((cpu_ns(server) - before) / 1e9)
+                await asyncio.sleep(0.3)
         print("  " + usage.report(posts * len(sockets)).replace("per message", "per frame"))
     finally:
         http.close()
@@ -478,7 +484,11 @@ async def live_phase(server: Server, setup: Setup, count: int, posts: int) -> No
         f"{ms(percentile(last, 50))}, max {ms(max(last))} (first socket p50 "
         f"{ms(percentile(first, 50))}, median socket p50 {ms(percentile(median, 50))})"
     )
-    print("  last socket, each post: " + ", ".join(f"{x * 1000:.0f}" for x in sorted(last)) + " ms")
+    print(
+        f"  server CPU per post, to its 201 and the last frame: p50 {ms(percentile(cpu, 50))}, "
+        f"max {ms(max(cpu))} ({percentile(cpu, 50) / len(sockets) * 1e6:.0f} µs per socket)"
+    )
+    print("  last socket, post by post: " + ", ".join(f"{x * 1000:.0f}" for x in last) + " ms")
     for sock in sockets:
         sock.close()
 
@@ -487,13 +497,18 @@ async def live_phase(server: Server, setup: Setup, count: int, posts: int) -> No
 
 
 async def read_phase(server: Server, setup: Setup, reads: int) -> None:
-    # View counts that are not all zero: a few subscribers report the latest posts.
-    status, answer = await one_request(
-        server, "GET", f"/v1/chats/{setup.big}/messages?limit=50", setup.outsider
-    )
+    path = f"/v1/chats/{setup.big}/messages?limit=50"
+    status, answer = await one_request(server, "GET", path, setup.outsider)
     if status != 200:
         raise RuntimeError(f"history: {status} {answer!r}")
+    # A full page (when run without the post phase, the channel is empty).
+    for n in range(50 - len(json.loads(answer)["messages"])):
+        await one_request(
+            server, "POST", f"/v1/chats/{setup.big}/messages", setup.owner, post_body("r", n)
+        )
+    status, answer = await one_request(server, "GET", path, setup.outsider)
     ids = [m["id"] for m in json.loads(answer)["messages"]]
+    # View counts that are not all zero: a few subscribers report the latest posts.
     for token in setup.subscribers[:20]:
         status, answer = await one_request(
             server, "POST", f"/v1/chats/{setup.big}/views", token, {"message_ids": ids}
@@ -504,7 +519,6 @@ async def read_phase(server: Server, setup: Setup, reads: int) -> None:
     subscriber, outsider = Samples(), Samples()
     http = Http(server)
     usage = Usage(server)
-    path = f"/v1/chats/{setup.big}/messages?limit=50"
     try:
         for n in range(reads):
             token, samples = (
@@ -569,8 +583,7 @@ async def main(args: argparse.Namespace) -> None:
                     f"(2) live delivery: {args.live:,} subscribers of the big channel on "
                     f"WebSockets, {args.live_posts} posts"
                 )
-                with profiled(server, profile, "live"):
-                    await live_phase(server, setup, args.live, args.live_posts)
+                await live_phase(server, setup, args.live, args.live_posts, profile)
             if "read" in phases:
                 print(
                     f"(3) latest 50 posts: GET /v1/chats/{{id}}/messages?limit=50 on the big "
@@ -604,7 +617,7 @@ if __name__ == "__main__":
     arguments = parser.parse_args()
     if (
         not 10 <= arguments.small <= arguments.subscribers
-        or max(arguments.live, 20) + 1 >= arguments.subscribers
+        or max(arguments.live if "live" in arguments.only else 0, 20) + 1 >= arguments.subscribers
     ):
         parser.error("need 10 <= --small <= --subscribers, max(--live, 20) + 1 < --subscribers")
     run(arguments)
