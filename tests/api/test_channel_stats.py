@@ -14,6 +14,7 @@ from typing import Any
 from payam.domain.events import iso
 from payam.storage import channel_stats as stats_store
 from payam.storage import chats as chat_store
+from payam.storage import messages as message_store
 from tests.api.message_helpers import group_chat
 from tests.api.test_views import (
     make_channel,
@@ -481,3 +482,57 @@ async def test_the_channel_routes_feed_the_report_end_to_end(make_harness: Any) 
     check_report(report, K)
     response = await harness.http.get(f"/v1/chats/{chat_id}/stats", headers=readers[1].headers)
     assert response.status_code == 403
+
+
+async def test_posts_listed_are_those_of_the_closed_days_of_the_period_not_deleted(
+    harness: Harness,
+) -> None:
+    owner = await person(harness, name="Owner")
+    start_of_next_day(harness, hour=10)
+    chat_id = await make_channel(harness, owner)
+    too_old = await post(harness, chat_id, owner)
+    start_of_next_day(harness, hour=10)
+    kept = [await post(harness, chat_id, owner) for _ in range(3)]
+    deleted = await post(harness, chat_id, owner)
+    async with harness.services.db.write() as conn:
+        await message_store.tombstone(conn, [deleted], harness.clock.now())
+    start_of_next_day(harness, hour=10)
+    await post(harness, chat_id, owner)  # today's: not in any report yet
+
+    report = await stats(harness, owner, chat_id, days=1)
+    assert [p["id"] for p in report["posts"]] == kept[::-1]
+    longer = await stats(harness, owner, chat_id, days=2)
+    assert [p["id"] for p in longer["posts"]] == [*kept[::-1], too_old]
+
+
+async def test_a_busy_period_lists_its_newest_thousand_posts(harness: Harness) -> None:
+    owner = await person(harness, name="Owner")
+    start_of_next_day(harness, hour=1)
+    chat_id = await make_channel(harness, owner)
+    old = await post(harness, chat_id, owner)
+    start_of_next_day(harness, hour=1)
+    now = harness.clock.now()
+    async with harness.services.db.write() as conn:
+        ids = await message_store.insert_many(
+            conn,
+            [
+                {
+                    "chat_id": chat_id,
+                    "seq": seq,
+                    "sender_id": owner.user_id,
+                    "client_id": f"busy-{seq}",
+                    "text": "post",
+                    "created_at": now + seq,
+                    "views": 0,
+                    "forwards": 0,
+                }
+                for seq in range(2, 1202)
+            ],
+        )
+        await chat_store.set_last_seqs(conn, {chat_id: 1201})
+        await message_store.tombstone(conn, [ids[-1], ids[-600]], now)
+    start_of_next_day(harness, hour=1)
+    listed = [p["id"] for p in (await stats(harness, owner, chat_id, days=2))["posts"]]
+    alive = [i for i in ids if i not in {ids[-1], ids[-600]}]
+    assert listed == alive[::-1][:1000]
+    assert old not in listed

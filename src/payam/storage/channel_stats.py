@@ -169,26 +169,40 @@ async def posts_between(
     conn: AsyncConnection, chat_id: int, start: float, end: float, limit: int
 ) -> list[PostFigures]:
     """The channel's posts made in [start, end) that are not deleted, newest first, with
-    their public counters."""
-    rows = await conn.execute(
-        select(
-            messages.c.id,
-            messages.c.seq,
-            messages.c.created_at,
-            messages.c.views,
-            messages.c.forwards,
+    their public counters.
+
+    Read backwards by seq a page at a time, stopping at the first post made before ``start``
+    (a channel numbers its posts in the order they are made), so a report reads the posts of
+    its period, not the channel's whole history."""
+    found: list[PostFigures] = []
+    below: int | None = None
+    while len(found) < limit:
+        query = (
+            select(
+                messages.c.id,
+                messages.c.seq,
+                messages.c.created_at,
+                messages.c.deleted_at,
+                messages.c.views,
+                messages.c.forwards,
+            )
+            .where(messages.c.chat_id == chat_id)
+            .order_by(messages.c.seq.desc())
+            .limit(500)
         )
-        .where(
-            messages.c.chat_id == chat_id,
-            messages.c.views.is_not(None),
-            messages.c.deleted_at.is_(None),
-            messages.c.created_at >= start,
-            messages.c.created_at < end,
-        )
-        .order_by(messages.c.seq.desc())
-        .limit(limit)
-    )
-    return [
-        PostFigures(r.id, r.seq, r.created_at, int(r.views or 0), int(r.forwards or 0))
-        for r in rows
-    ]
+        if below is not None:
+            query = query.where(messages.c.seq < below)
+        rows = (await conn.execute(query)).all()
+        for r in rows:
+            if r.created_at < start:
+                return found
+            if r.created_at < end and r.deleted_at is None and r.views is not None:
+                found.append(
+                    PostFigures(r.id, r.seq, r.created_at, int(r.views), int(r.forwards or 0))
+                )
+                if len(found) == limit:
+                    break
+        if len(rows) < 500:
+            break
+        below = rows[-1].seq
+    return found
