@@ -102,7 +102,8 @@ class ChatService:
         if chat.type not in {"group", CHANNEL}:
             raise Forbidden("Only groups and channels have admins.", code="not_a_group")
         if me.role not in ADMINS:
-            raise Forbidden("Only group admins can do this.", code="not_admin")
+            kind = "channel" if chat.type == CHANNEL else "group"
+            raise Forbidden(f"Only {kind} admins can do this.", code="not_admin")
 
     def _check_room(self, members: int, *, joining: bool = False) -> None:
         if members > self.settings.group_member_limit:
