@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import and_, case, func, insert, or_, select, text
+from sqlalchemy import and_, case, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
+from payam.storage import chats as chat_store
 from payam.storage.chats import _CHAT, _MEMBER, ChatRow, MemberRow
 from payam.storage.tables import STAFF_ROLES, chat_members, chats, users
 
@@ -28,24 +29,17 @@ async def create(
     now: float,
 ) -> int:
     """Insert the channel row; a taken ``handle_key`` raises IntegrityError (unique index)."""
-    chat_id: int = (
-        await conn.execute(
-            insert(chats)
-            .values(
-                type=CHANNEL,
-                title=title,
-                handle=handle,
-                handle_key=handle_key,
-                description=description,
-                created_by=created_by,
-                created_at=now,
-                last_seq=0,
-                member_count=0,
-            )
-            .returning(chats.c.id)
-        )
-    ).scalar_one()
-    return chat_id
+    return await chat_store.create(
+        conn,
+        type_=CHANNEL,
+        title=title,
+        direct=None,
+        created_by=created_by,
+        now=now,
+        handle=handle,
+        handle_key=handle_key,
+        description=description,
+    )
 
 
 async def by_handle(conn: AsyncConnection, handle_key: str) -> ChatRow | None:

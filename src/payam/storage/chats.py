@@ -103,7 +103,12 @@ async def create(
     direct: str | None,
     created_by: int,
     now: float,
+    handle: str | None = None,
+    handle_key: str | None = None,
+    description: str | None = None,
 ) -> int:
+    """Insert a chat row; for a channel, a taken ``handle_key`` raises IntegrityError (its
+    unique index)."""
     chat_id: int = (
         await conn.execute(
             insert(chats)
@@ -111,6 +116,9 @@ async def create(
                 type=type_,
                 title=title,
                 direct_key=direct,
+                handle=handle,
+                handle_key=handle_key,
+                description=description,
                 created_by=created_by,
                 created_at=now,
                 last_seq=0,
