@@ -20,16 +20,20 @@ a large decode takes over 100 MB, so photos and media decode one image at a time
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payam.adapters.blobs import BlobStore
+from payam.adapters.images import ProcessedImage, process_image
 from payam.storage import chats, media, users
 from payam.storage.database import Database
 
 # A file still being written this long after it was begun was abandoned by a crash.
 LEFTOVER_AGE = 3600
+
+T = TypeVar("T")
 
 
 class Files:
@@ -38,6 +42,38 @@ class Files:
         self.blobs = blobs
         self.refs = asyncio.Lock()
         self.decode = asyncio.Lock()
+
+    async def store_image(
+        self,
+        data: bytes,
+        *,
+        max_bytes: int,
+        max_pixels: int,
+        max_side: int,
+        thumb_side: int,
+        record: Callable[[ProcessedImage, str, str], Awaitable[T]],
+    ) -> T:
+        """Re-encode ``data`` (P3.3; one image at a time), store the image and its thumbnail,
+        and let ``record(image, full_key, thumb_key)`` point a row at them under ``refs``. All
+        or nothing (P9.2): a refused image stores nothing, and when ``record`` raises, the new
+        files go again unless something else names them."""
+        async with self.decode:
+            image = await asyncio.to_thread(
+                process_image,
+                data,
+                max_bytes=max_bytes,
+                max_pixels=max_pixels,
+                max_side=max_side,
+                thumb_side=thumb_side,
+            )
+        async with self.refs:
+            full_key = await self.blobs.put(image.full, image.suffix)
+            thumb_key = await self.blobs.put(image.thumbnail, image.suffix)
+            try:
+                return await record(image, full_key, thumb_key)
+            except BaseException:
+                await self.forget_locked((full_key, thumb_key))
+                raise
 
     async def forget(self, keys: Iterable[str | None]) -> int:
         """Erase each of these files that no record names any more; how many went."""

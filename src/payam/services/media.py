@@ -34,7 +34,7 @@ from typing import Any, BinaryIO
 
 from payam.adapters.blobs import BlobFile, BlobStore
 from payam.adapters.images import MIME as IMAGE_MIME
-from payam.adapters.images import process_image
+from payam.adapters.images import ProcessedImage
 from payam.adapters.sniff import HEAD_BYTES, Sniffed, contradicts, settle, sniff
 from payam.adapters.video import video_size
 from payam.config import Settings
@@ -125,32 +125,26 @@ class MediaService:
         return media_json(row)
 
     async def _store_image(self, caller: Caller, data: bytes) -> MediaRow:
-        async with self.files.decode:
-            image = await asyncio.to_thread(
-                process_image,
-                data,
-                max_bytes=self.settings.media_max_bytes,
-                max_pixels=self.settings.image_max_pixels,
-                max_side=self.settings.media_image_max_side,
-                thumb_side=self.settings.thumbnail_side,
+        async def point(image: ProcessedImage, full_key: str, thumb_key: str) -> MediaRow:
+            return await self._record(
+                caller,
+                kind="image",
+                mime=image.mime,
+                size=len(image.full),
+                width=image.width,
+                height=image.height,
+                blob_key=full_key,
+                thumb_key=thumb_key,
             )
-        async with self.files.refs:
-            full_key = await self.blobs.put(image.full, image.suffix)
-            thumb_key = await self.blobs.put(image.thumbnail, image.suffix)
-            try:
-                return await self._record(
-                    caller,
-                    kind="image",
-                    mime=image.mime,
-                    size=len(image.full),
-                    width=image.width,
-                    height=image.height,
-                    blob_key=full_key,
-                    thumb_key=thumb_key,
-                )
-            except BaseException:
-                await self.files.forget_locked((full_key, thumb_key))
-                raise
+
+        return await self.files.store_image(
+            data,
+            max_bytes=self.settings.media_max_bytes,
+            max_pixels=self.settings.image_max_pixels,
+            max_side=self.settings.media_image_max_side,
+            thumb_side=self.settings.thumbnail_side,
+            record=point,
+        )
 
     async def _store_file(self, caller: Caller, source: BinaryIO, found: Sniffed) -> MediaRow:
         size = await asyncio.to_thread(video_size, source) if found.kind == "video" else None

@@ -10,12 +10,11 @@ follow too.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from payam.adapters.blobs import BlobStore
-from payam.adapters.images import MIME, process_image
+from payam.adapters.images import MIME, ProcessedImage
 from payam.config import Settings
 from payam.domain.limits import Limit
 from payam.services.files import Files
@@ -62,24 +61,19 @@ class PhotoService:
         await self.limiter.spend(
             Limit.photo_upload_per_user, f"user:{uploader_id}", code="too_many_uploads"
         )
-        async with self.files.decode:
-            image = await asyncio.to_thread(
-                process_image,
-                data,
-                max_bytes=self.settings.photo_max_bytes,
-                max_pixels=self.settings.image_max_pixels,
-                max_side=self.settings.photo_max_side,
-                thumb_side=self.settings.thumbnail_side,
-            )
-        async with self.files.refs:
-            full_key = await self.blobs.put(image.full, image.suffix)
-            thumb_key = await self.blobs.put(image.thumbnail, image.suffix)
-            try:
-                old = await record(full_key, thumb_key)
-            except BaseException:
-                await self.files.forget_locked((full_key, thumb_key))
-                raise
+
+        async def point(_image: ProcessedImage, full_key: str, thumb_key: str) -> None:
+            old = await record(full_key, thumb_key)
             await self.files.forget_locked(old, keep=(full_key, thumb_key))
+
+        await self.files.store_image(
+            data,
+            max_bytes=self.settings.photo_max_bytes,
+            max_pixels=self.settings.image_max_pixels,
+            max_side=self.settings.photo_max_side,
+            thumb_side=self.settings.thumbnail_side,
+            record=point,
+        )
 
     async def remove(self, record: Callable[[], Awaitable[Keys]]) -> None:
         """``record()`` points a profile or group at no photo and returns the keys it had; their
