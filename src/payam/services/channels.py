@@ -289,8 +289,10 @@ class ChannelService:
         return body
 
     async def find(self, caller: Caller, handle: str) -> dict[str, Any]:
-        """The channel with this handle, in any case; 404 ``channel_not_found``."""
-        key = handle_key(handle) if len(handle) <= MAX_LENGTH else ""
+        """The channel with this handle, in any case; 404 ``channel_not_found``. Handles are
+        ASCII (P5.1): a lookalike such as the Kelvin sign, which ``str.lower`` turns into an
+        ASCII ``k``, names no channel."""
+        key = handle_key(handle) if len(handle) <= MAX_LENGTH and handle.isascii() else ""
         async with self.db.read() as conn:
             chat = await store.by_handle(conn, key) if key else None
             if chat is None:
