@@ -464,7 +464,11 @@ class ChatService:
             if me.role != OWNER:
                 raise Forbidden("Only the owner changes roles.", code="not_owner")
             target = await store.member(conn, chat_id, user_id)
-            if target is None:
+            # The owner sees a channel's staff, not its subscribers (P5.1): making a subscriber
+            # a subscriber changes nothing and answers as for someone not subscribed, so
+            # walking user ids through it tells the owner nobody's subscription.
+            quiet = chat.type == CHANNEL and role == SUBSCRIBER
+            if target is None or (quiet and target.role == SUBSCRIBER):
                 raise NotFound("No such member.", code="member_not_found")
             if user_id == caller.user_id:
                 raise InvalidInput(
