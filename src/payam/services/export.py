@@ -139,8 +139,13 @@ class ExportService:
                 visible = await privacy.visible_messages(
                     conn, user_id, chat["id"], member["cleared_seq"], own_only=channel
                 )
+                shown = dict(chat)
+                if channel and chat["created_by"] != user_id:
+                    # A channel's readers do not see its staff (P5.1): who made it is the
+                    # maker's data, not a subscriber's.
+                    shown["created_by"] = None
                 entry = {
-                    "chat": _clean("chats", chat),
+                    "chat": _clean("chats", shown),
                     "membership": _clean("chat_members", member),
                     "messages": [_clean("messages", m) for m in visible],
                 }
