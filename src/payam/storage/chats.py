@@ -366,12 +366,15 @@ async def unread_counts(conn: AsyncConnection, user_id: int, chat_ids: list[int]
 
 
 async def shares_chat(conn: AsyncConnection, a: int, b: int) -> bool:
-    """Whether users ``a`` and ``b`` are members of one chat (the P3.2 relation)."""
+    """Whether users ``a`` and ``b`` are members of one chat (the P3.2 relation). A channel is
+    not one: its subscribers never see each other (P5.1), and anyone may subscribe, so counting
+    it would let anyone tell a channel's subscribers by their profiles."""
     other = chat_members.alias("other")
     found = await conn.scalar(
         select(chat_members.c.chat_id)
         .join(other, and_(other.c.chat_id == chat_members.c.chat_id, other.c.user_id == b))
-        .where(chat_members.c.user_id == a)
+        .join(chats, chats.c.id == chat_members.c.chat_id)
+        .where(chat_members.c.user_id == a, chats.c.type != "channel")
         .limit(1)
     )
     return found is not None
