@@ -434,9 +434,8 @@ class ChatService:
         if delete_chat:
             await self.photos.files.forget([chat.photo_key, chat.photo_thumb_key, *freed])
             await self.purge.request()
-            await channels.tell_deleted(
-                self.db, self.updates, chat_id, subscribers, by=caller.user_id
-            )
+            # Nobody named: readers never see the channel's staff (P5.1).
+            await channels.tell_deleted(self.db, self.updates, chat_id, subscribers, by=None)
 
     async def _hand_over(self, conn: AsyncConnection, chat_id: int) -> list[PendingUpdate]:
         members = await store.members(conn, chat_id)
