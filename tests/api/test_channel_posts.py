@@ -327,3 +327,22 @@ async def test_a_reply_in_a_channel_must_be_to_a_post_of_that_channel(harness: H
     refused = await post(harness, owner, channel, "leak", reply_to=private["id"])
     assert refused.status_code == 422
     assert code(refused) == "invalid_reply_to"
+
+
+async def test_a_post_shows_nothing_that_tells_its_admins_apart(harness: Harness) -> None:
+    """P5.1: readers do not see a channel's staff. Neither the client_id an admin's device
+    chose nor the admin as the author of a message of their own forwarded into the channel
+    says who posted; a forward of someone else's message still names its author."""
+    owner, admin, friend, reader = await people(harness, "Owner", "Admin", "Friend", "Reader")
+    channel = await make_channel(harness, owner, admins=[admin])
+    chat = await direct_chat(harness, admin, friend)
+    own = (await send(harness, admin, chat, "my own words", client_id="admin-phone-7")).json()
+    theirs = (await send(harness, friend, chat, "a friend's words")).json()
+    assert (await post(harness, admin, channel, "plain post")).status_code == 201
+    assert (await post(harness, admin, channel, None, forward_of=own["id"])).status_code == 201
+    assert (await post(harness, admin, channel, None, forward_of=theirs["id"])).status_code == 201
+    shown = (await history(harness, reader, channel)).json()["messages"]
+    assert [m["text"] for m in shown] == ["plain post", "my own words", "a friend's words"]
+    assert [m["client_id"] for m in shown] == [None, None, None]
+    assert [m["sender_id"] for m in shown] == [None, None, None]
+    assert [m["forward_from_user_id"] for m in shown] == [None, None, friend.user_id]

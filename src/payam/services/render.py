@@ -19,18 +19,23 @@ from payam.storage.tables import chat_members, hidden_messages
 def message_json(m: MessageRow) -> dict[str, Any]:
     deleted = m.deleted_at is not None
     # A channel post (the only message with counters) speaks for the channel: which admin
-    # wrote it is not shown to its public readers, who may not see the channel's staff.
+    # wrote it is not shown to its public readers, who may not see the channel's staff (P5.1).
+    # Nor is anything that could tell admins apart: the client_id their device chose, or the
+    # admin as the author of a message of their own they forwarded into the channel.
     post = m.views is not None
+    forward_from = m.forward_from_user_id
+    if post and forward_from is not None and forward_from == m.sender_id:
+        forward_from = None
     body: dict[str, Any] = {
         "id": m.id,
         "chat_id": m.chat_id,
         "seq": m.seq,
         "sender_id": None if post else m.sender_id,
-        "client_id": m.client_id,
+        "client_id": None if post else m.client_id,
         "text": None if deleted else m.text,
         "reply_to": m.reply_to,
         "forward_of": m.forward_of,
-        "forward_from_user_id": m.forward_from_user_id,
+        "forward_from_user_id": forward_from,
         "created_at": iso(m.created_at),
         "edited": m.edited_at is not None,
         "edited_at": iso(m.edited_at),
