@@ -9,8 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from payam.api.deps import CallerDep, ServicesDep
-from payam.api.routes.profiles import _UPLOAD_BODY as UPLOAD_BODY
-from payam.api.routes.profiles import PhotoUpload
+from payam.api.routes.profiles import PHOTO_UPLOAD_BODY, PhotoUpload, photo_response
 from payam.api.schemas import Strict
 
 router = APIRouter(prefix="/v1", tags=["chats"])
@@ -169,7 +168,7 @@ async def clear_history(
     return Response(status_code=204)
 
 
-@router.put("/chats/{chat_id}/photo", response_model=ChatOut, openapi_extra=UPLOAD_BODY)
+@router.put("/chats/{chat_id}/photo", response_model=ChatOut, openapi_extra=PHOTO_UPLOAD_BODY)
 async def put_chat_photo(
     chat_id: int, caller: CallerDep, data: PhotoUpload, services: ServicesDep
 ) -> dict[str, Any]:
@@ -207,14 +206,7 @@ async def get_chat_photo(
     """The group photo (``?size=thumb`` for the thumbnail), for members only. Clients
     revalidate with the ETag, so a replaced or removed photo is not shown from a cache."""
     photo = await services.chats.photo(caller, chat_id, thumbnail=size == "thumb")
-    headers = {
-        "ETag": photo.etag,
-        "Cache-Control": "private, no-cache",
-        "X-Content-Type-Options": "nosniff",
-    }
-    if photo.etag in request.headers.get("if-none-match", ""):
-        return Response(status_code=304, headers=headers)
-    return Response(photo.data, media_type=photo.mime, headers=headers)
+    return photo_response(photo, request)
 
 
 @router.post("/chats/{chat_id}/invites", status_code=status.HTTP_201_CREATED)

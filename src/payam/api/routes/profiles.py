@@ -10,6 +10,7 @@ from payam.api.deps import CallerDep, ServicesDep
 from payam.api.schemas import ProfilePatch, ProfileView, UserOut
 from payam.api.uploads import received_file, upload_body
 from payam.domain.errors import PayloadTooLarge
+from payam.services.photos import Photo
 
 router = APIRouter(prefix="/v1", tags=["profiles"])
 
@@ -27,7 +28,20 @@ async def photo_upload(request: Request, services: ServicesDep) -> bytes:
 
 PhotoUpload = Annotated[bytes, Depends(photo_upload)]
 
-_UPLOAD_BODY = upload_body("A JPEG, PNG or WebP image, at most photo_max_bytes")
+PHOTO_UPLOAD_BODY = upload_body("A JPEG, PNG or WebP image, at most photo_max_bytes")
+
+
+def photo_response(photo: Photo, request: Request) -> Response:
+    """A profile or group photo as served: revalidated by its ETag (304 when unchanged), so a
+    replaced, removed or no longer visible photo is not shown from a cache."""
+    headers = {
+        "ETag": photo.etag,
+        "Cache-Control": "private, no-cache",
+        "X-Content-Type-Options": "nosniff",
+    }
+    if photo.etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    return Response(photo.data, media_type=photo.mime, headers=headers)
 
 
 @router.get("/me", response_model=UserOut)
@@ -43,7 +57,7 @@ async def patch_me(body: ProfilePatch, caller: CallerDep, services: ServicesDep)
     return UserOut.of(await services.profiles.update(caller, changes))
 
 
-@router.put("/me/photo", response_model=UserOut, openapi_extra=_UPLOAD_BODY)
+@router.put("/me/photo", response_model=UserOut, openapi_extra=PHOTO_UPLOAD_BODY)
 async def put_photo(caller: CallerDep, data: PhotoUpload, services: ServicesDep) -> UserOut:
     """Upload a JPEG, PNG or WebP photo; it is re-encoded as WebP without metadata (P3.3).
 
@@ -87,11 +101,4 @@ async def get_user_photo(
     profile. Clients revalidate with the ETag, so a replaced, removed or no longer visible
     photo is not shown from a cache."""
     photo = await services.profiles.user_photo(caller, user_id, thumbnail=size == "thumb")
-    headers = {
-        "ETag": photo.etag,
-        "Cache-Control": "private, no-cache",
-        "X-Content-Type-Options": "nosniff",
-    }
-    if photo.etag in request.headers.get("if-none-match", ""):
-        return Response(status_code=304, headers=headers)
-    return Response(photo.data, media_type=photo.mime, headers=headers)
+    return photo_response(photo, request)
