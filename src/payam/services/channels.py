@@ -30,7 +30,7 @@ from payam.config import Settings
 from payam.domain import events
 from payam.domain.clock import Clock
 from payam.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
-from payam.domain.events import PendingUpdate, iso
+from payam.domain.events import PendingUpdate, Update, iso
 from payam.domain.handles import MAX_LENGTH, check_handle, handle_key
 from payam.domain.limits import Limit
 from payam.domain.models import Caller
@@ -257,26 +257,13 @@ class ChannelService:
                     created_by=caller.user_id,
                     now=now,
                 )
-                await chat_store.add_members(
-                    conn, chat_id, [(caller.user_id, OWNER)], now=now, start_seq=0
+                updates = await self._enter(
+                    conn, chat_id, caller.user_id, OWNER, last_seq=0, now=now, by=caller.user_id
                 )
-                await channel_stats.count(conn, chat_id, now, channel_stats.JOINED)
                 chat = await chat_store.get(conn, chat_id)
                 me = await chat_store.member(conn, chat_id, caller.user_id)
                 assert chat is not None and me is not None
                 staff = await store.staff(conn, chat_id)
-                updates = await self.updates.record(
-                    conn,
-                    [
-                        PendingUpdate(
-                            caller.user_id,
-                            events.CHAT_NEW,
-                            chat_id,
-                            None,
-                            {"chat_type": CHANNEL, "by": caller.user_id},
-                        )
-                    ],
-                )
         except IntegrityError:
             async with self.db.read() as conn:
                 taken = await store.by_handle(conn, key) is not None
@@ -287,6 +274,31 @@ class ChannelService:
         body = channel_json(chat, me, staff=staff)
         body["unread_count"] = 0
         return body
+
+    async def _enter(
+        self,
+        conn: AsyncConnection,
+        chat_id: int,
+        user_id: int,
+        role: str,
+        *,
+        last_seq: int,
+        now: float,
+        by: int | None = None,
+    ) -> list[Update]:
+        """Make ``user_id`` a member with ``role``: nothing unread (the read marker at
+        ``last_seq``), the whole history readable, the day's ``joined`` count up (P10.1), and
+        ``chat_new`` for them alone."""
+        await chat_store.add_members(
+            conn, chat_id, [(user_id, role)], now=now, start_seq=last_seq, cleared_seq=0
+        )
+        await channel_stats.count(conn, chat_id, now, channel_stats.JOINED)
+        payload: dict[str, Any] = {"chat_type": CHANNEL}
+        if by is not None:
+            payload["by"] = by
+        return await self.updates.record(
+            conn, [PendingUpdate(user_id, events.CHAT_NEW, chat_id, None, payload)]
+        )
 
     async def find(self, caller: Caller, handle: str) -> dict[str, Any]:
         """The channel with this handle, in any case; 404 ``channel_not_found``. Handles are
@@ -341,26 +353,8 @@ class ChannelService:
             if chat is None or chat.type != CHANNEL:
                 raise NotFound("No such chat.", code="chat_not_found")
             if await chat_store.member(conn, chat_id, caller.user_id) is None:
-                await chat_store.add_members(
-                    conn,
-                    chat_id,
-                    [(caller.user_id, SUBSCRIBER)],
-                    now=now,
-                    start_seq=chat.last_seq,
-                    cleared_seq=0,
-                )
-                await channel_stats.count(conn, chat_id, now, channel_stats.JOINED)
-                updates = await self.updates.record(
-                    conn,
-                    [
-                        PendingUpdate(
-                            caller.user_id,
-                            events.CHAT_NEW,
-                            chat_id,
-                            None,
-                            {"chat_type": CHANNEL},
-                        )
-                    ],
+                updates = await self._enter(
+                    conn, chat_id, caller.user_id, SUBSCRIBER, last_seq=chat.last_seq, now=now
                 )
                 chat = await chat_store.get(conn, chat_id)
                 assert chat is not None
