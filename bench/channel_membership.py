@@ -25,24 +25,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import platform
-import secrets
 import statistics
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert, text
 
-from payam.app import build_services
-from payam.config import Settings
+from bench.inprocess import in_process_services
 from payam.domain.clock import FakeClock
 from payam.domain.events import CHAT_REMOVED, PendingUpdate
 from payam.domain.models import Caller
 from payam.services import channels
 from payam.services.container import Services
-from payam.storage import migrate
 from payam.storage.tables import chat_members, chats, users
 
 
@@ -175,46 +170,30 @@ async def main() -> None:
     parser.add_argument("--tell-in-one-transaction", action="store_true")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory() as tmp:
-        schema = None
-        values: dict[str, Any] = {"data_dir": Path(tmp), "rate_limits_enabled": False}
-        if args.database_url:
-            schema = f"bench_{secrets.token_hex(4)}"
-            values |= {"database_url": args.database_url, "database_schema": schema}
-        settings = Settings(**values)
-        clock = FakeClock(1_800_000_000.0)
-        services = build_services(settings, clock=clock)
+    clock = FakeClock(1_800_000_000.0)
+    async with in_process_services(args.database_url, clock) as services:
+        schema = services.settings.database_schema
+        if args.without_staff_index:
+            async with services.db.write() as conn:
+                await conn.execute(text("DROP INDEX ix_chat_members_staff"))
+        started = time.perf_counter()
+        chat_id = await populate(services, args.subscribers, args.rounds, clock.now())
         if schema:
-            async with services.db.engine.begin() as conn:
-                await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        try:
-            await migrate.upgrade(services.db)
-            if args.without_staff_index:
-                async with services.db.write() as conn:
-                    await conn.execute(text("DROP INDEX ix_chat_members_staff"))
-            started = time.perf_counter()
-            chat_id = await populate(services, args.subscribers, args.rounds, clock.now())
-            if schema:
-                async with services.db.write() as conn:
-                    await conn.execute(text("ANALYZE"))
-            print(
-                f"payam channel membership bench: {platform.python_version()}, "
-                f"{'PostgreSQL' if schema else 'SQLite'}, {args.subscribers} subscribers "
-                f"(made in {time.perf_counter() - started:.1f} s), median of {args.rounds}"
-                + (", WITHOUT the staff index" if args.without_staff_index else "")
-            )
-            await measure(
-                services,
-                chat_id,
-                args.subscribers,
-                args.rounds,
-                tell_at_once=args.tell_in_one_transaction,
-            )
-        finally:
-            if schema:
-                async with services.db.engine.begin() as conn:
-                    await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-            await services.db.dispose()
+            async with services.db.write() as conn:
+                await conn.execute(text("ANALYZE"))
+        print(
+            f"payam channel membership bench: {platform.python_version()}, "
+            f"{'PostgreSQL' if schema else 'SQLite'}, {args.subscribers} subscribers "
+            f"(made in {time.perf_counter() - started:.1f} s), median of {args.rounds}"
+            + (", WITHOUT the staff index" if args.without_staff_index else "")
+        )
+        await measure(
+            services,
+            chat_id,
+            args.subscribers,
+            args.rounds,
+            tell_at_once=args.tell_in_one_transaction,
+        )
 
 
 if __name__ == "__main__":

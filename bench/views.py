@@ -21,20 +21,16 @@ import asyncio
 import platform
 import secrets
 import statistics
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import insert, select, update
 
-from payam.app import build_services
-from payam.config import Settings
+from bench.inprocess import in_process_services
 from payam.domain.clock import FakeClock
 from payam.domain.models import Caller
 from payam.services.channel_stats import take_snapshots
 from payam.services.container import Services
-from payam.storage import migrate
 from payam.storage.tables import chat_members, chats, devices, messages, users
 
 DAY = 86400
@@ -177,61 +173,45 @@ async def main() -> None:
     parser.add_argument("--database-url", default=None)
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory() as tmp:
-        schema = None
-        values: dict[str, Any] = {"data_dir": Path(tmp), "rate_limits_enabled": False}
-        if args.database_url:
-            schema = f"bench_{secrets.token_hex(4)}"
-            values |= {"database_url": args.database_url, "database_schema": schema}
-        settings = Settings(**values)
-        clock = FakeClock(1_800_000_000.0)
-        services = build_services(settings, clock=clock)
-        if schema:
-            async with services.db.engine.begin() as conn:
-                await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        try:
-            await migrate.upgrade(services.db)
-            started = time.perf_counter()
-            chat_id, post_ids, callers = await populate(
-                services, args.subscribers, args.posts, clock.now()
+    clock = FakeClock(1_800_000_000.0)
+    async with in_process_services(args.database_url, clock) as services:
+        schema = services.settings.database_schema
+        started = time.perf_counter()
+        chat_id, post_ids, callers = await populate(
+            services, args.subscribers, args.posts, clock.now()
+        )
+        print(
+            f"payam views bench: {platform.python_version()}, "
+            f"{'PostgreSQL' if schema else 'SQLite'}, {args.subscribers} subscribers "
+            f"(made in {time.perf_counter() - started:.1f} s), {args.viewers} viewers "
+            f"reporting {args.posts} posts, {args.concurrency} in flight"
+        )
+        viewers = callers[: args.viewers]
+        seconds, latencies = await run_reports(
+            services, chat_id, post_ids, viewers, args.concurrency
+        )
+        describe("new", seconds, latencies)
+        seconds, latencies = await run_reports(
+            services, chat_id, post_ids, viewers, args.concurrency
+        )
+        describe("repeat", seconds, latencies)
+        async with services.db.read() as conn:
+            counted = await conn.scalar(
+                select(messages.c.views).where(messages.c.id == post_ids[0])
             )
-            print(
-                f"payam views bench: {platform.python_version()}, "
-                f"{'PostgreSQL' if schema else 'SQLite'}, {args.subscribers} subscribers "
-                f"(made in {time.perf_counter() - started:.1f} s), {args.viewers} viewers "
-                f"reporting {args.posts} posts, {args.concurrency} in flight"
-            )
-            viewers = callers[: args.viewers]
-            seconds, latencies = await run_reports(
-                services, chat_id, post_ids, viewers, args.concurrency
-            )
-            describe("new", seconds, latencies)
-            seconds, latencies = await run_reports(
-                services, chat_id, post_ids, viewers, args.concurrency
-            )
-            describe("repeat", seconds, latencies)
-            async with services.db.read() as conn:
-                counted = await conn.scalar(
-                    select(messages.c.views).where(messages.c.id == post_ids[0])
-                )
-            assert counted == len(viewers), (counted, len(viewers))
+        assert counted == len(viewers), (counted, len(viewers))
 
-            clock.advance(DAY)
-            started = time.perf_counter()
-            assert await take_snapshots(services.db, clock.now()) == 1
-            print(
-                f"  subscriber snapshot (retention job): "
-                f"{(time.perf_counter() - started) * 1000:.0f} ms"
-            )
-            started = time.perf_counter()
-            report = await services.channel_stats.report(callers[0], chat_id, 30)
-            print(f"  stats report: {(time.perf_counter() - started) * 1000:.0f} ms")
-            assert report["subscribers"]["by_os"]["total"] == args.subscribers
-        finally:
-            if schema:
-                async with services.db.engine.begin() as conn:
-                    await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-            await services.db.dispose()
+        clock.advance(DAY)
+        started = time.perf_counter()
+        assert await take_snapshots(services.db, clock.now()) == 1
+        print(
+            f"  subscriber snapshot (retention job): "
+            f"{(time.perf_counter() - started) * 1000:.0f} ms"
+        )
+        started = time.perf_counter()
+        report = await services.channel_stats.report(callers[0], chat_id, 30)
+        print(f"  stats report: {(time.perf_counter() - started) * 1000:.0f} ms")
+        assert report["subscribers"]["by_os"]["total"] == args.subscribers
 
 
 if __name__ == "__main__":
