@@ -109,25 +109,27 @@ async def create(
 ) -> int:
     """Insert a chat row; for a channel, a taken ``handle_key`` raises IntegrityError (its
     unique index)."""
+    values = _new_chat(type_, title, direct, created_by, now)
+    values |= {"handle": handle, "handle_key": handle_key, "description": description}
     chat_id: int = (
-        await conn.execute(
-            insert(chats)
-            .values(
-                type=type_,
-                title=title,
-                direct_key=direct,
-                handle=handle,
-                handle_key=handle_key,
-                description=description,
-                created_by=created_by,
-                created_at=now,
-                last_seq=0,
-                member_count=0,
-            )
-            .returning(chats.c.id)
-        )
+        await conn.execute(insert(chats).values(**values).returning(chats.c.id))
     ).scalar_one()
     return chat_id
+
+
+def _new_chat(
+    type_: str, title: str | None, direct: str | None, created_by: int, now: float
+) -> dict[str, object]:
+    """The columns of a chat nobody has written in yet."""
+    return {
+        "type": type_,
+        "title": title,
+        "direct_key": direct,
+        "created_by": created_by,
+        "created_at": now,
+        "last_seq": 0,
+        "member_count": 0,
+    }
 
 
 async def create_direct(
@@ -143,15 +145,7 @@ async def create_direct(
     chat_id: int | None = (
         await conn.execute(
             dialect_insert(chats)
-            .values(
-                type="direct",
-                title=None,
-                direct_key=key,
-                created_by=created_by,
-                created_at=now,
-                last_seq=0,
-                member_count=0,
-            )
+            .values(**_new_chat("direct", None, key, created_by, now))
             .on_conflict_do_nothing(index_elements=[chats.c.direct_key])
             .returning(chats.c.id)
         )
