@@ -85,10 +85,6 @@ class ChannelIndex(Generic[C]):
     def listeners(self, chat_id: int) -> set[C]:
         return self._by_chat.get(chat_id) or set()
 
-    def channels_of(self, conn: C) -> set[int]:
-        subs = self._subs.get(conn)
-        return set(subs.chat_ids) if subs is not None else set()
-
     @property
     def channel_count(self) -> int:
         return len(self._by_chat)
