@@ -216,10 +216,6 @@ async def unhide_chat(conn: AsyncConnection, user_id: int, chat_id: int) -> None
     )
 
 
-async def delete_chat_messages(conn: AsyncConnection, chat_id: int) -> None:
-    await conn.execute(delete(messages).where(messages.c.chat_id == chat_id))
-
-
 async def search(
     conn: AsyncConnection, user_id: int, query: str, *, limit: int
 ) -> list[MessageRow]:
