@@ -122,6 +122,9 @@ def make_settings(data_dir: Path, database: DatabaseTarget, **overrides: Any) ->
         "database_schema": database.schema,
         "secret_key": "test-secret-key-" + "x" * 32,
         "sqlite_synchronous": "NORMAL",
+        # Most tests put strangers in groups to test groups; the default ("contacts": strangers
+        # are invited instead, P3.2) is tested where it matters, with group_adds_default set.
+        "group_adds_default": "everyone",
     }
     values.update(overrides)
     return Settings(**values)

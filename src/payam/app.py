@@ -29,6 +29,7 @@ from payam.api.routes import (
 )
 from payam.api.routes.admin import router as admin_router
 from payam.api.routes.channel_stats import router as channel_stats_router
+from payam.api.routes.invitations import router as invitations_router
 from payam.api.routes.media import router as media_router
 from payam.api.routes.privacy import router as privacy_router
 from payam.config import EventBusKind, Settings, SmsBackend
@@ -48,6 +49,7 @@ from payam.services.container import Services
 from payam.services.erasure import ErasureService
 from payam.services.export import ExportService
 from payam.services.files import Files
+from payam.services.invitations import InvitationService
 from payam.services.limiter import RateLimiter
 from payam.services.maintenance import Maintenance
 from payam.services.media import MediaService
@@ -108,6 +110,7 @@ def build_services(
     media = MediaService(db, settings, clock, blobs, limiter, files)
     auth = AuthService(db, settings, clock, keys, sms, limiter)
     profiles = ProfileService(db, settings, clock, photos)
+    invitations = InvitationService(db, settings, clock, updates, limiter)
     return Services(
         settings=settings,
         clock=clock,
@@ -123,7 +126,8 @@ def build_services(
         bus=bus,
         updates=updates,
         purge=purge,
-        chats=ChatService(db, settings, clock, updates, purge, photos),
+        chats=ChatService(db, settings, clock, updates, purge, photos, invitations),
+        invitations=invitations,
         channels=ChannelService(db, settings, clock, updates, limiter),
         messages=MessageService(db, settings, clock, updates, purge, files=files),
         media=media,
@@ -206,6 +210,7 @@ def create_app(
     app.include_router(admin_router)
     app.include_router(media_router)
     app.include_router(channel_stats_router)
+    app.include_router(invitations_router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.json_body_max_bytes)
     app.add_middleware(AccessLogMiddleware, writer=services.access_log, clock=services.clock)
     return app

@@ -15,7 +15,7 @@ import os
 import secrets
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     message_max_length: int = 4096
     chat_title_max_length: int = 128
     group_member_limit: int = 1000
+    # P3.2: who may add an account to groups until its user chooses (PATCH /v1/me group_adds):
+    # "contacts" (people whose number the user holds) or "everyone"; others send invitations.
+    group_adds_default: Literal["everyone", "contacts"] = "contacts"
     # Media (P9.2, P3.3): largest upload, stored image size, files per message, and how long
     # an upload no message carries is kept before it is deleted.
     media_max_bytes: int = 50 * 1024 * 1024

@@ -265,6 +265,9 @@ async def test_sharing_a_chat_shows_the_profile_but_never_the_number(harness: Ha
     assert await photo_status(harness, bita, sara.user_id) == 404
 
     group = await create_group(harness, cyrus, sara, bita)
+    # Put in the group by Cyrus, who does not hold her number: not shown until she speaks.
+    assert await profile(harness, bita, sara.user_id) == {"id": sara.user_id}
+    await send(harness, sara, group, "hello all")
     seen = await profile(harness, bita, sara.user_id)
     assert seen["name"] == "Sara"
     assert seen["status"] == "at the beach"
@@ -285,7 +288,11 @@ async def test_a_direct_chat_is_a_shared_chat_too(harness: Harness) -> None:
     sara = await harness.sign_in(SARA, "Sara")
     bita = await harness.sign_in(BITA, "Bita")
     await with_photo_and_status(harness, bita)
-    await direct_chat(harness, sara, bita)
+    chat = await direct_chat(harness, sara, bita)
+    # Sara opened it: Bita sees Sara, Sara sees Bita only once Bita answers (P3.2).
+    assert (await profile(harness, bita, sara.user_id))["name"] == "Sara"
+    assert await profile(harness, sara, bita.user_id) == {"id": bita.user_id}
+    await send(harness, bita, chat, "hi Sara")
     seen = await profile(harness, sara, bita.user_id)
     assert (seen["name"], seen["has_photo"]) == ("Bita", True)
     assert "phone" not in seen

@@ -118,6 +118,16 @@ async def rich_account(harness: Harness) -> tuple[Account, Account]:
     )
     await harness.http.post("/v1/blocks", json={"user_id": omid.user_id}, headers=sara.headers)
     await harness.http.post(f"/v1/chats/{chat_id}/invites", headers=sara.headers)
+    # A pending invitation (P3.2): Dara lets only people whose number she holds add her.
+    dara = await harness.sign_in("+989120000003", "Dara")
+    await harness.http.patch("/v1/me", json={"group_adds": "contacts"}, headers=dara.headers)
+    await harness.http.patch("/v1/me", json={"group_adds": "everyone"}, headers=sara.headers)
+    response = await harness.http.post(
+        "/v1/chats",
+        json={"type": "group", "title": "Asked", "member_ids": [dara.user_id]},
+        headers=sara.headers,
+    )
+    assert response.json()["invited"] == [dara.user_id], response.text
     await harness.http.post("/v1/auth/code", json={"phone": sara.phone})
     now = harness.clock.now()
     async with harness.services.db.write() as conn:

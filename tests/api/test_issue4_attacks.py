@@ -680,8 +680,14 @@ async def test_subscribing_to_a_channel_shows_nobody_elses_profile(harness: Harn
     assert (await harness.http.post(f"/v1/chats/{channel}/join", headers=eve.headers)).is_success
     for who in (reader, owner):
         assert await seen_by_eve(who) == ({"id": who.user_id}, 404)
-    # A group still counts: Eve and the reader in one group see each other's names.
-    await group_chat(harness, eve, [reader])
+    # A group still counts once the reader speaks in it (being put there by Eve does not:
+    # issue 9, P3.2): then Eve and the reader in one group see each other's names.
+    group = await group_chat(harness, eve, [reader])
+    assert await seen_by_eve(reader) == ({"id": reader.user_id}, 404)
+    said = await harness.http.post(
+        f"/v1/chats/{group}/messages", json={"client_id": "r1", "text": "hi"}, headers=reader.headers
+    )
+    assert said.status_code == 201, said.text
     profile, picture = await seen_by_eve(reader)
     assert (profile.get("name"), picture) == ("Reader", 200)
 

@@ -47,8 +47,10 @@ def test_a_holder_of_the_number_sees_profile_and_the_number_they_hold() -> None:
     }
 
 
-def test_a_chat_partner_sees_the_profile_but_not_the_number() -> None:
-    assert profile_view(SARA, Relation(shares_chat=True)) == PROFILE
+def test_a_chat_partner_the_owner_let_in_sees_the_profile_but_not_the_number() -> None:
+    assert profile_view(SARA, Relation(shown_in_chat=True)) == PROFILE
+    assert profile_view(SARA, Relation(known_in_direct=True)) == PROFILE
+    assert profile_view(SARA, Relation(invited_viewer=True)) == PROFILE
 
 
 def test_the_user_sees_everything_of_their_own_profile() -> None:
@@ -74,8 +76,11 @@ def test_the_view_never_carries_storage_keys_or_times() -> None:
     [
         (Relation(), False, False),
         (Relation(holds_number=True), True, True),
-        (Relation(shares_chat=True), True, False),
-        (Relation(holds_number=True, shares_chat=True), True, True),
+        (Relation(shown_in_chat=True), True, False),
+        (Relation(known_in_direct=True), True, False),
+        (Relation(invited_viewer=True), True, False),
+        (Relation(holds_number=True, shown_in_chat=True), True, True),
+        (Relation(blocked_by_owner=True), False, False),
         (Relation(is_self=True), True, True),
     ],
 )

@@ -81,6 +81,8 @@ class Server:
 def server_env(**payam: str) -> dict[str, str]:
     """The test's environment without any PAYAM_* it may carry, plus the given ones."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAYAM_")}
+    # The tests put strangers in groups; the default ("contacts") invites them instead (P3.2).
+    env["PAYAM_GROUP_ADDS_DEFAULT"] = "everyone"
     env.update(payam)
     return env
 

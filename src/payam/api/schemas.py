@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -68,6 +68,14 @@ class UserOut(BaseModel):
         )
 
 
+class MeOut(UserOut):
+    """The caller's own profile (GET and PATCH /v1/me), with their settings."""
+
+    group_adds: Literal["everyone", "contacts"] = Field(
+        description="who may add the caller to groups; anyone else sends an invitation (P3.2)"
+    )
+
+
 class DeviceOut(BaseModel):
     id: int
     model: str
@@ -111,6 +119,11 @@ class ProfilePatch(Strict):
     )
     status: str | None = Field(
         default=None, description="null clears it; at most status_max_length (140) characters"
+    )
+    group_adds: Literal["everyone", "contacts"] | None = Field(
+        default=None,
+        description='who may add the caller to groups: "contacts" (people whose number the '
+        'caller holds) or "everyone"; anyone else sends an invitation (P3.2)',
     )
 
 

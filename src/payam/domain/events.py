@@ -24,6 +24,9 @@ MEMBER_ADDED = "member_added"
 MEMBER_REMOVED = "member_removed"
 MEMBER_ROLE = "member_role"
 PROFILE_CHANGED = "profile_changed"
+# The user was invited to a group (P3.2: their group_adds did not let the inviter add them);
+# the payload carries the invitation as GET /v1/me/invitations shows it.
+INVITATION_NEW = "invitation_new"
 # Something the user must be told (a policy version, a partner proposal, a prize; P12.1,
 # P8.2, P7.2); the payload carries the notice as GET /v1/me/notices shows it.
 NOTICE = "notice"

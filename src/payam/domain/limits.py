@@ -58,6 +58,9 @@ class Limit(enum.Enum):
     media_upload_per_user = "media_upload_per_user"
     # P9.2: channels created per account: handles are public and unique, so nobody hoards them.
     channel_create_per_user = "channel_create_per_user"
+    # P3.2 / P9.2: strangers (neither holds the other's number) one account pulls into chats a
+    # day: new direct chats with them, and adding or inviting them to groups, one token each.
+    stranger_chats_per_user = "stranger_chats_per_user"
 
     @property
     def default(self) -> Rate:
@@ -75,6 +78,7 @@ DEFAULT_RATES: dict[Limit, Rate] = {
     # An album is up to media_per_message files: room for several an hour, not for a flood.
     Limit.media_upload_per_user: Rate(200, 3600),
     Limit.channel_create_per_user: Rate(10, 86400),
+    Limit.stranger_chats_per_user: Rate(50, 86400),
 }
 
 # Seconds to wait before the 2nd, 3rd, ... code to the same number; the last repeats.

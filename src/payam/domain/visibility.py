@@ -1,11 +1,28 @@
 """Who sees what of a profile (P1.5, P3.2). The one place this rule lives.
 
-- The user themself sees everything, including their number.
-- A user who holds the number (has it in their uploaded contacts) sees name, status and photo,
-  and the number they already hold.
-- A user who shares a chat with them sees name, status and photo, but not the number.
+Viewer A looking at owner B:
+
+- B themself sees everything, including their number.
+- A holds B's number (has it in their uploaded contacts): A sees name, status and photo, and
+  the number A already holds.
+- B let A see it through a chat: A sees name, status and photo, never the number. Being put
+  in a chat by someone is not letting them see: a chat counts only where B spoke for
+  themself. That is, A and B are both members of a chat (not a channel) in which
+  B's membership *shows* B's profile, because B
+  - created the chat (a group, or the direct chat B opened with A), or
+  - joined it themself (an invite link, or accepting an invitation), or
+  - sent a message in it (answered), or
+  - was added to the group by someone who holds B's number;
+  or A and B share their direct chat and B holds A's number (B knows A).
+  A stranger who opens a direct chat with B, or puts B in a group, sees ``{"id": B}`` until
+  B answers there; the stranger shows their own profile to B by doing so.
+- B invited A to a group and A has not answered the invitation yet: A sees who invited them.
 - Anyone else sees the id alone.
 - A user the owner blocked never sees the photo, whatever else ties them.
+
+Every answer that shows a profile (``GET /v1/users/{id}``, ``/photo``, contact discovery) goes
+through ``profile_view``; no other answer (chats, members, messages, updates, exports of
+another user's data) carries a name, status or photo of anyone but the caller.
 """
 
 from __future__ import annotations
@@ -22,7 +39,12 @@ class Relation:
 
     is_self: bool = False
     holds_number: bool = False
-    shares_chat: bool = False
+    # A chat in which the owner's membership shows their profile (see the module docstring).
+    shown_in_chat: bool = False
+    # Their direct chat, with both still in it, and the owner holds the viewer's number.
+    known_in_direct: bool = False
+    # The owner invited the viewer to a group and the invitation is pending.
+    invited_viewer: bool = False
     blocked_by_owner: bool = False
 
 
@@ -31,7 +53,13 @@ def sees_photo(relation: Relation) -> bool:
 
 
 def sees_profile(relation: Relation) -> bool:
-    return relation.is_self or relation.holds_number or relation.shares_chat
+    return (
+        relation.is_self
+        or relation.holds_number
+        or relation.shown_in_chat
+        or relation.known_in_direct
+        or relation.invited_viewer
+    )
 
 
 def sees_number(relation: Relation) -> bool:

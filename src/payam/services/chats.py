@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -28,12 +28,16 @@ from payam.services.render import render_messages
 from payam.services.updates import UpdateLog
 from payam.storage import blocks as block_store
 from payam.storage import chats as store
+from payam.storage import invitations as invitation_store
 from payam.storage import media as media_store
 from payam.storage import messages as message_store
 from payam.storage import updates as update_store
 from payam.storage import users as user_store
 from payam.storage.chats import ChatRow, MemberRow
 from payam.storage.database import Database
+
+if TYPE_CHECKING:
+    from payam.services.invitations import InvitationService
 
 OWNER, ADMIN, MEMBER = "owner", "admin", "member"
 ADMINS = {OWNER, ADMIN}
@@ -80,6 +84,7 @@ class ChatService:
         updates: UpdateLog,
         purge: Purger,
         photos: PhotoService,
+        invitations: InvitationService,
     ) -> None:
         self.db = db
         self.settings = settings
@@ -87,6 +92,8 @@ class ChatService:
         self.updates = updates
         self.purge = purge
         self.photos = photos
+        # Who may pull whom into a chat, and invitations (P3.2): services/invitations.py.
+        self.invitations = invitations
 
     async def access_chat(
         self, conn: AsyncConnection, caller: Caller, chat_id: int, *, lock: bool = False
@@ -167,9 +174,18 @@ class ChatService:
                     raise Conflict("The chat changed meanwhile; try again.", code="retry")
                 chat_id = raced.id
             if created:
+                if await self.invitations.is_stranger(conn, caller.user_id, user_id):
+                    await self.invitations.spend_on_strangers(conn, caller.user_id, 1)
                 new_members = [caller.user_id, user_id]
+                # The caller opened the chat: their profile shows to the other side, whose
+                # own shows only once they answer (P3.2, domain/visibility.py).
                 await store.add_members(
-                    conn, chat_id, [(u, MEMBER) for u in new_members], now=now, start_seq=0
+                    conn,
+                    chat_id,
+                    [(u, MEMBER) for u in new_members],
+                    now=now,
+                    start_seq=0,
+                    shown=[caller.user_id],
                 )
             else:
                 new_members = await self._come_back(conn, chat_id, caller.user_id, now)
@@ -203,6 +219,7 @@ class ChatService:
             now=now,
             start_seq=chat.last_seq,
             cleared_seq=chat.last_seq,
+            shown=[user_id],  # they opened it again themself
         )
         return [user_id]
 
@@ -218,29 +235,31 @@ class ChatService:
         now = self.clock.now()
         async with self.db.write() as conn:
             await self._check_addable(conn, caller, others)
+            adds = await self.invitations.sort_adds(conn, caller.user_id, others)
             chat_id = await store.create(
                 conn, type_="group", title=title, direct=None, created_by=caller.user_id, now=now
             )
             await store.add_members(
                 conn,
                 chat_id,
-                [(caller.user_id, OWNER)] + [(m, MEMBER) for m in others],
+                [(caller.user_id, OWNER)] + [(m, MEMBER) for m in adds.members],
                 now=now,
                 start_seq=0,
+                shown={caller.user_id, *adds.shown},
             )
             chat = await store.get(conn, chat_id)
             me = await store.member(conn, chat_id, caller.user_id)
             assert chat is not None and me is not None
             payload = {"chat_type": "group", "by": caller.user_id}
-            updates = await self.updates.record(
-                conn,
-                [
-                    PendingUpdate(uid, events.CHAT_NEW, chat_id, None, payload)
-                    for uid in [caller.user_id, *others]
-                ],
-            )
+            pending = [
+                PendingUpdate(uid, events.CHAT_NEW, chat_id, None, payload)
+                for uid in [caller.user_id, *adds.members]
+            ]
+            pending += await self.invitations.invite(conn, chat_id, caller.user_id, adds.invited)
+            updates = await self.updates.record(conn, pending)
         await self.updates.publish(updates)
-        return chat_json(chat, me, viewer_id=caller.user_id)
+        # Those whose group_adds did not let the caller add them got an invitation (P3.2).
+        return chat_json(chat, me, viewer_id=caller.user_id) | {"invited": adds.invited}
 
     async def _check_addable(
         self, conn: AsyncConnection, caller: Caller, user_ids: Sequence[int]
@@ -281,6 +300,9 @@ class ChatService:
             chat, me = await self.access_chat(conn, caller, chat_id)
             members = await store.members(conn, chat_id)
             unread = await store.unread_counts(conn, caller.user_id, [chat_id])
+            apart = await block_store.blocked_either_way(
+                conn, caller.user_id, [m.user_id for m in members]
+            )
         body = chat_json(chat, me, viewer_id=caller.user_id)
         body["unread_count"] = unread.get(chat_id, 0)
         body["members"] = [
@@ -288,7 +310,8 @@ class ChatService:
                 "user_id": m.user_id,
                 "role": m.role,
                 "joined_at": iso(m.joined_at),
-                "read_seq": m.read_seq,
+                # Blocking silences read receipts both ways (as the ``read`` updates).
+                "read_seq": None if m.user_id in apart else m.read_seq,
             }
             for m in members
         ]
@@ -298,7 +321,8 @@ class ChatService:
 
     async def add_members(self, caller: Caller, chat_id: int, user_ids: Sequence[int]) -> None:
         """Admins add members, up to the member limit; users who blocked the caller cannot be
-        added by them."""
+        added by them; users whose ``group_adds`` does not let the caller add them are invited
+        instead (P3.2, services/invitations.py)."""
         now = self.clock.now()
         async with self.db.write() as conn:
             chat, me = await self.access_chat(conn, caller, chat_id, lock=True)
@@ -308,13 +332,22 @@ class ChatService:
             new = sorted({u for u in user_ids if u not in current})
             if not new:
                 return
-            self._check_room(len(current) + len(new))
             await self._check_addable(conn, caller, new)
+            adds = await self.invitations.sort_adds(conn, caller.user_id, new)
+            new = adds.members
+            self._check_room(len(current) + len(new))
             await store.add_members(
-                conn, chat_id, [(u, MEMBER) for u in new], now=now, start_seq=chat.last_seq
+                conn,
+                chat_id,
+                [(u, MEMBER) for u in new],
+                now=now,
+                start_seq=chat.last_seq,
+                shown=adds.shown,
             )
+            await invitation_store.remove_for(conn, chat_id, new)
             payload = {"chat_type": "group", "by": caller.user_id}
-            pending = [PendingUpdate(u, events.CHAT_NEW, chat_id, None, payload) for u in new]
+            pending = await self.invitations.invite(conn, chat_id, caller.user_id, adds.invited)
+            pending += [PendingUpdate(u, events.CHAT_NEW, chat_id, None, payload) for u in new]
             pending += [
                 PendingUpdate(
                     m, events.MEMBER_ADDED, chat_id, None, {"user_id": u, "by": caller.user_id}
@@ -616,9 +649,16 @@ class ChatService:
             updates = []
             if caller.user_id not in current:
                 self._check_room(len(current) + 1, joining=True)
+                # Joined by themself: their profile shows to the members (P3.2).
                 await store.add_members(
-                    conn, chat_id, [(caller.user_id, MEMBER)], now=now, start_seq=chat.last_seq
+                    conn,
+                    chat_id,
+                    [(caller.user_id, MEMBER)],
+                    now=now,
+                    start_seq=chat.last_seq,
+                    shown=[caller.user_id],
                 )
+                await invitation_store.remove_for(conn, chat_id, [caller.user_id])
                 by = {"by": caller.user_id}
                 pending = [
                     PendingUpdate(
@@ -739,12 +779,15 @@ class ChatService:
         return [{"user_id": uid, "blocked_at": iso(at)} for uid, at in rows]
 
     async def check_member(self, caller: Caller, chat_id: int) -> list[int]:
-        """Member ids of a chat the caller belongs to (for typing indicators)."""
+        """Member ids of a chat the caller belongs to who may see the caller typing: not those
+        the caller blocked, nor those who blocked the caller (blocking silences typing too)."""
         async with self.db.read() as conn:
             chat, _ = await self.access_chat(conn, caller, chat_id)
             if chat.type == CHANNEL:  # subscribers never see each other, nor who is typing
                 raise Forbidden("Nobody sees typing in a channel.", code="not_for_channels")
-            return (await store.member_ids_of(conn, [chat_id]))[chat_id]
+            members = (await store.member_ids_of(conn, [chat_id]))[chat_id]
+            apart = await block_store.blocked_either_way(conn, caller.user_id, members)
+        return [m for m in members if m not in apart]
 
     async def channel_subscriptions(self, caller: Caller) -> tuple[list[int], int]:
         """The caller's channels and their update seq, from one snapshot: the gateway's index

@@ -19,6 +19,7 @@ from payam.services.consents import ConsentService
 from payam.services.contacts import ContactService
 from payam.services.erasure import ErasureService
 from payam.services.export import ExportService
+from payam.services.invitations import InvitationService
 from payam.services.limiter import RateLimiter
 from payam.services.maintenance import Maintenance
 from payam.services.media import MediaService
@@ -50,6 +51,8 @@ class Services:
     updates: UpdateLog
     purge: Purger
     chats: ChatService
+    # Who may pull whom into a chat, and invitations to groups (P3.2).
+    invitations: InvitationService
     channels: ChannelService
     messages: MessageService
     # Files for messages and channel posts (P3.3, P5.3, P9.2).

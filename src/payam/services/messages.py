@@ -45,6 +45,7 @@ from payam.storage import blocks as block_store
 from payam.storage import chats as chat_store
 from payam.storage import media as media_store
 from payam.storage import messages as store
+from payam.storage import users as user_store
 from payam.storage.database import Database
 from payam.storage.media import MediaRow
 from payam.storage.messages import MessageRow
@@ -340,6 +341,13 @@ class MessageService:
                     for uid in ctx.members[row["chat_id"]]
                 )
             await _advance_read(conn, read_marks)
+            # Who sent a message in a chat answered there: their profile shows to it (P3.2).
+            await chat_store.show_profiles(
+                conn, [k for k in read_marks if k[0] not in ctx.channels]
+            )
+            pending = (
+                await _bring_back(conn, ctx, {row["chat_id"] for _, row in new}, now) + pending
+            )
             await store.add_forwards(conn, ctx.forwards_of([row for _, row in new]))
             # After add_forwards: a forward of a post locks the post's row before it references
             # the post's media, in the order a deletion of that post takes them (no deadlock).
@@ -505,8 +513,9 @@ class MessageService:
             await self.purge.request()
 
     async def mark_read(self, caller: Caller, chat_id: int, seq: int) -> int:
-        """Move the caller's read marker forward (never back); members see a read receipt.
-        In a channel nobody sees anyone's marker: only the caller's own devices are told."""
+        """Move the caller's read marker forward (never back); members see a read receipt,
+        except those the caller blocked or who blocked the caller. In a channel nobody sees
+        anyone's marker: only the caller's own devices are told."""
         async with self.db.write() as conn:
             member = await chat_store.member(conn, chat_id, caller.user_id)
             chat = await chat_store.get(conn, chat_id)
@@ -525,6 +534,9 @@ class MessageService:
                 if chat.type == "channel"
                 else (await chat_store.member_ids_of(conn, [chat_id]))[chat_id]
             )
+            # Blocking silences read receipts, both ways.
+            apart = await block_store.blocked_either_way(conn, caller.user_id, member_ids)
+            member_ids = [m for m in member_ids if m not in apart]
             payload = {"user_id": caller.user_id, "read_seq": seq}
             updates = await self.updates.record(
                 conn,
@@ -570,6 +582,9 @@ class _BatchContext:
     next_seq: dict[int, int] = field(default_factory=dict)
     # What each new message carries, by (chat_id, seq).
     carried: dict[tuple[int, int], tuple[MediaRow, ...]] = field(default_factory=dict)
+    # Direct chats whose other side deleted them, and who that is: a message stored in one
+    # brings it back to them (``_bring_back``).
+    returning: dict[int, int] = field(default_factory=dict)
 
     @classmethod
     async def load(cls, conn: AsyncConnection, batch: list[_SendRequest]) -> _BatchContext:
@@ -579,6 +594,9 @@ class _BatchContext:
         existing = await store.by_client_ids(conn, [(r.sender_id, r.client_id) for r in batch])
         channels = {cid for cid, chat in chats.items() if chat.type == "channel"}
         members = await chat_store.member_ids_of(conn, set(chats) - channels)
+        returning = await _returning_peers(conn, batch, chats, members)
+        for chat_id, peer in returning.items():
+            members[chat_id] = [*members[chat_id], peer]
         roles = await chat_store.roles_among(
             conn, [(r.chat_id, r.sender_id) for r in batch if r.chat_id in channels]
         )
@@ -603,6 +621,7 @@ class _BatchContext:
                 conn, {i for r in batch for i in r.media_ids}, lock=True
             ),
             next_seq={cid: chat.last_seq for cid, chat in chats.items()},
+            returning=returning,
         )
 
     def changed_seqs(self) -> dict[int, int]:
@@ -711,6 +730,46 @@ async def _blocked_senders(
             pairs[(others[0], r.sender_id)] = (r.chat_id, r.sender_id)
     found = await block_store.blocked_pairs(conn, list(pairs))
     return {pairs[pair] for pair in found}
+
+
+async def _returning_peers(
+    conn: AsyncConnection,
+    batch: list[_SendRequest],
+    chats: dict[int, chat_store.ChatRow],
+    members: dict[int, list[int]],
+) -> dict[int, int]:
+    """Direct chats of the batch that the sender is in and the other side left (deleted), with
+    that other side, whose account still exists."""
+    found: dict[int, int] = {}
+    for r in batch:
+        chat = chats.get(r.chat_id)
+        present = members.get(r.chat_id, [])
+        if chat is None or chat.type != "direct" or not chat.direct_key or present != [r.sender_id]:
+            continue
+        low, high = (int(x) for x in chat.direct_key.split(":"))
+        peer = high if low == r.sender_id else low
+        if peer != r.sender_id and await user_store.get(conn, peer) is not None:
+            found[r.chat_id] = peer
+    return found
+
+
+async def _bring_back(
+    conn: AsyncConnection, ctx: _BatchContext, stored_in: set[int], now: float
+) -> list[PendingUpdate]:
+    """Put the other side of a direct chat they deleted back in it when a message was stored
+    there (as every messenger does): without the history that went when they left, with the
+    new messages unread, and a ``chat_new`` before them. Their profile shows only once they
+    answer (P3.2)."""
+    pending = []
+    for chat_id, peer in sorted(ctx.returning.items()):
+        if chat_id not in stored_in:
+            continue
+        last = ctx.chats[chat_id].last_seq  # before this batch
+        await chat_store.add_members(
+            conn, chat_id, [(peer, "member")], now=now, start_seq=last, cleared_seq=last
+        )
+        pending.append(PendingUpdate(peer, events.CHAT_NEW, chat_id, None, {"chat_type": "direct"}))
+    return pending
 
 
 async def _visible_to(

@@ -19,13 +19,15 @@ from payam.domain.errors import InvalidInput, NotFound
 from payam.domain.models import Caller, User
 from payam.domain.visibility import Relation, profile_view, sees_photo
 from payam.services.photos import Keys, Photo, PhotoService
-from payam.storage import blocks, chats, contacts, users
+from payam.storage import blocks, chats, contacts, invitations, users
 from payam.storage.database import Database
 
 # Kept although they are format characters: ZWNJ is part of Persian spelling, ZWJ joins emoji
 # sequences. Every other control, format (bidi overrides, invisible marks) or surrogate goes.
 _KEEP = {"\u200c", "\u200d"}
 _DROP_CATEGORIES = {"Cc", "Cf", "Cs"}
+# Who may add a user to groups (P3.2): anyone, or only people whose number the user holds.
+GROUP_ADDS = ("everyone", "contacts")
 
 
 def _clean(text: str) -> str:
@@ -88,10 +90,25 @@ class ProfileService:
             raise NotFound("The account no longer exists.", code="user_not_found")
         return user
 
+    async def group_adds(self, caller: Caller) -> str:
+        """Who may add the caller to groups (P3.2): their choice, else the server's default."""
+        async with self.db.read() as conn:
+            chosen = await users.group_adds_of(conn, caller.user_id)
+        return chosen or self.settings.group_adds_default
+
     async def update(self, caller: Caller, changes: Mapping[str, str | None]) -> User:
         """Correct the profile (P11.2). ``changes`` holds only the fields the client sent:
-        a name cannot be removed, ``"status": None`` clears the status."""
+        a name cannot be removed, ``"status": None`` clears the status; ``group_adds`` is
+        "everyone" or "contacts" (P3.2)."""
         values: dict[str, Any] = {}
+        if "group_adds" in changes:
+            group_adds = changes["group_adds"]
+            if group_adds not in GROUP_ADDS:
+                raise InvalidInput(
+                    'group_adds is "everyone" or "contacts".', code="invalid_group_adds"
+                )
+            async with self.db.write() as conn:
+                await users.set_group_adds(conn, caller.user_id, group_adds)
         if "name" in changes:
             name = changes["name"]
             if name is None:
@@ -113,10 +130,15 @@ class ProfileService:
         holds = phone_hash is not None and await contacts.holds(
             conn, holder_id=viewer_id, phone_hash=phone_hash
         )
+        blocked = await blocks.is_blocked(conn, blocker=user_id, blocked=viewer_id)
+        if holds:  # the rest cannot add to what the viewer sees
+            return Relation(holds_number=True, blocked_by_owner=blocked)
         return Relation(
-            holds_number=holds,
-            shares_chat=await chats.shares_chat(conn, viewer_id, user_id),
-            blocked_by_owner=await blocks.is_blocked(conn, blocker=user_id, blocked=viewer_id),
+            shown_in_chat=await chats.shows_profile_to(conn, owner=user_id, viewer=viewer_id),
+            known_in_direct=await chats.shares_direct(conn, viewer_id, user_id)
+            and await contacts.holds_user(conn, holder_id=user_id, user_id=viewer_id),
+            invited_viewer=await invitations.invited(conn, inviter=user_id, invitee=viewer_id),
+            blocked_by_owner=blocked,
         )
 
     async def view_user(self, caller: Caller, user_id: int) -> dict[str, Any]:

@@ -41,6 +41,17 @@ async def who_blocked(conn: AsyncConnection, viewer: int, owners: Sequence[int])
     return {blocker for blocker, _ in found}
 
 
+async def blocked_either_way(conn: AsyncConnection, user: int, others: Sequence[int]) -> set[int]:
+    """Which of ``others`` blocked ``user`` or were blocked by them: typing and read receipts
+    do not pass between them (either way)."""
+    others = [o for o in others if o != user]
+    if not others:
+        return set()
+    pairs = [(user, o) for o in others] + [(o, user) for o in others]
+    found = await blocked_pairs(conn, pairs)
+    return {b if a == user else a for a, b in found}
+
+
 async def add(conn: AsyncConnection, *, blocker: int, blocked: int, now: float) -> None:
     """Block; blocking again (even twice at once) keeps the first block and its time."""
     dialect_insert = sqlite_insert if conn.dialect.name == "sqlite" else pg_insert

@@ -11,7 +11,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payam.storage import media as media_store
-from payam.storage.tables import chat_invites, chat_members, chats, messages
+from payam.storage.tables import chat_invites, chat_members, chats, hidden_messages, messages
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,8 +265,11 @@ async def add_members(
     now: float,
     start_seq: int,
     cleared_seq: int = 0,
+    shown: Iterable[int] = (),
 ) -> None:
-    """Add members who read up to ``start_seq`` and see history after ``cleared_seq``."""
+    """Add members who read up to ``start_seq`` and see history after ``cleared_seq``; those
+    in ``shown`` show their profile to the other members (P3.2, ``domain/visibility.py``)."""
+    shown = set(shown)
     if not user_roles:
         return
     await conn.execute(
@@ -280,6 +283,7 @@ async def add_members(
                 "read_seq": start_seq,
                 "cleared_seq": cleared_seq,
                 "muted": False,
+                "shows_profile": uid in shown,
             }
             for uid, role in user_roles
         ],
@@ -338,7 +342,8 @@ async def chats_of(
 
 
 async def unread_counts(conn: AsyncConnection, user_id: int, chat_ids: list[int]) -> dict[int, int]:
-    """Messages after the user's read marker, from others, not deleted, per chat."""
+    """Messages after the user's read marker, from others, not deleted (for everyone, nor for
+    the user alone: a message they deleted for themself is not waiting to be read), per chat."""
     if not chat_ids:
         return {}
     rows = await conn.execute(
@@ -353,25 +358,63 @@ async def unread_counts(conn: AsyncConnection, user_id: int, chat_ids: list[int]
             messages.c.seq > chat_members.c.cleared_seq,
             messages.c.sender_id != user_id,
             messages.c.deleted_at.is_(None),
+            ~select(hidden_messages.c.message_id)
+            .where(
+                hidden_messages.c.user_id == user_id,
+                hidden_messages.c.message_id == messages.c.id,
+            )
+            .exists(),
         )
         .group_by(messages.c.chat_id)
     )
     return {row[0]: int(row[1]) for row in rows}
 
 
-async def shares_chat(conn: AsyncConnection, a: int, b: int) -> bool:
-    """Whether users ``a`` and ``b`` are members of one chat (the P3.2 relation). A channel is
-    not one: its subscribers never see each other (P5.1), and anyone may subscribe, so counting
-    it would let anyone tell a channel's subscribers by their profiles."""
-    other = chat_members.alias("other")
+async def shows_profile_to(conn: AsyncConnection, owner: int, viewer: int) -> bool:
+    """Whether ``owner`` shows their profile to ``viewer`` through a chat they share: one (not a
+    channel) where the owner's membership ``shows_profile`` (P3.2, ``domain/visibility.py``)."""
+    other = chat_members.alias("viewer")
     found = await conn.scalar(
         select(chat_members.c.chat_id)
-        .join(other, and_(other.c.chat_id == chat_members.c.chat_id, other.c.user_id == b))
+        .join(other, and_(other.c.chat_id == chat_members.c.chat_id, other.c.user_id == viewer))
         .join(chats, chats.c.id == chat_members.c.chat_id)
-        .where(chat_members.c.user_id == a, chats.c.type != "channel")
+        .where(
+            chat_members.c.user_id == owner,
+            chat_members.c.shows_profile.is_(True),
+            chats.c.type != "channel",
+        )
         .limit(1)
     )
     return found is not None
+
+
+async def shares_direct(conn: AsyncConnection, a: int, b: int) -> bool:
+    """Whether ``a`` and ``b`` are both in their direct chat (neither deleted it)."""
+    found = await conn.scalar(
+        select(func.count())
+        .select_from(chat_members)
+        .join(chats, chats.c.id == chat_members.c.chat_id)
+        .where(chats.c.direct_key == direct_key(a, b), chat_members.c.user_id.in_([a, b]))
+    )
+    return int(found or 0) == 2
+
+
+async def show_profiles(conn: AsyncConnection, memberships: Iterable[tuple[int, int]]) -> None:
+    """These (chat, user) members spoke in the chat: their profile shows to its members now."""
+    pairs = sorted(set(memberships))
+    if pairs:
+        await conn.execute(
+            update(chat_members)
+            .where(
+                and_(
+                    chat_members.c.chat_id == bindparam("cid"),
+                    chat_members.c.user_id == bindparam("uid"),
+                    chat_members.c.shows_profile.is_(False),
+                )
+            )
+            .values(shows_profile=True),
+            [{"cid": c, "uid": u} for c, u in pairs],
+        )
 
 
 async def photo_key_in_use(conn: AsyncConnection, key: str) -> bool:

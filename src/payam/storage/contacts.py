@@ -70,5 +70,16 @@ async def holds(conn: AsyncConnection, *, holder_id: int, phone_hash: bytes) -> 
     return found is not None
 
 
+async def holds_user(conn: AsyncConnection, *, holder_id: int, user_id: int) -> bool:
+    """Whether ``holder_id`` uploaded the number of the account ``user_id``."""
+    found = await conn.scalar(
+        select(contacts.c.user_id)
+        .join(users, users.c.phone_hash == contacts.c.phone_hash)
+        .where(contacts.c.user_id == holder_id, users.c.id == user_id)
+        .limit(1)
+    )
+    return found is not None
+
+
 def _chunks(items: list[bytes], size: int = 500) -> list[list[bytes]]:
     return [items[i : i + size] for i in range(0, len(items), size)]

@@ -52,6 +52,7 @@ ADMIN_AUDIT = "admin_audit"  # admin_audit_retention_days; shown to the user in 
 COOLDOWN = "erasure_cooldown"  # erasure_cooldown_days after an account is deleted
 DRAW = "draw"  # draw_retention_days after a prize draw
 MEDIA = "media"  # while a message that carries it exists (P5.3); unattached: media_unattached_hours
+INVITATION = "invitation"  # until accepted or declined, or the group or either account goes
 VIEW_MARK = "view_mark"  # view_dedup_days, then dropped with the day's salt (P10.1)
 
 
@@ -111,6 +112,9 @@ users = Table(
     Column("updated_at", Float, nullable=False, info=personal("account_time", ["P3.1"], ACCOUNT)),
     # P9: set by an operator; a suspended account cannot sign in or use its sessions.
     Column("suspended_at", Float, nullable=True, info=personal("moderation", ["P9.2"], ACCOUNT)),
+    # Who may add this user to groups (P3.2): "everyone", or "contacts" (people whose number
+    # the user holds); NULL is the server's ``group_adds_default``. Others send an invitation.
+    Column("group_adds", String(16), nullable=True, info=personal("preference", ["P3.2"], ACCOUNT)),
     info=subject("id"),
 )
 
@@ -309,6 +313,18 @@ chat_members = Table(
     Column("cleared_seq", BigInteger, nullable=False, default=0, info=not_personal()),
     Column(
         "muted", Boolean, nullable=False, default=False, info=personal("preference", ["P5.1"], CHAT)
+    ),
+    # Whether this member's profile is shown to the chat's other members (P3.2,
+    # ``domain/visibility.py``): set when the member created or joined the chat themself, was
+    # added by someone who holds their number, or sent a message in it; never by being put
+    # in a chat by a stranger.
+    Column(
+        "shows_profile",
+        Boolean,
+        nullable=False,
+        default=False,
+        server_default=text("false"),
+        info=personal("membership", ["P3.2"], CHAT),
     ),
     info=subject("user_id"),
 )
@@ -513,6 +529,42 @@ chat_invites = Table(
     Column("created_at", Float, nullable=False, info=not_personal()),
     Column("revoked_at", Float, nullable=True, info=not_personal()),
     info=subject("created_by"),
+)
+
+# An invitation to a group, for a user whose "who can add me to groups" setting did not let
+# the inviter add them (P3.2): pending until the invitee accepts (joins) or declines (the row
+# goes), or the group or either account goes (cascade).
+group_invitations = Table(
+    "group_invitations",
+    metadata,
+    Column("id", Id, primary_key=True, info=not_personal()),
+    Column(
+        "chat_id",
+        Id,
+        ForeignKey("chats.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+        info=not_personal(),
+    ),
+    Column(
+        "user_id",
+        Id,
+        ForeignKey("users.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+        info=personal("invitation", ["P3.2", "P5.1"], INVITATION),
+    ),
+    Column(
+        "invited_by",
+        Id,
+        ForeignKey("users.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+        info=personal("invitation", ["P3.2", "P5.1"], INVITATION),
+    ),
+    Column("created_at", Float, nullable=False, info=personal("invitation", ["P5.1"], INVITATION)),
+    UniqueConstraint("chat_id", "user_id", name="uq_group_invitations_chat_user"),
+    info=subject("user_id", "invited_by", note="the invitee and the inviter"),
 )
 
 # --- Media (P3.3, P5.3, P9.2) -------------------------------------------------------------------

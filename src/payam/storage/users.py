@@ -120,3 +120,14 @@ async def photo_key_in_use(conn: AsyncConnection, key: str) -> bool:
         .limit(1)
     )
     return found is not None
+
+
+async def group_adds_of(conn: AsyncConnection, user_id: int) -> str | None:
+    """Who may add the user to groups, as they chose ("everyone", "contacts"); None: they did
+    not choose (the server's default applies)."""
+    value: str | None = await conn.scalar(select(users.c.group_adds).where(users.c.id == user_id))
+    return value
+
+
+async def set_group_adds(conn: AsyncConnection, user_id: int, value: str) -> None:
+    await conn.execute(update(users).where(users.c.id == user_id).values(group_adds=value))

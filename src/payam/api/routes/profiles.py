@@ -7,9 +7,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Request, Response
 
 from payam.api.deps import CallerDep, ServicesDep
-from payam.api.schemas import ProfilePatch, ProfileView, UserOut
+from payam.api.schemas import MeOut, ProfilePatch, ProfileView, UserOut
 from payam.api.uploads import received_file, upload_body
 from payam.domain.errors import PayloadTooLarge
+from payam.domain.models import Caller
+from payam.services.container import Services
 from payam.services.photos import Photo
 
 router = APIRouter(prefix="/v1", tags=["profiles"])
@@ -44,17 +46,26 @@ def photo_response(photo: Photo, request: Request) -> Response:
     return Response(photo.data, media_type=photo.mime, headers=headers)
 
 
-@router.get("/me", response_model=UserOut)
-async def get_me(caller: CallerDep, services: ServicesDep) -> UserOut:
-    """The caller's own profile, with their number (P1.5, P11.1)."""
-    return UserOut.of(await services.profiles.me(caller))
+async def me_out(caller: Caller, services: Services) -> MeOut:
+    user = await services.profiles.me(caller)
+    group_adds = await services.profiles.group_adds(caller)
+    return MeOut(**UserOut.of(user).model_dump(), group_adds=group_adds)
 
 
-@router.patch("/me", response_model=UserOut)
-async def patch_me(body: ProfilePatch, caller: CallerDep, services: ServicesDep) -> UserOut:
-    """Change name and/or status; ``"status": null`` clears the status (P11.2)."""
+@router.get("/me", response_model=MeOut)
+async def get_me(caller: CallerDep, services: ServicesDep) -> MeOut:
+    """The caller's own profile, with their number (P1.5, P11.1) and ``group_adds``: who may
+    add them to groups (P3.2)."""
+    return await me_out(caller, services)
+
+
+@router.patch("/me", response_model=MeOut)
+async def patch_me(body: ProfilePatch, caller: CallerDep, services: ServicesDep) -> MeOut:
+    """Change name and/or status; ``"status": null`` clears the status (P11.2).
+    ``"group_adds": "everyone" | "contacts"`` says who may add the caller to groups (P3.2)."""
     changes = body.model_dump(include=body.model_fields_set)
-    return UserOut.of(await services.profiles.update(caller, changes))
+    await services.profiles.update(caller, changes)
+    return await me_out(caller, services)
 
 
 @router.put("/me/photo", response_model=UserOut, openapi_extra=PHOTO_UPLOAD_BODY)
