@@ -287,3 +287,20 @@ async def test_a_failing_log_closes_the_socket_with_1011(served: Served) -> None
     served.socket.frame(type="resume", after=0)
     await served.socket.wait_for(lambda: served.socket.closed is not None)
     assert served.socket.closed == 1011
+
+
+async def test_a_resume_past_the_end_of_the_log_is_told_to_resync_with_the_true_seq(
+    served: Served,
+) -> None:
+    """Issue 9.4: a client restored from a backup resumes after 5000 when the log is at 21."""
+    served.log.add(21)
+    await served.synced(5000)
+    assert served.socket.sent[0] == {
+        "type": "resync_required",
+        "after": 5000,
+        "last_seq": 21,
+        "reason": served.socket.sent[0]["reason"],
+    }
+    assert served.socket.sent[-1] == {"type": "synced", "last_seq": 21}
+    served.publish(served.log.add())  # and the next update is delivered, not swallowed
+    await served.socket.wait_for(lambda: served.socket.update_seqs() == [22])

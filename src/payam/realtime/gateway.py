@@ -277,16 +277,15 @@ class Connection:
         while True:
             page = await updates.fetch(self.caller.user_id, self.delivered, REPLAY_PAGE)
             if page.too_old:
-                await self._send(
-                    _dumps(
-                        {
-                            "type": "resync_required",
-                            "after": self.delivered,
-                            "reason": "updates this old are no longer kept; reload the chat list",
-                        }
-                    )
-                )
+                await self._resync_required(page.last_seq, _TOO_OLD)
                 self.delivered = max(self.delivered, page.last_seq)
+                return True
+            if self.state is State.SYNCING and page.last_seq < self.delivered:
+                # Resumed after a seq this user never reached (a client restored from a
+                # backup): counting on from there would skip every update until the log caught
+                # up. Say where the log really is and go on from there.
+                await self._resync_required(page.last_seq, _AHEAD)
+                self.delivered = page.last_seq
                 return True
             for update in page.updates:
                 while self.outbox and not self.lagging:
@@ -301,6 +300,14 @@ class Connection:
                 self.delivered = update.seq
             if not page.has_more:
                 return True
+
+    async def _resync_required(self, last_seq: int, reason: str) -> None:
+        frame = {"type": "resync_required", "after": self.delivered, "last_seq": last_seq}
+        await self._send(_dumps({**frame, "reason": reason}))
+
+
+_TOO_OLD = "updates this old are no longer kept; reload the chat list"
+_AHEAD = "the log ends before this seq (restored from a backup?); reload the chat list"
 
 
 class Gateway:
