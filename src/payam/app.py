@@ -106,7 +106,7 @@ def build_services(
     files = Files(db, blobs)
     photos = PhotoService(db, settings, blobs, limiter, files)
     media = MediaService(db, settings, clock, blobs, limiter, files)
-    auth = AuthService(db, settings, clock, keys, sms, limiter)
+    auth = AuthService(db, settings, clock, keys, sms, limiter, bus)
     profiles = ProfileService(db, settings, clock, photos)
     return Services(
         settings=settings,
@@ -135,7 +135,7 @@ def build_services(
         promotions=PromotionService(db, clock, notices),
         export=ExportService(db, clock, blobs),
         erasure=ErasureService(db, settings, clock, auth, profiles, updates, purge),
-        admin=AdminService(db, settings, clock, keys),
+        admin=AdminService(db, settings, clock, keys, bus),
     )
 
 
@@ -156,6 +156,16 @@ def create_app(
         buffer_limit=settings.ws_buffer_limit,
     )
 
+    def session_end(user_id: int, device_id: int | None, reason: str) -> None:
+        # Ended in some process: no request here honours it, and its sockets here close.
+        services.auth.sessions.clear()
+        gateway.on_session_end(user_id, device_id, reason)
+
+    def resync() -> None:
+        # Session ends may have been lost with the wake-ups (services/session_cache.py).
+        services.auth.sessions.clear()
+        gateway.on_resync()
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if not settings.rate_limits_enabled:
@@ -165,7 +175,11 @@ def create_app(
             )
         await migrate.upgrade(services.db)
         services.bus.subscribe(
-            gateway.on_updates, gateway.on_ephemeral, gateway.on_resync, gateway.on_channel
+            gateway.on_updates,
+            gateway.on_ephemeral,
+            resync,
+            gateway.on_channel,
+            on_session_end=session_end,
         )
         await services.bus.start()
         services.access_log.start()

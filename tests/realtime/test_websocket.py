@@ -11,11 +11,15 @@ from tests.realtime.conftest import Chatters, bare, eventually, open_socket, seq
 
 
 async def closed_code(server: LiveServer, token: str, *, in_query: bool = False) -> int | None:
+    return (await closed_with(server, token, in_query=in_query))[0]
+
+
+async def closed_with(server: LiveServer, token: str, *, in_query: bool = False) -> tuple[int, str]:
     async with open_socket(server, token, in_query=in_query) as sock:
         with pytest.raises(ConnectionClosed) as closed:
             await sock.recv()
     assert closed.value.rcvd is not None
-    return closed.value.rcvd.code
+    return closed.value.rcvd.code, closed.value.rcvd.reason
 
 
 @sqlite_only
@@ -32,7 +36,10 @@ async def test_a_bad_or_missing_token_closes_with_4401(chatters: Chatters) -> No
     server = chatters.server
     assert await closed_code(server, "not-a-token") == 4401
     assert await closed_code(server, "not-a-token", in_query=True) == 4401
-    assert await closed_code(server, "") == 4401
+    # The reason says which, as docs/realtime.md lists them (issue 9.16).
+    assert await closed_with(server, "") == (4401, "missing_token")
+    assert await closed_with(server, "", in_query=True) == (4401, "missing_token")
+    assert await closed_with(server, "not-a-token") == (4401, "invalid_token")
     # A signed-out device's token is refused too.
     signed_out = await chatters.harness.sign_in(chatters.ali.phone, None)
     response = await chatters.harness.http.delete(
