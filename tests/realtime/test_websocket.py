@@ -340,3 +340,33 @@ async def test_a_socket_closed_mid_replay_leaves_no_connection_behind(
         await sock.recv()
     await eventually(lambda: gateway.connection_count == 0)
     assert not gateway.connections
+
+
+@sqlite_only
+async def test_a_deeply_nested_frame_is_refused_unparsed_and_the_socket_stays_open(
+    chatters: Chatters,
+) -> None:
+    """Issue 9.5: some 1,100 levels made the parser raise RecursionError and killed the socket
+    without a close code. Nesting is counted before parsing; brackets inside strings are text."""
+    async with open_socket(chatters.server, chatters.ali.token) as sock:
+        await sock.resume(0)
+        for depth in (33, 1_100, 30_000):
+            await sock.ws.send('{"type": "ping", "x": ' + "[" * depth + "]" * depth + "}")
+            error = await sock.next("error")
+            assert error["error"]["code"] == "invalid_frame", depth
+        await sock.ws.send('{"type": "ping", "x": [[["' + "[" * 5000 + '"]]]}')
+        assert await sock.next("pong") == {"type": "pong"}
+        updates, _ = await sock.resume(0)  # still served
+        assert updates
+
+
+@sqlite_only
+async def test_an_oversized_frame_closes_the_socket_with_1009(chatters: Chatters) -> None:
+    async with open_socket(chatters.server, chatters.ali.token) as sock:
+        await sock.resume(0)
+        await sock.ws.send('{"type": "ping", "pad": "' + "x" * 70_000 + '"}')
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                await sock.recv()
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (1009, "frame_too_large")

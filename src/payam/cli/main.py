@@ -16,6 +16,7 @@ from rich.table import Table
 from payam.cli import notices
 from payam.cli.admin import admin_app
 from payam.config import Settings
+from payam.domain.limits import WS_FRAME_MAX_CHARS
 
 app = typer.Typer(help="payam, a self-hostable messenger server.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -86,10 +87,16 @@ def server_options(settings: Settings) -> dict[str, Any]:
         # Compression state is kept per connection for its whole life (tens of KiB each),
         # and our frames are small JSON: memory and CPU go up, bytes barely go down.
         "ws_per_message_deflate": False,
-        # A frame is one JSON command; the same cap as a JSON request body, not 16 MiB.
-        "ws_max_size": settings.json_body_max_bytes,
+        # A frame is one small JSON command: the gateway's cap (4 bytes a character at
+        # most), not 16 MiB. Beyond it the socket closes with 1009, as the gateway does.
+        "ws_max_size": 4 * WS_FRAME_MAX_CHARS,
         # Room for a burst of reconnects (a restart, a network coming back) without refusals.
         "backlog": 4096,
+        # Forwarded headers are believed only from PAYAM_TRUSTED_PROXIES, never uvicorn's own
+        # default (127.0.0.1 via FORWARDED_ALLOW_IPS): a client on loopback could otherwise
+        # rotate X-Forwarded-For past every per-address limit.
+        "proxy_headers": bool(settings.trusted_proxies),
+        "forwarded_allow_ips": list(settings.trusted_proxies) or None,
     }
 
 

@@ -52,6 +52,8 @@ from payam.adapters.bus import EventBus
 from payam.domain import events
 from payam.domain.errors import InvalidInput, PayamError
 from payam.domain.events import Update
+from payam.domain.json_depth import nests_deeper_than
+from payam.domain.limits import WS_FRAME_MAX_CHARS, WS_FRAME_MAX_DEPTH
 from payam.domain.models import Caller
 from payam.realtime.channels import ChannelIndex
 from payam.services.chats import ChatService
@@ -67,6 +69,7 @@ T = TypeVar("T")
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_TOO_FAR_BEHIND = 4008
 CLOSE_INTERNAL_ERROR = 1011
+CLOSE_FRAME_TOO_LARGE = 1009
 
 # Seconds the writer has to send the close frame of an ended session.
 CLOSE_GRACE = 5.0
@@ -485,9 +488,16 @@ class Gateway:
             if text is None:
                 connection.say(_error("invalid_frame", "Frames are JSON text, not binary."))
                 continue
+            if len(text) > WS_FRAME_MAX_CHARS:  # not even looked at (issue 9.5)
+                connection.end(CLOSE_FRAME_TOO_LARGE, "frame_too_large")
+                return
             self._handle(connection, text)
 
     def _handle(self, connection: Connection, raw: str) -> None:
+        if nests_deeper_than(raw, WS_FRAME_MAX_DEPTH):  # the parser would recurse that deep
+            message = f"Frames nest at most {WS_FRAME_MAX_DEPTH} levels deep."
+            connection.say(_error("invalid_frame", message))
+            return
         try:
             frame = json.loads(raw)
         except ValueError:
