@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import logging
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from payam.cli import notices
+from payam.cli import logs, notices
 from payam.cli.admin import admin_app
 from payam.config import Settings
 from payam.domain.limits import WS_FRAME_MAX_CHARS
@@ -53,9 +52,7 @@ def serve(
     from payam.app import create_app  # noqa: PLC0415
 
     settings = settings_with(host=host, port=port, data_dir=data_dir)
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(log_level)
     console.print(
         f"payam on http://{settings.host}:{settings.port}  (data: {settings.data_dir.resolve()})"
     )
@@ -72,6 +69,8 @@ def serve(
         port=settings.port,
         log_level=log_level,
         access_log=False,
+        # uvicorn's loggers propagate to ours, which redacts secrets (cli/logs.py).
+        log_config=None,
         **server_options(settings),
     )
 
