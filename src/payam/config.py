@@ -114,6 +114,9 @@ class Settings(BaseSettings):
     redis_channel: str = "payam:updates"
     # Updates a connection may have waiting before it is told to resume.
     ws_buffer_limit: int = 2000
+    # Seconds between checks of the open sockets' sessions against the database: what closes
+    # a socket whose session end this process never heard of (realtime/session_sweep.py).
+    ws_session_check_seconds: float = Field(default=60.0, gt=0)
     # Seconds after a deletion before the index merge and WAL truncation run (P5.3).
     purge_delay_seconds: float = 1.0
     updates_retention_days: int = 30

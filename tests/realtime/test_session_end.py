@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from payam.storage import account_state
 from tests.api.test_admin import make_admin
 from tests.api.test_erasure import fresh_code
 from tests.conftest import Account
@@ -112,3 +113,30 @@ async def test_erasing_an_account_closes_its_sockets(chatters: Chatters) -> None
         )
         assert response.status_code == 200, response.text
         assert await closed_with(sock) == (4401, "session_ended")
+
+
+async def test_a_session_end_nobody_announced_is_found_by_the_sweep(chatters: Chatters) -> None:
+    """A device removed by retention (stale devices) tells no bus, and a session end can be
+    lost on the way; the periodic check of open sockets (also run after every bus resync)
+    closes them all the same: 4401 with the reason."""
+    harness = chatters.harness
+    sweeper = harness.app.state.session_sweeper
+    async with (
+        open_socket(chatters.server, chatters.ali.token) as stale,
+        open_socket(chatters.server, chatters.bita.token) as suspended,
+        open_socket(chatters.server, chatters.cyrus.token) as fine,
+    ):
+        for sock in (stale, suspended, fine):
+            await sock.resume(0)
+        assert await sweeper.sweep() == 0
+        harness.clock.advance((harness.settings.stale_device_days + 1) * 86400)
+        await harness.http.get("/v1/me", headers=chatters.bita.headers)  # still active
+        await harness.http.get("/v1/me", headers=chatters.cyrus.headers)
+        assert (await harness.services.maintenance.prune())["stale_devices"] >= 1
+        async with harness.services.db.write() as conn:
+            await account_state.set_suspended(conn, chatters.bita.user_id, 1.0)
+        assert await sweeper.sweep() == 2
+        assert await closed_with(stale) == (4401, "session_ended")
+        assert await closed_with(suspended) == (4401, "account_suspended")
+        await fine.send(type="ping")
+        assert await fine.next("pong") == {"type": "pong"}

@@ -14,7 +14,8 @@ the client from the channel's history (a gap in the channel's ``seq``).
 Session ends (``publish_session_end``: a device signed out or removed, an account suspended or
 erased) travel the same way, so that every process closes that device's sockets and forgets
 the session in its cache. A lost one is covered by the resync after a reconnect (which clears
-the session cache) and by the cache's short lifetime (``services/session_cache.py``).
+the session cache and checks the open sockets' sessions), by the cache's short lifetime
+(``services/session_cache.py``) and by the periodic check (``realtime/session_sweep.py``).
 """
 
 from __future__ import annotations
