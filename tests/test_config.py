@@ -116,3 +116,20 @@ def test_a_secret_key_variable_is_used_and_nothing_is_written(
     monkeypatch.setenv("PAYAM_SECRET_KEY", "k" * MIN_SECRET_LENGTH)
     assert Settings(data_dir=tmp_path).secret() == b"k" * MIN_SECRET_LENGTH
     assert not (tmp_path / "secret.key").exists()
+
+
+def test_trusted_proxies_are_addresses_or_networks_and_default_to_none() -> None:
+    """Issue 9.16: nobody's forwarded headers are believed unless configured, and a typo is
+    refused rather than read as "trust nobody" or "trust everyone"."""
+    from payam.cli.main import server_options  # noqa: PLC0415
+
+    default = Settings()
+    assert default.trusted_proxies == ()
+    assert server_options(default)["proxy_headers"] is False
+    configured = Settings(trusted_proxies="10.0.0.5, 192.168.1.0/24,::1")  # type: ignore[arg-type]
+    assert configured.trusted_proxies == ("10.0.0.5", "192.168.1.0/24", "::1")
+    options = server_options(configured)
+    assert options["proxy_headers"] is True
+    assert options["forwarded_allow_ips"] == ["10.0.0.5", "192.168.1.0/24", "::1"]
+    with pytest.raises(ValueError, match="TRUSTED_PROXIES"):
+        Settings(trusted_proxies="10.0.0.5,localhost")  # type: ignore[arg-type]

@@ -37,6 +37,7 @@ from payam.domain.clock import Clock, SystemClock
 from payam.domain.keys import Keys
 from payam.realtime import routes as realtime_routes
 from payam.realtime.gateway import Gateway
+from payam.realtime.session_sweep import SessionSweeper
 from payam.services.access_log import AccessLogWriter
 from payam.services.admin import AdminService
 from payam.services.auth import AuthService
@@ -108,7 +109,7 @@ def build_services(
     files = Files(db, blobs)
     photos = PhotoService(db, settings, blobs, limiter, files)
     media = MediaService(db, settings, clock, blobs, limiter, files)
-    auth = AuthService(db, settings, clock, keys, sms, limiter)
+    auth = AuthService(db, settings, clock, keys, sms, limiter, bus)
     profiles = ProfileService(db, settings, clock, photos)
     invitations = InvitationService(db, settings, clock, updates, limiter)
     return Services(
@@ -139,7 +140,30 @@ def build_services(
         promotions=PromotionService(db, clock, notices),
         export=ExportService(db, clock, blobs),
         erasure=ErasureService(db, settings, clock, auth, profiles, updates, purge),
-        admin=AdminService(db, settings, clock, keys),
+        admin=AdminService(db, settings, clock, keys, bus),
+    )
+
+
+def listen(services: Services, gateway: Gateway, sweeper: SessionSweeper) -> None:
+    """What this process does with what the event bus brings."""
+
+    def session_end(user_id: int, device_id: int | None, reason: str) -> None:
+        # Ended in some process: no request here honours it, and its sockets here close.
+        services.auth.sessions.clear()
+        gateway.on_session_end(user_id, device_id, reason)
+
+    def resync() -> None:
+        # Session ends may have been lost with the wake-ups (services/session_cache.py).
+        services.auth.sessions.clear()
+        sweeper.wake()
+        gateway.on_resync()
+
+    services.bus.subscribe(
+        gateway.on_updates,
+        gateway.on_ephemeral,
+        resync,
+        gateway.on_channel,
+        on_session_end=session_end,
     )
 
 
@@ -160,6 +184,10 @@ def create_app(
         buffer_limit=settings.ws_buffer_limit,
     )
 
+    sweeper = SessionSweeper(
+        gateway, services.auth.ended_sessions, settings.ws_session_check_seconds
+    )
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if not settings.rate_limits_enabled:
@@ -168,10 +196,9 @@ def create_app(
                 "tests and benchmarks, never on a server that real people can reach. !!!"
             )
         await migrate.upgrade(services.db)
-        services.bus.subscribe(
-            gateway.on_updates, gateway.on_ephemeral, gateway.on_resync, gateway.on_channel
-        )
+        listen(services, gateway, sweeper)
         await services.bus.start()
+        sweeper.start()
         services.access_log.start()
         services.consents.start()
         services.messages.start()
@@ -181,6 +208,7 @@ def create_app(
             yield
         finally:
             await services.maintenance.stop()
+            await sweeper.stop()
             await gateway.stop()
             await services.messages.stop()
             await services.channel_stats.stop()
@@ -202,6 +230,7 @@ def create_app(
     )
     app.state.services = services
     app.state.gateway = gateway
+    app.state.session_sweeper = sweeper
     errors.install(app)
     for module in (system, auth, profiles, contacts, chats, channels, messages, consents, notices):
         app.include_router(module.router)

@@ -10,6 +10,7 @@ rather than used: an HMAC with an empty key protects nothing.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import os
 import secrets
@@ -73,6 +74,10 @@ class Settings(BaseSettings):
     code_resend_waits: Annotated[tuple[int, ...], NoDecode] = DEFAULT_CODE_RESEND_WAITS
 
     rate_limits: Switch = Switch.on
+    # PAYAM_TRUSTED_PROXIES=10.0.0.5,192.168.1.0/24: the only peers whose X-Forwarded-For and
+    # X-Forwarded-Proto are believed. Empty (the default) believes nobody: a client could
+    # otherwise name a new address on every request and start afresh in every per-address limit.
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = ()
     limits: dict[str, str] = Field(
         default_factory=dict, description='overrides by name, e.g. {"auth_code_per_ip": "20/3600"}'
     )
@@ -112,6 +117,9 @@ class Settings(BaseSettings):
     redis_channel: str = "payam:updates"
     # Updates a connection may have waiting before it is told to resume.
     ws_buffer_limit: int = 2000
+    # Seconds between checks of the open sockets' sessions against the database: what closes
+    # a socket whose session end this process never heard of (realtime/session_sweep.py).
+    ws_session_check_seconds: float = Field(default=60.0, gt=0)
     # Seconds after a deletion before the index merge and WAL truncation run (P5.3).
     purge_delay_seconds: float = 1.0
     updates_retention_days: int = 30
@@ -150,6 +158,18 @@ class Settings(BaseSettings):
                 raise ValueError(f"unknown limit {name!r}; known: {sorted(names)}")
             Rate.parse(text)
         return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _parse_proxies(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        for entry in value:
+            try:  # an address or a network; a typo must not silently trust nobody (or all)
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"PAYAM_TRUSTED_PROXIES: {entry!r} is no address or CIDR") from exc
+        return tuple(value)
 
     @field_validator("code_resend_waits", mode="before")
     @classmethod

@@ -152,3 +152,15 @@ async def test_the_updates_log_holds_no_message_text(harness: Harness) -> None:
     for word in words:
         assert word not in dump
     assert "zanjabil" not in dump
+
+
+async def test_updates_after_the_end_of_the_log_ask_for_a_resync(harness: Harness) -> None:
+    """Issue 9.4: a device restored from a backup asks for more than the log holds."""
+    ali, bita = await people(harness, "Ali", "Bita")
+    chat = await direct_chat(harness, ali, bita)
+    await sent(harness, ali, chat, "hello")
+    page = await updates(harness, bita, after=5000)
+    assert page["updates"] == []
+    assert page["last_seq"] == 2
+    assert page["resync_required"] is True
+    assert (await updates(harness, bita, after=2))["resync_required"] is False

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -287,3 +288,105 @@ async def test_a_failing_log_closes_the_socket_with_1011(served: Served) -> None
     served.socket.frame(type="resume", after=0)
     await served.socket.wait_for(lambda: served.socket.closed is not None)
     assert served.socket.closed == 1011
+
+
+async def test_a_resume_past_the_end_of_the_log_is_told_to_resync_with_the_true_seq(
+    served: Served,
+) -> None:
+    """Issue 9.4: a client restored from a backup resumes after 5000 when the log is at 21."""
+    served.log.add(21)
+    await served.synced(5000)
+    assert served.socket.sent[0] == {
+        "type": "resync_required",
+        "after": 5000,
+        "last_seq": 21,
+        "reason": served.socket.sent[0]["reason"],
+    }
+    assert served.socket.sent[-1] == {"type": "synced", "last_seq": 21}
+    served.publish(served.log.add())  # and the next update is delivered, not swallowed
+    await served.socket.wait_for(lambda: served.socket.update_seqs() == [22])
+
+
+class KeepaliveClosedSocket(FakeSocket):
+    """As uvicorn behaves once its keepalive ping timed out: it has sent the close frame, and
+    the app hears nothing of it until the transport is gone, but every send is refused."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.timed_out = False
+
+    async def send_text(self, text: str) -> None:
+        if self.timed_out:
+            raise RuntimeError(
+                "Unexpected ASGI message 'websocket.send', after sending 'websocket.close'."
+            )
+        await super().send_text(text)
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None:
+        if self.timed_out:
+            raise RuntimeError(
+                "Unexpected ASGI message 'websocket.close', after sending 'websocket.close'."
+            )
+        await super().close(code, reason)
+
+
+async def test_a_socket_closed_by_the_keepalive_is_an_ordinary_end_not_an_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 9.14: no "WebSocket writer failed" (an ERROR with a traceback) for a client that
+    went away; the connection is let go as for any disconnect."""
+    log = FakeLog()
+    gateway = make_gateway(log)
+    socket = KeepaliveClosedSocket()
+    task = asyncio.create_task(gateway.serve(socket, Caller(USER, 1)))
+    await eventually(lambda: gateway.connections)
+    await Served(gateway, log, socket).synced(0)
+    socket.timed_out = True
+    served = Served(gateway, log, socket)
+    served.publish(log.add())  # the writer's next send meets the closed socket
+    async with asyncio.timeout(TIMEOUT):
+        await task  # the reader stopped waiting: the connection is gone
+    assert not gateway.connections
+    assert socket.closed is None  # no second close tried on a closed socket
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == []
+
+
+class RecordingMessages:
+    def __init__(self) -> None:
+        self.sends: list[dict[str, Any]] = []
+
+    async def send(self, caller: Caller, chat_id: int, **fields: Any) -> Any:
+        self.sends.append({"chat_id": chat_id, **fields})
+        raise AssertionError("a send after the session ended reached the message service")
+
+
+async def test_an_ended_session_closes_with_4401_and_reads_no_more_frames() -> None:
+    """Issue 9.2: from the moment the session ends, nothing the socket sends is acted on and
+    nothing more is delivered; the writer closes it with 4401 and the reason."""
+    log = FakeLog()
+    gateway = make_gateway(log)
+    messages = RecordingMessages()
+    gateway.messages = messages  # type: ignore[assignment]
+    socket = FakeSocket()
+    other = FakeSocket()
+    task = asyncio.create_task(gateway.serve(socket, Caller(USER, 1)))
+    kept = asyncio.create_task(gateway.serve(other, Caller(USER, 2)))
+    await eventually(lambda: len(gateway.connections.get(USER, ())) == 2)
+    for sock in (socket, other):
+        await Served(gateway, log, sock).synced(0)
+    gateway.on_session_end(USER, 1, "session_ended")
+    socket.frame(type="send", chat_id=1, client_id="late", text="after the end")
+    gateway.on_updates(log.add())
+    async with asyncio.timeout(TIMEOUT):
+        await task
+    assert socket.closed == 4401
+    assert socket.types() == ["synced"]  # not the update that followed the end
+    assert messages.sends == []
+    # The user's other device is untouched.
+    await other.wait_for(lambda: other.update_seqs() == [1])
+    gateway.on_session_end(USER, None, "account_suspended")  # every device of the user
+    async with asyncio.timeout(TIMEOUT):
+        await kept
+    assert other.closed == 4401
+    assert not gateway.connections

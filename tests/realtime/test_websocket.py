@@ -11,11 +11,15 @@ from tests.realtime.conftest import Chatters, bare, eventually, open_socket, seq
 
 
 async def closed_code(server: LiveServer, token: str, *, in_query: bool = False) -> int | None:
+    return (await closed_with(server, token, in_query=in_query))[0]
+
+
+async def closed_with(server: LiveServer, token: str, *, in_query: bool = False) -> tuple[int, str]:
     async with open_socket(server, token, in_query=in_query) as sock:
         with pytest.raises(ConnectionClosed) as closed:
             await sock.recv()
     assert closed.value.rcvd is not None
-    return closed.value.rcvd.code
+    return closed.value.rcvd.code, closed.value.rcvd.reason
 
 
 @sqlite_only
@@ -32,7 +36,10 @@ async def test_a_bad_or_missing_token_closes_with_4401(chatters: Chatters) -> No
     server = chatters.server
     assert await closed_code(server, "not-a-token") == 4401
     assert await closed_code(server, "not-a-token", in_query=True) == 4401
-    assert await closed_code(server, "") == 4401
+    # The reason says which, as docs/realtime.md lists them (issue 9.16).
+    assert await closed_with(server, "") == (4401, "missing_token")
+    assert await closed_with(server, "", in_query=True) == (4401, "missing_token")
+    assert await closed_with(server, "not-a-token") == (4401, "invalid_token")
     # A signed-out device's token is refused too.
     signed_out = await chatters.harness.sign_in(chatters.ali.phone, None)
     response = await chatters.harness.http.delete(
@@ -333,3 +340,33 @@ async def test_a_socket_closed_mid_replay_leaves_no_connection_behind(
         await sock.recv()
     await eventually(lambda: gateway.connection_count == 0)
     assert not gateway.connections
+
+
+@sqlite_only
+async def test_a_deeply_nested_frame_is_refused_unparsed_and_the_socket_stays_open(
+    chatters: Chatters,
+) -> None:
+    """Issue 9.5: some 1,100 levels made the parser raise RecursionError and killed the socket
+    without a close code. Nesting is counted before parsing; brackets inside strings are text."""
+    async with open_socket(chatters.server, chatters.ali.token) as sock:
+        await sock.resume(0)
+        for depth in (33, 1_100, 30_000):
+            await sock.ws.send('{"type": "ping", "x": ' + "[" * depth + "]" * depth + "}")
+            error = await sock.next("error")
+            assert error["error"]["code"] == "invalid_frame", depth
+        await sock.ws.send('{"type": "ping", "x": [[["' + "[" * 5000 + '"]]]}')
+        assert await sock.next("pong") == {"type": "pong"}
+        updates, _ = await sock.resume(0)  # still served
+        assert updates
+
+
+@sqlite_only
+async def test_an_oversized_frame_closes_the_socket_with_1009(chatters: Chatters) -> None:
+    async with open_socket(chatters.server, chatters.ali.token) as sock:
+        await sock.resume(0)
+        await sock.ws.send('{"type": "ping", "pad": "' + "x" * 70_000 + '"}')
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                await sock.recv()
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (1009, "frame_too_large")

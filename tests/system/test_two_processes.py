@@ -22,6 +22,7 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from tests.conftest import (
     POSTGRES_URL,
@@ -205,3 +206,59 @@ async def deliver_across(admin: aioredis.Redis, channel: str, first: Side, secon
         "/v1/updates?after=0", headers={"Authorization": f"Bearer {bita['token']}"}
     )
     assert [u["seq"] for u in logged.json()["updates"]] == [1, 2, 3, 4, 5, 6]
+
+
+async def test_a_device_signed_out_through_one_process_is_closed_and_refused_by_the_other(
+    tmp_path: Path, shared_backends: tuple[str, str]
+) -> None:
+    """Issue 9.2: the session end crosses Redis. Process two has the session in its cache and
+    a socket of it open; the device is removed through process one; process two closes the
+    socket with 4401 and refuses the token at once."""
+    schema, channel = shared_backends
+    common = {
+        "PAYAM_DATABASE_URL": POSTGRES_URL,
+        "PAYAM_DATABASE_SCHEMA": schema,
+        "PAYAM_EVENT_BUS": "redis",
+        "PAYAM_REDIS_URL": REDIS_URL,
+        "PAYAM_REDIS_CHANNEL": channel,
+        "PAYAM_SECRET_KEY": "two-processes-secret-" + "k" * 32,
+        "PAYAM_CODE_RESEND_WAITS": "0",  # a second device of one number at once
+    }
+    ports = free_port(), free_port()
+    dirs = tmp_path / "one", tmp_path / "two"
+    envs = [
+        server_env(**common, PAYAM_PORT=str(p), PAYAM_DATA_DIR=str(d))
+        for p, d in zip(ports, dirs, strict=True)
+    ]
+    with (
+        running(tmp_path, dirs[0], ports[0], [], envs[0]) as one,
+        running(tmp_path, dirs[1], ports[1], [], envs[1]) as two,
+        one.http() as http_one,
+        two.http() as http_two,
+    ):
+        laptop = sign_in(one, http_one, "+989124450001", "Bita")
+        phone = sign_in(one, http_one, "+989124450001", None)
+        phone_auth = {"Authorization": f"Bearer {phone['token']}"}
+        assert http_two.get("/v1/me", headers=phone_auth).status_code == 200  # cached there
+        async with socket_to(two, phone["token"]) as on_two:
+            await on_two.resume(0)
+            removed = http_one.delete(
+                f"/v1/devices/{phone['device_id']}",
+                headers={"Authorization": f"Bearer {laptop['token']}"},
+            )
+            assert removed.status_code == 204, removed.text
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    assert (await on_two.recv())["type"] != "update"
+            assert closed.value.rcvd is not None
+            assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4401, "session_ended")
+        refused = http_two.get("/v1/me", headers=phone_auth)
+        assert refused.status_code == 401, refused.text
+        assert (
+            http_two.get(
+                "/v1/me", headers={"Authorization": f"Bearer {laptop['token']}"}
+            ).status_code
+            == 200
+        )
+    for server in (one, two):
+        assert "Traceback" not in server.log(), server.log()

@@ -10,6 +10,12 @@ Channel events (``publish_channel``) are the one thing not in any user's log: a 
 channel writes no row per subscriber, so the bus carries one event per post and each process
 hands it to the connections of that channel's subscribers it holds. A lost one is caught up by
 the client from the channel's history (a gap in the channel's ``seq``).
+
+Session ends (``publish_session_end``: a device signed out or removed, an account suspended or
+erased) travel the same way, so that every process closes that device's sockets and forgets
+the session in its cache. A lost one is covered by the resync after a reconnect (which clears
+the session cache and checks the open sockets' sessions), by the cache's short lifetime
+(``services/session_cache.py``) and by the periodic check (``realtime/session_sweep.py``).
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ UpdatesHandler = Callable[[Sequence[Update]], None]
 EphemeralHandler = Callable[[Sequence[int], dict[str, Any]], None]
 ResyncHandler = Callable[[], None]
 ChannelHandler = Callable[[int, dict[str, Any]], None]
+# (user_id, device_id or None for every device of the user, reason)
+SessionEndHandler = Callable[[int, int | None, str], None]
 
 
 class EventBus(Protocol):
@@ -40,6 +48,7 @@ class EventBus(Protocol):
         on_ephemeral: EphemeralHandler,
         on_resync: ResyncHandler,
         on_channel: ChannelHandler | None = None,
+        on_session_end: SessionEndHandler | None = None,
     ) -> None:
         """``on_resync`` is called when wake-ups may have been lost (a bus reconnect)."""
         ...
@@ -57,6 +66,11 @@ class EventBus(Protocol):
         holds a connection of one of its subscribers (call only after the commit)."""
         ...
 
+    async def publish_session_end(self, user_id: int, device_id: int | None, reason: str) -> None:
+        """A session ended (call only after the commit): every process closes its sockets
+        (``device_id`` None: every device of the user) and forgets it in its session cache."""
+        ...
+
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
@@ -68,6 +82,7 @@ class InProcessBus:
         self._on_ephemeral: list[EphemeralHandler] = []
         self._on_resync: list[ResyncHandler] = []
         self._on_channel: list[ChannelHandler] = []
+        self._on_session_end: list[SessionEndHandler] = []
 
     def subscribe(
         self,
@@ -75,12 +90,15 @@ class InProcessBus:
         on_ephemeral: EphemeralHandler,
         on_resync: ResyncHandler,
         on_channel: ChannelHandler | None = None,
+        on_session_end: SessionEndHandler | None = None,
     ) -> None:
         self._on_updates.append(on_updates)
         self._on_ephemeral.append(on_ephemeral)
         self._on_resync.append(on_resync)
         if on_channel is not None:
             self._on_channel.append(on_channel)
+        if on_session_end is not None:
+            self._on_session_end.append(on_session_end)
 
     def _deliver(self, updates: Sequence[Update]) -> None:
         for handler in self._on_updates:
@@ -103,6 +121,13 @@ class InProcessBus:
             except Exception:
                 log.exception("channel handler failed")
 
+    def _deliver_session_end(self, user_id: int, device_id: int | None, reason: str) -> None:
+        for handler in self._on_session_end:
+            try:
+                handler(user_id, device_id, reason)
+            except Exception:
+                log.exception("session end handler failed")
+
     async def publish(self, updates: Sequence[Update]) -> None:
         if updates:
             self._deliver(updates)
@@ -112,6 +137,9 @@ class InProcessBus:
 
     async def publish_channel(self, chat_id: int, event: dict[str, Any]) -> None:
         self._deliver_channel(chat_id, event)
+
+    async def publish_session_end(self, user_id: int, device_id: int | None, reason: str) -> None:
+        self._deliver_session_end(user_id, device_id, reason)
 
     async def start(self) -> None:
         return None
@@ -240,6 +268,17 @@ class RedisBus(InProcessBus):
             # they open the channel, and read it from the history.
             log.warning("could not publish a channel event to Redis: %r", exc)
 
+    async def publish_session_end(self, user_id: int, device_id: int | None, reason: str) -> None:
+        self._deliver_session_end(user_id, device_id, reason)
+        # "s" marks a session end: [user_id, device_id or null, reason].
+        body = json.dumps({"o": self._origin, "s": [user_id, device_id, reason]})
+        try:
+            await self._redis.publish(self._channel, body)
+        except Exception as exc:
+            # The other processes stop honouring the session when their cache entry expires
+            # (seconds); their sockets of it close at their next resubscription at the latest.
+            log.warning("could not publish a session end to Redis: %r", exc)
+
     def _received(self, raw: bytes | str) -> None:
         try:
             data = json.loads(raw)
@@ -251,6 +290,9 @@ class RedisBus(InProcessBus):
                 to = [int(u) for u in data["to"]]
             elif "c" in data:
                 chat_id, frame = int(data["c"]), dict(data["f"])
+            elif "s" in data:
+                user_id, device, reason = data["s"]
+                ended = (int(user_id), None if device is None else int(device), str(reason))
             else:
                 return
         except (ValueError, TypeError, KeyError, IndexError):
@@ -260,8 +302,10 @@ class RedisBus(InProcessBus):
             self._deliver(updates)
         elif "e" in data:
             self._deliver_ephemeral(to, data["e"])
-        else:
+        elif "c" in data:
             self._deliver_channel(chat_id, frame)
+        else:
+            self._deliver_session_end(*ended)
 
     def _resync(self) -> None:
         for handler in self._on_resync:

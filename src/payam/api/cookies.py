@@ -2,7 +2,7 @@
 
 The session cookie is HttpOnly and SameSite=Lax, and Secure when the request came over TLS
 (uvicorn turns ``X-Forwarded-Proto: https`` into the https scheme only for proxies listed in
-``FORWARDED_ALLOW_IPS``). The CSRF cookie is readable by the page's script, which echoes it in
+``PAYAM_TRUSTED_PROXIES``). The CSRF cookie is readable by the page's script, which echoes it in
 ``X-CSRF-Token`` on every write; its value is bound to the session token, so a cookie planted
 by a neighbouring site does not pass.
 """

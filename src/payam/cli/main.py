@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import logging
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,9 +12,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from payam.cli import notices
+from payam.cli import logs, notices
 from payam.cli.admin import admin_app
 from payam.config import Settings
+from payam.domain.limits import WS_FRAME_MAX_CHARS
 
 app = typer.Typer(help="payam, a self-hostable messenger server.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -52,9 +52,7 @@ def serve(
     from payam.app import create_app  # noqa: PLC0415
 
     settings = settings_with(host=host, port=port, data_dir=data_dir)
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(log_level)
     console.print(
         f"payam on http://{settings.host}:{settings.port}  (data: {settings.data_dir.resolve()})"
     )
@@ -71,6 +69,8 @@ def serve(
         port=settings.port,
         log_level=log_level,
         access_log=False,
+        # uvicorn's loggers propagate to ours, which redacts secrets (cli/logs.py).
+        log_config=None,
         **server_options(settings),
     )
 
@@ -86,10 +86,16 @@ def server_options(settings: Settings) -> dict[str, Any]:
         # Compression state is kept per connection for its whole life (tens of KiB each),
         # and our frames are small JSON: memory and CPU go up, bytes barely go down.
         "ws_per_message_deflate": False,
-        # A frame is one JSON command; the same cap as a JSON request body, not 16 MiB.
-        "ws_max_size": settings.json_body_max_bytes,
+        # A frame is one small JSON command: the gateway's cap (4 bytes a character at
+        # most), not 16 MiB. Beyond it the socket closes with 1009, as the gateway does.
+        "ws_max_size": 4 * WS_FRAME_MAX_CHARS,
         # Room for a burst of reconnects (a restart, a network coming back) without refusals.
         "backlog": 4096,
+        # Forwarded headers are believed only from PAYAM_TRUSTED_PROXIES, never uvicorn's own
+        # default (127.0.0.1 via FORWARDED_ALLOW_IPS): a client on loopback could otherwise
+        # rotate X-Forwarded-For past every per-address limit.
+        "proxy_headers": bool(settings.trusted_proxies),
+        "forwarded_allow_ips": list(settings.trusted_proxies) or None,
     }
 
 

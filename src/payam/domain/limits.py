@@ -126,3 +126,10 @@ def code_resend_wait(sends_in_window: int, waits: tuple[int, ...]) -> int:
     if sends_in_window <= 0 or not waits:
         return 0
     return waits[min(sends_in_window, len(waits)) - 1]
+
+
+# A WebSocket frame is one small JSON command (a send is at most 4,096 characters of text): a
+# longer frame closes the socket with 1009 before it is parsed (docs/realtime.md).
+WS_FRAME_MAX_CHARS = 64 * 1024
+# How deep a frame may nest arrays and objects; deeper is answered ``invalid_frame`` unparsed.
+WS_FRAME_MAX_DEPTH = 32

@@ -52,6 +52,8 @@ from payam.adapters.bus import EventBus
 from payam.domain import events
 from payam.domain.errors import InvalidInput, PayamError
 from payam.domain.events import Update
+from payam.domain.json_depth import nests_deeper_than
+from payam.domain.limits import WS_FRAME_MAX_CHARS, WS_FRAME_MAX_DEPTH
 from payam.domain.models import Caller
 from payam.realtime.channels import ChannelIndex
 from payam.services.chats import ChatService
@@ -62,11 +64,15 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# Close codes (public contract, docs/realtime.md).
+# Close codes (public contract, docs/realtime.md). 4401's reason says why: missing_token,
+# invalid_token, account_suspended (at connect), session_ended, account_suspended (later).
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_TOO_FAR_BEHIND = 4008
 CLOSE_INTERNAL_ERROR = 1011
+CLOSE_FRAME_TOO_LARGE = 1009
 
+# Seconds the writer has to send the close frame of an ended session.
+CLOSE_GRACE = 5.0
 # Sends from one socket being stored at once; the group commit batches up to 256 anyway.
 MAX_SENDS_IN_FLIGHT = 256
 # Updates read from the log per query while replaying.
@@ -94,6 +100,10 @@ _ALLOWED = {
 
 class IllegalTransition(RuntimeError):
     pass
+
+
+class SocketGone(Exception):
+    """The socket closed under the writer: an ordinary end, not a server error."""
 
 
 def _dumps(body: dict[str, Any]) -> str:
@@ -126,6 +136,7 @@ class Connection:
         self.recheck = False  # wake-ups may have been lost: read the log again
         self.sends: set[asyncio.Task[None]] = set()
         self.send_done = asyncio.Event()
+        self.ending: tuple[int, str] | None = None  # the session ended: close with this
 
     def move(self, new: State) -> None:
         if new not in _ALLOWED[self.state]:
@@ -184,6 +195,13 @@ class Connection:
         self.outbox.clear()
         self.wake.set()
 
+    def end(self, code: int, reason: str) -> None:
+        """The session behind this socket ended (P1.4, P9.1): from now on nothing is read or
+        sent, and the writer closes the socket with ``code``."""
+        if self.state is not State.CLOSED:
+            self.ending = (code, reason)
+            self.close()
+
     # -- the writer task ------------------------------------------------------------------------
 
     async def writer(self) -> None:
@@ -194,14 +212,29 @@ class Connection:
                 self.wake.clear()
                 while await self._step():
                     pass
-        except WebSocketDisconnect:
-            pass  # the reader sees the disconnect too and cleans up
+            if self.ending is not None:
+                await self._close(*self.ending)
+        except (SocketGone, WebSocketDisconnect):
+            # An ordinary end (the peer left, or the server's keepalive gave up on it): the
+            # reader hears of it too, or stops waiting because this task ended.
+            if self.state is not State.CLOSED:
+                self.close()
         except Exception:
             log.exception("WebSocket writer failed (user %d)", self.caller.user_id)
             await self._close(CLOSE_INTERNAL_ERROR, "internal error; reconnect and resume")
 
     async def _send(self, text: str) -> None:
-        await self.websocket.send_text(text)
+        if self.state is State.CLOSED:
+            return  # closed meanwhile (an ended session): not one more frame
+        try:
+            await self.websocket.send_text(text)
+        except RuntimeError as exc:
+            # Sending on a socket that is already closing is refused with a RuntimeError, not a
+            # disconnect: by Starlette once a close was sent (``WebSocketDisconnected``), and by
+            # uvicorn ("Unexpected ASGI message 'websocket.send', after sending
+            # 'websocket.close'") when its keepalive timed out before the app heard of it. A
+            # ``websocket.send`` on a connected socket has no other way to be a RuntimeError.
+            raise SocketGone(str(exc)) from exc
 
     async def _close(self, code: int, reason: str) -> None:
         if self.state is not State.CLOSED:
@@ -239,7 +272,7 @@ class Connection:
         self.move(State.SYNCING)
 
     async def _finish_replay(self) -> None:
-        if await self._replay():
+        if await self._replay() and self.state is State.SYNCING:
             self.move(State.LIVE)
             await self._send(_dumps({"type": "synced", "last_seq": self.delivered}))
             # Offered during the replay but past what it read: read once more.
@@ -277,16 +310,15 @@ class Connection:
         while True:
             page = await updates.fetch(self.caller.user_id, self.delivered, REPLAY_PAGE)
             if page.too_old:
-                await self._send(
-                    _dumps(
-                        {
-                            "type": "resync_required",
-                            "after": self.delivered,
-                            "reason": "updates this old are no longer kept; reload the chat list",
-                        }
-                    )
-                )
+                await self._resync_required(page.last_seq, _TOO_OLD)
                 self.delivered = max(self.delivered, page.last_seq)
+                return True
+            if self.state is State.SYNCING and page.last_seq < self.delivered:
+                # Resumed after a seq this user never reached (a client restored from a
+                # backup): counting on from there would skip every update until the log caught
+                # up. Say where the log really is and go on from there.
+                await self._resync_required(page.last_seq, _AHEAD)
+                self.delivered = page.last_seq
                 return True
             for update in page.updates:
                 while self.outbox and not self.lagging:
@@ -301,6 +333,14 @@ class Connection:
                 self.delivered = update.seq
             if not page.has_more:
                 return True
+
+    async def _resync_required(self, last_seq: int, reason: str) -> None:
+        frame = {"type": "resync_required", "after": self.delivered, "last_seq": last_seq}
+        await self._send(_dumps({**frame, "reason": reason}))
+
+
+_TOO_OLD = "updates this old are no longer kept; reload the chat list"
+_AHEAD = "the log ends before this seq (restored from a backup?); reload the chat list"
 
 
 class Gateway:
@@ -372,6 +412,13 @@ class Gateway:
                 if connection.state is State.LIVE:
                     connection.say(event)
 
+    def on_session_end(self, user_id: int, device_id: int | None, reason: str) -> None:
+        """A session ended in some process (sign-out, a device removed, suspension, erasure):
+        its sockets here close with 4401 and ``reason`` (``device_id`` None: every device)."""
+        for connection in list(self.connections.get(user_id, ())):
+            if device_id is None or connection.caller.device_id == device_id:
+                connection.end(CLOSE_UNAUTHENTICATED, reason)
+
     def on_resync(self) -> None:
         """The bus may have missed wake-ups: every connection re-reads the log."""
         for conns in self.connections.values():
@@ -411,6 +458,8 @@ class Gateway:
             pass
         finally:
             self.channel_index.close(connection)
+            if connection.ending is not None:  # the writer is saying why it closes
+                await asyncio.wait({writer}, timeout=CLOSE_GRACE)
             if connection.state is not State.CLOSED:
                 connection.close()
             users = self.connections.get(caller.user_id)
@@ -433,13 +482,22 @@ class Gateway:
             message = await _unless_done(websocket.receive(), writer)
             if message is None or message["type"] == "websocket.disconnect":
                 return
+            if connection.ending is not None:  # the session ended while this was on the way
+                return
             text = message.get("text")
             if text is None:
                 connection.say(_error("invalid_frame", "Frames are JSON text, not binary."))
                 continue
+            if len(text) > WS_FRAME_MAX_CHARS:  # not even looked at (issue 9.5)
+                connection.end(CLOSE_FRAME_TOO_LARGE, "frame_too_large")
+                return
             self._handle(connection, text)
 
     def _handle(self, connection: Connection, raw: str) -> None:
+        if nests_deeper_than(raw, WS_FRAME_MAX_DEPTH):  # the parser would recurse that deep
+            message = f"Frames nest at most {WS_FRAME_MAX_DEPTH} levels deep."
+            connection.say(_error("invalid_frame", message))
+            return
         try:
             frame = json.loads(raw)
         except ValueError:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, WebSocket
 
-from payam.domain.errors import PayamError
+from payam.domain.errors import PayamError, Unauthenticated
 from payam.realtime.gateway import CLOSE_UNAUTHENTICATED, Gateway
 from payam.services.container import Services
 
@@ -22,6 +22,8 @@ async def websocket(websocket: WebSocket) -> None:
     token = token or websocket.query_params.get("token", "")
     ip = websocket.client.host if websocket.client else None
     try:
+        if not token:
+            raise Unauthenticated("Sign in first.", code="missing_token")
         caller = await services.auth.authenticate(token, ip=ip)
     except PayamError as exc:
         # Accepted first: a close before the handshake is an HTTP 403 that carries no code, and

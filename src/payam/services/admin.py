@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from payam.adapters.bus import EventBus
 from payam.config import Settings
 from payam.domain.clock import Clock
 from payam.domain.errors import Conflict, InvalidInput, NotFound
@@ -20,6 +21,7 @@ from payam.domain.events import iso
 from payam.domain.keys import Keys
 from payam.domain.models import Caller
 from payam.domain.phone import normalize_phone
+from payam.services.session_cache import ACCOUNT_SUSPENDED
 from payam.storage import account_state, admin, contacts, devices, users
 from payam.storage.database import Database
 
@@ -32,8 +34,11 @@ def _hidden() -> NotFound:
 
 
 class AdminService:
-    def __init__(self, db: Database, settings: Settings, clock: Clock, keys: Keys) -> None:
+    def __init__(
+        self, db: Database, settings: Settings, clock: Clock, keys: Keys, bus: EventBus
+    ) -> None:
         self.db = db
+        self.bus = bus
         self.settings = settings
         self.clock = clock
         self.keys = keys
@@ -125,6 +130,8 @@ class AdminService:
                 action="suspend" if suspended else "unsuspend",
                 now=now,
             )
+        if suspended:  # its open sockets close, in every process
+            await self.bus.publish_session_end(user_id, None, ACCOUNT_SUSPENDED)
 
     async def reports(
         self, caller: Caller, status: str = "open", limit: int = 100

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from payam.adapters.bus import EventBus
 from payam.adapters.sms import SmsError, SmsSender
 from payam.config import Settings
 from payam.domain.clock import Clock
@@ -35,12 +36,22 @@ from payam.domain.models import Caller, Device, User
 from payam.domain.phone import normalize_phone
 from payam.services.limiter import RateLimiter
 from payam.services.profiles import check_name
-from payam.services.session_cache import SESSION_CHANGES, KnownSession, SessionCache
+from payam.services.session_cache import (
+    ACCOUNT_SUSPENDED,
+    SESSION_CHANGES,
+    SESSION_ENDED,
+    KnownSession,
+    SessionCache,
+)
 from payam.storage import account_state, codes, devices, users
 from payam.storage.codes import CodeRow
 from payam.storage.database import Database
 
 log = logging.getLogger(__name__)
+
+
+# Device ids per query when open sockets are checked against the database.
+_SESSION_CHECK_CHUNK = 500
 
 
 def _suspended() -> Forbidden:
@@ -83,8 +94,10 @@ class AuthService:
         keys: Keys,
         sms: SmsSender,
         limiter: RateLimiter,
+        bus: EventBus,
     ) -> None:
         self.db = db
+        self.bus = bus
         self.settings = settings
         self.clock = clock
         self.keys = keys
@@ -398,3 +411,24 @@ class AuthService:
         async with self.db.write() as conn:
             if not await devices.delete_for_user(conn, user_id=caller.user_id, device_id=device_id):
                 raise NotFound("No such device.", code="device_not_found")
+        await self.sessions_ended(caller.user_id, device_id)
+
+    async def ended_sessions(self, device_ids: list[int]) -> dict[int, str]:
+        """Which of these devices' sessions ended, and why (``session_ended`` for a device that
+        is gone, ``account_suspended``): what a process that may have missed a session end on
+        the bus checks its open sockets against."""
+        found: dict[int, bool] = {}
+        async with self.db.read() as conn:
+            for start in range(0, len(device_ids), _SESSION_CHECK_CHUNK):
+                chunk = device_ids[start : start + _SESSION_CHECK_CHUNK]
+                found.update(await devices.suspended_of(conn, chunk))
+        ended = {d: SESSION_ENDED for d in device_ids if d not in found}
+        ended.update({d: ACCOUNT_SUSPENDED for d, suspended in found.items() if suspended})
+        return ended
+
+    async def sessions_ended(
+        self, user_id: int, device_id: int | None = None, reason: str = SESSION_ENDED
+    ) -> None:
+        """After the commit that ended them: the sessions' sockets close and every process
+        forgets them (P1.4, P9.1). ``device_id`` None: every device of the user."""
+        await self.bus.publish_session_end(user_id, device_id, reason)

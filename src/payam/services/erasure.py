@@ -164,6 +164,8 @@ class ErasureService:
             removed["account"] = await account_state.delete_user(conn, user.id)
             # 4. Recorded in this transaction, published after it.
             recorded = await self.updates.record(conn, [p for p in pending if p.user_id != user.id])
+        # Every session went with the account: its sockets close, in every process.
+        await self.auth.sessions_ended(user.id)
         await self.updates.publish(recorded)
         for chat_id, frame in frames:
             await self.updates.publish_channel(chat_id, frame)

@@ -5,7 +5,16 @@ An entry is trusted for ``ttl`` seconds. Whatever can end a session here (signin
 deleting a device, erasing or suspending an account) commits an ``UPDATE``/``DELETE`` of
 ``devices`` or ``users``, and the database calls ``clear`` as soon as such a transaction has
 committed (``Database.after_commit_of``): the token stops working in this process at once.
-Another server process sharing the database stops honouring it within ``ttl``.
+
+Other server processes sharing the database hear of it on the event bus: the service that
+ended the session publishes a session end after its commit (``EventBus.publish_session_end``),
+and each process clears its cache when it arrives (``app.py``), and also whenever its bus
+(re)subscribes, since messages may have been lost meanwhile. Invalidation by the bus, not a
+shorter ``ttl``: a TTL short enough to be "never" is no cache at all (a database read per
+request), while the bus makes the end felt everywhere within a round trip to Redis. ``ttl``
+stays as the backstop for the one case the bus cannot cover, a publish that failed while the
+rest of the cluster still listened: then another process honours the session for at most
+``ttl`` more seconds (and says so in its log: "could not publish a session end").
 
 A lookup that was under way while such a commit happened may have read the old row; it is not
 kept (``generation`` says the cache was cleared meanwhile).
@@ -17,6 +26,10 @@ from dataclasses import dataclass
 
 from payam.domain.clock import Clock
 from payam.domain.models import Caller
+
+# Why a socket was closed with 4401 after its session ended (public, docs/realtime.md).
+SESSION_ENDED = "session_ended"  # signed out, the device removed, or the account erased
+ACCOUNT_SUSPENDED = "account_suspended"
 
 # The commits that can end a session (cascades from ``users`` reach ``devices`` unseen).
 SESSION_CHANGES = (("delete", "devices"), ("delete", "users"), ("update", "users"))

@@ -8,7 +8,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payam.domain.models import Device
-from payam.storage.tables import devices
+from payam.storage.tables import devices, users
 
 _DEVICE_COLUMNS = (
     devices.c.id,
@@ -74,6 +74,16 @@ async def touch(conn: AsyncConnection, device_id: int, *, ip: str | None, now: f
     await conn.execute(
         update(devices).where(devices.c.id == device_id).values(last_active_at=now, last_ip=ip)
     )
+
+
+async def suspended_of(conn: AsyncConnection, device_ids: list[int]) -> dict[int, bool]:
+    """For those of ``device_ids`` that still exist: whether their account is suspended."""
+    rows = await conn.execute(
+        select(devices.c.id, users.c.suspended_at)
+        .join(users, users.c.id == devices.c.user_id)
+        .where(devices.c.id.in_(device_ids))
+    )
+    return {row.id: row.suspended_at is not None for row in rows}
 
 
 async def delete_for_user(conn: AsyncConnection, *, user_id: int, device_id: int) -> bool:

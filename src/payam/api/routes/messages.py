@@ -133,5 +133,6 @@ async def get_updates(
         "updates": [u.to_json() for u in page.updates],
         "last_seq": page.last_seq,
         "has_more": page.has_more,
-        "resync_required": page.too_old,
+        # ``after`` past the end of the log (a device restored from a backup): reload too.
+        "resync_required": page.too_old or after > page.last_seq,
     }
