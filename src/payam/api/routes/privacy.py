@@ -62,9 +62,10 @@ async def export(caller: CallerDep, services: ServicesDep) -> Response:
 async def phone_code(
     body: CodeRequest, caller: CallerDep, services: ServicesDep, ip: IpDep
 ) -> CodeResponse:
-    """Text a code to the new number (the same code and limits as sign-in, P1.2)."""
-    del caller  # a session is required; the code itself is tied to the number
-    sent = await services.auth.request_code(body.phone, ip=ip)
+    """Text a code to the new number (the same code and limits as sign-in, P1.2). A number
+    that has another account, or was erased recently, is texted nothing, with the same answer
+    as any other number: who is registered is not told (docs/api.md)."""
+    sent = await services.auth.request_phone_change_code(caller, body.phone, ip=ip)
     now = services.clock.now()
     return CodeResponse(
         expires_in=round(sent.expires_at - now),
