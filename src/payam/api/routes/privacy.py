@@ -19,8 +19,12 @@ router = APIRouter(prefix="/v1", tags=["privacy"])
 async def privacy_map() -> dict[str, Any]:
     """The data map (P7.1): every stored personal field with its category, the promises
     (P-ids) it serves and its retention, read off the schema. Public: it describes the
-    server, not anyone's data."""
-    return {"fields": privacy_map_service.personal_fields()}
+    server, not anyone's data. ``files``: the same for personal data kept in files of the data
+    directory (the SMS outbox)."""
+    return {
+        "fields": privacy_map_service.personal_fields(),
+        "files": privacy_map_service.personal_files(),
+    }
 
 
 class PhoneChange(BaseModel):
