@@ -11,7 +11,7 @@ from fastapi import Depends, FastAPI
 from payam import __version__
 from payam.adapters.blobs import FileBlobStore
 from payam.adapters.bus import EventBus, InProcessBus, RedisBus
-from payam.adapters.sms import HttpSms, OutboxSms, SmsSender
+from payam.adapters.sms import HttpSms, OutboxSms, SmsRecords, SmsSender
 from payam.api import errors
 from payam.api.access_log import AccessLogMiddleware
 from payam.api.body_limit import BodyLimitMiddleware
@@ -69,7 +69,7 @@ from payam.storage.database import Database
 log = logging.getLogger("payam")
 
 
-def build_sms(settings: Settings) -> SmsSender:
+def build_sms(settings: Settings, clock: Clock | None = None) -> SmsSender:
     if settings.sms_backend is SmsBackend.http:
         if not settings.sms_http_url:
             raise ValueError("PAYAM_SMS_BACKEND=http needs PAYAM_SMS_HTTP_URL")
@@ -79,7 +79,7 @@ def build_sms(settings: Settings) -> SmsSender:
             headers=settings.sms_http_headers,
             timeout=settings.sms_http_timeout,
         )
-    return OutboxSms(settings.data_dir / "sms-outbox.jsonl")
+    return OutboxSms(settings.data_dir / "sms-outbox.jsonl", clock)
 
 
 def build_bus(settings: Settings) -> EventBus:
@@ -99,7 +99,9 @@ def build_services(
         schema=settings.database_schema,
     )
     keys = Keys(settings.secret())
-    sms = sms or build_sms(settings)
+    sms = sms or build_sms(settings, clock)
+    # What the sender keeps of what it sent (the outbox), under retention and erasure (P4.3).
+    sms_records = sms if isinstance(sms, SmsRecords) else None
     blobs = FileBlobStore(settings.data_dir / "blobs")
     limiter = RateLimiter(db, settings, clock, keys)
     bus = build_bus(settings)
@@ -122,7 +124,7 @@ def build_services(
         profiles=profiles,
         contacts=ContactService(db, settings, clock, keys, limiter, sms),
         access_log=AccessLogWriter(db),
-        maintenance=Maintenance(db, settings, clock, limiter, media),
+        maintenance=Maintenance(db, settings, clock, limiter, media, sms_records),
         sms=sms,
         bus=bus,
         updates=updates,
@@ -139,7 +141,7 @@ def build_services(
         partners=PartnerService(db, settings, clock, notices),
         promotions=PromotionService(db, clock, notices),
         export=ExportService(db, clock, blobs),
-        erasure=ErasureService(db, settings, clock, auth, profiles, updates, purge),
+        erasure=ErasureService(db, settings, clock, auth, profiles, updates, purge, sms_records),
         admin=AdminService(db, settings, clock, keys, bus),
     )
 

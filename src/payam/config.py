@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     sms_http_body_template: str = '{"to": {to}, "text": {text}}'
     sms_http_headers: dict[str, str] = Field(default_factory=dict)
     sms_http_timeout: float = 10.0
+    # P4.3: lines of the outbox backend (numbers and codes) are kept this many hours.
+    sms_outbox_retention_hours: int = Field(default=24, ge=1)
 
     code_ttl_seconds: int = 300
     code_max_attempts: int = 5

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from payam.adapters.sms import HttpSms, OutboxSms, SmsError
+from payam.domain.clock import FakeClock
 from tests.conftest import CODE_RE, DEVICE, Harness
 
 PHONE = "+989123456789"
@@ -116,13 +117,15 @@ async def http_sms(gateway: StubGateway) -> AsyncIterator[HttpSms]:
 
 async def test_outbox_appends_one_json_object_per_line(tmp_path: Path) -> None:
     path = tmp_path / "data" / "sms-outbox.jsonl"
-    outbox = OutboxSms(path)
+    clock = FakeClock()
+    outbox = OutboxSms(path, clock)
     await outbox.send(PHONE, "Your code is 123456.\nDo not share it.")
+    clock.advance(5)
     await outbox.send("+16502530000", 'سلام "payam"')
     lines = path.read_text(encoding="utf-8").splitlines()
     assert [json.loads(line) for line in lines] == [
-        {"to": PHONE, "text": "Your code is 123456.\nDo not share it."},
-        {"to": "+16502530000", "text": 'سلام "payam"'},
+        {"to": PHONE, "text": "Your code is 123456.\nDo not share it.", "at": clock.now() - 5},
+        {"to": "+16502530000", "text": 'سلام "payam"', "at": clock.now()},
     ]
 
 
@@ -138,6 +141,40 @@ async def test_outbox_keeps_lines_whole_under_concurrent_sends(tmp_path: Path) -
     await asyncio.gather(*(outbox.send(PHONE, f"message {i} " + "x" * 2000) for i in range(50)))
     texts = {json.loads(line)["text"].split()[1] for line in path.read_text().splitlines()}
     assert texts == {str(i) for i in range(50)}
+
+
+async def test_outbox_prune_removes_old_and_undated_lines_and_overwrites_them(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "sms-outbox.jsonl"
+    clock = FakeClock()
+    outbox = OutboxSms(path, clock)
+    # A line from before retention (no time) and a torn line from a crash go too.
+    path.write_text(json.dumps({"to": "+16502530001", "text": "undated 111111"}) + "\n{torn")
+    path.write_text(path.read_text() + "\n")
+    await outbox.send(PHONE, "old code 222222")
+    clock.advance(100)
+    await outbox.send("+16502530000", "new code 333333")
+    size_before = path.stat().st_size
+    assert await outbox.prune(older_than=clock.now() - 50) == 3
+    assert [json.loads(line)["text"] for line in path.read_text().splitlines()] == [
+        "new code 333333"
+    ]
+    assert path.stat().st_size < size_before
+    assert await outbox.prune(older_than=clock.now() - 50) == 0
+
+
+async def test_outbox_erase_removes_every_line_to_a_number(tmp_path: Path) -> None:
+    path = tmp_path / "sms-outbox.jsonl"
+    outbox = OutboxSms(path, FakeClock())
+    for text in ("code 111111", "code 222222"):
+        await outbox.send(PHONE, text)
+    await outbox.send("+16502530000", "code 333333")
+    assert await outbox.erase(PHONE) == 2
+    data = path.read_bytes()
+    assert PHONE.encode() not in data and b"111111" not in data
+    assert [json.loads(line)["to"] for line in data.decode().splitlines()] == ["+16502530000"]
+    assert await OutboxSms(tmp_path / "missing.jsonl").erase(PHONE) == 0
 
 
 # --- HttpSms against the stub ------------------------------------------------------------------

@@ -19,6 +19,10 @@ async def test_get_privacy_map_serves_every_personal_field_without_sign_in(
     phone = served[("users", "phone")]
     assert "P1.1" in phone["purposes"]
     assert phone["retention"] == "account"
+    # Issue 9 #7: personal data in files of the data directory is declared too.
+    files = {(f["file"], f["field"]): f for f in response.json()["files"]}
+    assert files[("sms-outbox.jsonl", "to")]["category"] == "phone"
+    assert files[("sms-outbox.jsonl", "to")]["retention"] == "sms_outbox"
 
 
 def test_payam_privacy_map_prints_the_map() -> None:

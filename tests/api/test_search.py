@@ -4,6 +4,9 @@ from the results, and no query syntax can break it."""
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
+
 from payam.storage.tables import messages
 from tests.api.message_helpers import (
     count_rows,
@@ -14,7 +17,7 @@ from tests.api.message_helpers import (
     search,
     sent,
 )
-from tests.conftest import Harness
+from tests.conftest import Account, Harness
 
 
 def texts(found: list[dict[str, object]]) -> list[object]:
@@ -212,3 +215,69 @@ async def test_a_blank_or_overlong_query_is_422(harness: Harness) -> None:
     response = await harness.http.get("/v1/search", headers=ali.headers)
     assert response.status_code == 422
     assert (await harness.http.get("/v1/search", params={"q": "x"})).status_code == 401
+
+
+def _fts_integrity(database_path: str) -> str:
+    """FTS5's own check, with content, on a copy (the live file is never written by a test)."""
+    copy = sqlite3.connect(":memory:")
+    with contextlib.closing(sqlite3.connect(database_path)) as live:
+        live.backup(copy)
+    try:
+        copy.execute("INSERT INTO messages_fts(messages_fts, rank) VALUES ('integrity-check', 1)")
+    except sqlite3.DatabaseError as exc:
+        return str(exc)
+    finally:
+        copy.close()
+    return "ok"
+
+
+async def edit(harness: Harness, who: Account, chat: int, message_id: int, text: str) -> None:
+    response = await harness.http.patch(
+        f"/v1/chats/{chat}/messages/{message_id}", json={"text": text}, headers=who.headers
+    )
+    assert response.status_code == 200, response.text
+
+
+async def test_every_word_of_an_edited_message_is_found_and_the_old_ones_are_not(
+    harness: Harness,
+) -> None:
+    ali, bita = await people(harness, "Ali", "Bita")
+    chat = await direct_chat(harness, ali, bita)
+    message = await sent(harness, ali, chat, "alpha bravo gamma")
+    await sent(harness, ali, chat, "alpha untouched neighbour")
+    await edit(harness, ali, chat, message["id"], "alpha bravo delta")
+    await edit(harness, ali, chat, message["id"], "alpha bravo delta echo")
+
+    for word in ("alpha", "bravo", "delta", "echo"):
+        found = [m for m in await search(harness, bita, word) if m["id"] == message["id"]]
+        assert texts(found) == ["alpha bravo delta echo"], word
+    assert len(await search(harness, bita, "alpha")) == 2
+    assert await search(harness, bita, "gamma") == []
+    assert texts(await search(harness, bita, "alpha bravo")) == ["alpha bravo delta echo"]
+    if harness.services.db.is_sqlite:
+        assert _fts_integrity(_sqlite_path(harness)) == "ok"
+
+
+async def test_an_edited_then_deleted_message_leaves_search_and_a_sound_index(
+    harness: Harness,
+) -> None:
+    ali, bita = await people(harness, "Ali", "Bita")
+    chat = await direct_chat(harness, ali, bita)
+    message = await sent(harness, ali, chat, "kiwi lemon mango")
+    kept = await sent(harness, bita, chat, "kiwi stays here")
+    await edit(harness, ali, chat, message["id"], "kiwi lemon papaya")
+    assert (await delete(harness, ali, chat, message["id"], "everyone")).status_code == 204
+    for word in ("lemon", "mango", "papaya"):
+        assert await search(harness, bita, word) == [], word
+    assert [m["id"] for m in await search(harness, ali, "kiwi")] == [kept["id"]]
+    if harness.services.db.is_sqlite:
+        assert _fts_integrity(_sqlite_path(harness)) == "ok"
+        async with harness.services.db.read() as conn:
+            hits = await conn.exec_driver_sql(
+                "SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'papaya OR lemon'"
+            )
+            assert hits.scalar() == 0
+
+
+def _sqlite_path(harness: Harness) -> str:
+    return harness.settings.resolved_database_url().removeprefix("sqlite+aiosqlite:///")

@@ -115,6 +115,7 @@ def test_prune_deletes_expired_access_log_entries_and_prints_counts(tmp_path: Pa
             "view_salts",
             "unattached_media",
             "file_leftovers",
+            "sms_outbox_lines",
             "subscriber_snapshots",
         ],
         0,

@@ -57,6 +57,7 @@ async def test_prune_on_a_fresh_server_removes_nothing(harness: Harness) -> None
         "view_salts": 0,
         "unattached_media": 0,
         "file_leftovers": 0,
+        "sms_outbox_lines": 0,
         "subscriber_snapshots": 0,
     }
 
@@ -276,3 +277,22 @@ async def test_a_device_resuming_from_zero_after_pruning_is_told_to_resync(
     await harness.services.maintenance.prune()
     page = await harness.http.get("/v1/updates", params={"after": 0}, headers=bita.headers)
     assert page.json()["resync_required"] is True
+
+
+async def test_sms_outbox_lines_go_after_their_period_and_newer_ones_stay(
+    harness: Harness,
+) -> None:
+    """Issue 9 #7: the outbox's numbers and codes are kept ``sms_outbox_retention_hours``."""
+    hours = harness.settings.sms_outbox_retention_hours
+    await harness.sign_in(SARA, "Sara")  # one code to SARA, then the clock moves an hour
+    harness.clock.advance(hours * 3600 - 2 * 3600)
+    await harness.http.post("/v1/auth/code", json={"phone": BITA})
+    assert {m["to"] for m in harness.outbox()} == {SARA, BITA}
+    assert (await harness.services.maintenance.prune())["sms_outbox_lines"] == 0
+
+    harness.clock.advance(2 * 3600)  # SARA's line is now past its period, BITA's is not
+    before = (harness.settings.data_dir / "sms-outbox.jsonl").read_bytes()
+    assert SARA.encode() in before
+    assert (await harness.services.maintenance.prune())["sms_outbox_lines"] == 1
+    assert [m["to"] for m in harness.outbox()] == [BITA]
+    assert SARA.encode() not in (harness.settings.data_dir / "sms-outbox.jsonl").read_bytes()

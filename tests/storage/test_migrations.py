@@ -9,7 +9,9 @@ one at a time and undone; ``payam db upgrade`` does the same from the command li
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import sqlite3
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -207,3 +209,41 @@ async def test_servers_starting_together_migrate_once_without_errors(
         assert await differences(db) == []
     finally:
         await db.dispose()
+
+
+async def test_0009_repairs_a_search_index_damaged_by_edits(database: DatabaseTarget) -> None:
+    """A database edited under 0002's triggers had a broken index; the upgrade rebuilds it."""
+    if database.backend != "sqlite":
+        pytest.skip("the FTS5 index is SQLite's; PostgreSQL indexes the row itself")
+    path = database.url.removeprefix("sqlite+aiosqlite:///")
+    db = Database(database.url)
+    try:
+        await migrate.upgrade(db, "0007")
+        await db.dispose()
+        with contextlib.closing(sqlite3.connect(path)) as raw:
+            raw.execute("PRAGMA foreign_keys = OFF")
+            raw.execute(
+                "INSERT INTO messages (id, chat_id, seq, sender_id, client_id, text, created_at)"
+                " VALUES (1, 1, 1, 1, 'c1', 'alpha bravo gamma', 0)"
+            )
+            raw.execute("UPDATE messages SET text = 'alpha bravo delta' WHERE id = 1")
+            raw.commit()
+            assert _matches(raw, "alpha") == []  # the damage 0002 did
+        await migrate.upgrade(db)
+        await db.dispose()
+        with contextlib.closing(sqlite3.connect(path)) as raw:
+            assert _matches(raw, "alpha") == _matches(raw, "delta") == [1]
+            assert _matches(raw, "gamma") == []
+            raw.execute(
+                "INSERT INTO messages_fts(messages_fts, rank) VALUES ('integrity-check', 1)"
+            )
+            raw.execute("UPDATE messages SET text = 'charlie' WHERE id = 1")
+            assert _matches(raw, "charlie") == [1]
+            assert _matches(raw, "alpha") == []
+    finally:
+        await db.dispose()
+
+
+def _matches(raw: sqlite3.Connection, word: str) -> list[int]:
+    query = "SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?"
+    return [row[0] for row in raw.execute(query, (word,))]

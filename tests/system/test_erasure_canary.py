@@ -9,9 +9,10 @@ every file of the data directory (the SQLite file, WAL, SHM, blobs) and the serv
 read byte by byte: no canary of hers may be found, and her photo files are gone. Omid, in the
 same chats, has control canaries that must still be found, so a scan that sees nothing fails.
 
-Left out of the scan on purpose: ``sms-outbox.jsonl`` stands for the SMS provider (outside the
-server) and holds the numbers codes were sent to; and the number's keyed hash is kept on
-purpose in ``erasure_cooldowns`` (the data map lists it).
+Left out of the byte scan: ``sms-outbox.jsonl`` stands for the SMS provider and holds the
+numbers codes were sent to (Omid's stay); it is checked on its own: no line to Sara's number is
+left. The number's keyed hash is kept on purpose in ``erasure_cooldowns`` (the data map lists
+it).
 """
 
 from __future__ import annotations
@@ -189,6 +190,10 @@ def test_an_erased_account_leaves_no_canary_anywhere_in_the_data_dir(tmp_path: P
         # (Without Sara's browser: a request after the erasure is a new, anonymous one.)
         gone = {"Authorization": s["Authorization"]}
         assert client.get("/v1/me", headers=gone).status_code == 401
+        # Issue 9 #7: the texts sent to her number went with the account; Omid's stay.
+        outbox = (data_dir / "sms-outbox.jsonl").read_bytes()
+        assert sara_phone.encode() not in outbox
+        assert omid_phone.encode() in outbox
 
         purge = subprocess.run(
             [sys.executable, "-m", "payam", "maintenance", "purge", "--data-dir", str(data_dir)],

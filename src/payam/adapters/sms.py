@@ -4,6 +4,13 @@
 ``<data dir>/sms-outbox.jsonl`` so a self-hoster without a gateway can read codes and tests can
 too; ``HttpSms`` posts to a real gateway with a configurable body template. Both raise
 ``SmsError`` when the message could not be handed over.
+
+The outbox holds phone numbers and codes, so it is personal data under retention (P4.3, P7.1):
+each line carries when it was written (``at``, Unix seconds), and ``SmsRecords`` is what a
+sender that keeps copies offers the retention job (``prune``) and account erasure (``erase``).
+A rewrite overwrites the removed lines' bytes in place before the file is cut short, so they
+are not left in freed blocks of the file (P5.3, within what the file system allows).
+``HttpSms`` keeps nothing and is not an ``SmsRecords``.
 """
 
 from __future__ import annotations
@@ -12,11 +19,13 @@ import asyncio
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import httpx
+
+from payam.domain.clock import Clock, SystemClock
 
 
 class SmsError(Exception):
@@ -29,13 +38,28 @@ class SmsSender(Protocol):
         ...
 
 
+@runtime_checkable
+class SmsRecords(Protocol):
+    """A sender that keeps a copy of what it sent."""
+
+    async def prune(self, older_than: float) -> int:
+        """Remove what was sent before ``older_than`` (Unix time); how many went."""
+        ...
+
+    async def erase(self, to: str) -> int:
+        """Remove everything sent to ``to`` (E.164); how many went."""
+        ...
+
+
 class OutboxSms:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, clock: Clock | None = None) -> None:
         self.path = path
+        self.clock = clock or SystemClock()
         self._lock = asyncio.Lock()
 
     async def send(self, to: str, text: str) -> None:
-        line = json.dumps({"to": to, "text": text}, ensure_ascii=False) + "\n"
+        record = {"to": to, "text": text, "at": self.clock.now()}
+        line = json.dumps(record, ensure_ascii=False) + "\n"
         async with self._lock:
             await asyncio.to_thread(self._append, line)
 
@@ -46,6 +70,50 @@ class OutboxSms:
             os.write(fd, line.encode())
         finally:
             os.close(fd)
+
+    async def prune(self, older_than: float) -> int:
+        # A line without a time predates retention: its age is unknown, so it goes.
+        def expired(record: dict[str, object]) -> bool:
+            at = record.get("at")
+            return not isinstance(at, int | float) or at < older_than
+
+        async with self._lock:
+            return await asyncio.to_thread(self._remove, expired)
+
+    async def erase(self, to: str) -> int:
+        async with self._lock:
+            return await asyncio.to_thread(self._remove, lambda record: record.get("to") == to)
+
+    def _remove(self, doomed: Callable[[dict[str, object]], bool]) -> int:
+        """Rewrite the file without the doomed lines, zeroing the bytes past the kept ones."""
+        try:
+            fh = self.path.open("r+b")
+        except FileNotFoundError:
+            return 0
+        with fh:
+            old = fh.read()
+            kept: list[bytes] = []
+            removed = 0
+            for line in old.splitlines(keepends=True):
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    record = None  # a torn line from a crash: nobody can read it, it goes
+                if isinstance(record, dict) and not doomed(record):
+                    kept.append(line if line.endswith(b"\n") else line + b"\n")
+                else:
+                    removed += 1
+            if not removed:
+                return 0
+            content = b"".join(kept)
+            fh.seek(0)
+            fh.write(content)
+            fh.write(bytes(max(0, len(old) - len(content))))
+            fh.flush()
+            os.fsync(fh.fileno())
+            fh.truncate(len(content))
+            os.fsync(fh.fileno())
+        return removed
 
 
 _PLACEHOLDER = re.compile(r"\{(to|text)\}")

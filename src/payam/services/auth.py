@@ -12,7 +12,8 @@ Invariants:
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -48,6 +49,12 @@ from payam.storage.codes import CodeRow
 from payam.storage.database import Database
 
 log = logging.getLogger(__name__)
+
+SIGN_IN_SMS = "Your payam code is {code}. Do not share it with anyone."
+PHONE_CHANGE_SMS = (
+    "Your payam code to move an account to this number is {code}. If you did not ask for "
+    "it, ignore this message. Do not share it with anyone."
+)
 
 
 # Device ids per query when open sockets are checked against the database.
@@ -119,7 +126,50 @@ class AuthService:
         )
 
     async def request_code(self, raw_phone: str, *, ip: str | None) -> CodeSent:
-        """Send a fresh code to the number (P1.2). Same answer for registered or not."""
+        """Send a fresh code to the number (P1.2). Same answer for registered or not.
+
+        A number in its erasure cool-down with no account could not sign in with the code
+        (``number_cooling_down``): it is texted nothing, and the answer is the same as for any
+        other number, so the caller, who need not hold the number, learns nothing about it."""
+
+        async def deliverable(conn: AsyncConnection, phone_hash: bytes, now: float) -> bool:
+            if await users.get_by_phone_hash(conn, phone_hash) is not None:
+                return True
+            return await account_state.cooldown_until(conn, phone_hash, now=now) is None
+
+        return await self._issue_code(raw_phone, ip=ip, deliverable=deliverable, text=SIGN_IN_SMS)
+
+    async def request_phone_change_code(
+        self, caller: Caller, raw_phone: str, *, ip: str | None
+    ) -> CodeSent:
+        """Text a code to the number the caller wants to move their account to (P11.2), with
+        the limits of ``request_code``. A number that has another account, or is in its
+        erasure cool-down, could not be confirmed: it is texted nothing (its holder is not
+        bothered with a code they did not ask for) and the answer is the same as for a free
+        number, so the caller cannot use this to learn who is registered (P1.5, P2.3)."""
+
+        async def deliverable(conn: AsyncConnection, phone_hash: bytes, now: float) -> bool:
+            holder = await users.get_by_phone_hash(conn, phone_hash)
+            if holder is not None:
+                return holder.id == caller.user_id
+            return await account_state.cooldown_until(conn, phone_hash, now=now) is None
+
+        return await self._issue_code(
+            raw_phone, ip=ip, deliverable=deliverable, text=PHONE_CHANGE_SMS
+        )
+
+    async def _issue_code(
+        self,
+        raw_phone: str,
+        *,
+        ip: str | None,
+        deliverable: Callable[[AsyncConnection, bytes, float], Awaitable[bool]],
+        text: str,
+    ) -> CodeSent:
+        """One code request: limits spent, the code row written, the SMS sent, in that order.
+        When ``deliverable`` says the code could not be used, no code is made and nothing is
+        sent (a guess is ``invalid_code``, as for a wrong one); limits, waits and the answer
+        are those of a sent code."""
         phone = normalize_phone(raw_phone, self.settings.default_region)
         phone_hash = self.keys.phone_hash(phone)
         ip_subject = f"ip:{ip}"
@@ -149,13 +199,20 @@ class AuthService:
                 sends_in_window=sends + 1,
                 last_sent_at=now,
             )
+            deliver = await deliverable(conn, phone_hash, now)
+            if not deliver:
+                # No new code: the number's holder keeps the one they may have asked for, and
+                # the waits move on as for a sent code, so the next answer looks the same.
+                kept = previous or CodeRow(phone_hash, None, now, 0, 0, now)
+                row = replace(kept, sends_in_window=sends + 1, last_sent_at=now)
             if previous is not None:
                 await codes.replace(conn, row)
             elif not await codes.insert(conn, row):
                 # A concurrent request for the same number created the row and sent a code.
                 raise self._too_soon(self._resend_wait(1))
         try:
-            await self.sms.send(phone, f"Your payam code is {code}. Do not share it with anyone.")
+            if deliver:
+                await self.sms.send(phone, text.format(code=code))
         except SmsError as exc:
             log.warning("SMS backend refused a sign-in code: %s", exc)
             # Undo, so neither the number nor the address is throttled for a code that never
@@ -168,7 +225,8 @@ class AuthService:
                 await self.limiter.refund(Limit.auth_code_per_ip, ip_subject, conn=conn)
             raise SmsUnavailable("The code could not be sent; try again shortly.") from exc
         return CodeSent(
-            expires_at=row.expires_at, next_code_at=now + self._resend_wait(row.sends_in_window)
+            expires_at=now + self.settings.code_ttl_seconds,
+            next_code_at=now + self._resend_wait(row.sends_in_window),
         )
 
     def _invalid_code(self) -> InvalidInput:

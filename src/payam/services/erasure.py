@@ -38,7 +38,11 @@
 4. **Tell the others** (updates published after the commit, as always).
 5. **Purge**: merge the full-text index and truncate the WAL, so the deleted text is in no
    database file (``services/purge.py``).
-6. **Return a receipt**: an id, when, and how many records of each kind went. It is not
+6. **Erase the texts sent to the number** from the SMS outbox (``adapters/sms.py``: codes,
+   the one that proved this erasure included), overwritten in place. (Invitations the user
+   sent name them in a text to someone else's number; those age out with the outbox's
+   retention, ``sms_outbox_retention_hours``.)
+7. **Return a receipt**: an id, when, and how many records of each kind went. It is not
    stored: keeping a copy would keep a trace of the account.
 """
 
@@ -52,6 +56,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from payam.adapters.sms import SmsRecords
 from payam.config import Settings
 from payam.domain import events
 from payam.domain.clock import Clock
@@ -112,6 +117,7 @@ class ErasureService:
         profiles: ProfileService,
         updates: UpdateLog,
         purge: Purger,
+        sms_records: SmsRecords | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
@@ -120,6 +126,7 @@ class ErasureService:
         self.profiles = profiles
         self.updates = updates
         self.purge = purge
+        self.sms_records = sms_records
 
     async def erase_account(self, caller: Caller, code: str, *, ip: str | None) -> Receipt:
         """Delete the caller's account for good; see the module docstring for every step."""
@@ -178,6 +185,11 @@ class ErasureService:
         if erased:
             removed["files"] = erased
         await self.purge.run()
+        # 6. The texts sent to the number (codes, the one that proved this erasure included).
+        if self.sms_records is not None:
+            lines = await self.sms_records.erase(user.phone)
+            if lines:
+                removed["sms_outbox_lines"] = lines
         return Receipt(
             receipt_id=secrets.token_hex(16),
             user_id=user.id,

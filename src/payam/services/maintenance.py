@@ -6,7 +6,8 @@ user data after ``admin_audit_retention_days``, ended erasure cool-downs, prize-
 winners after ``draw_retention_days``, the salts and marks of view counting after
 ``view_dedup_days`` (P10.1: a post's view count is final from then on), and media uploads no
 message carried within ``media_unattached_hours``, with their files, and the files a crash left
-half written or half erased in the blob store (P5.3). Once a day it also counts each
+half written or half erased in the blob store (P5.3), and lines of the SMS outbox older than
+``sms_outbox_retention_hours`` (numbers and codes, P4.3). Once a day it also counts each
 channel's subscribers for the channel statistics (P10.1)."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 
+from payam.adapters.sms import SmsRecords
 from payam.config import Settings
 from payam.domain.clock import Clock
 from payam.services.channel_stats import take_snapshots
@@ -26,6 +28,7 @@ from payam.storage.database import Database
 log = logging.getLogger(__name__)
 
 DAY = 86400
+HOUR = 3600
 
 
 class Maintenance:
@@ -36,12 +39,14 @@ class Maintenance:
         clock: Clock,
         limiter: RateLimiter,
         media: MediaService,
+        sms_records: SmsRecords | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
         self.clock = clock
         self.limiter = limiter
         self.media = media
+        self.sms_records = sms_records
         self._task: asyncio.Task[None] | None = None
 
     async def prune(self) -> dict[str, int]:
@@ -82,6 +87,10 @@ class Maintenance:
         # A transaction of its own: the files go once their rows are committed gone (P5.3).
         removed["unattached_media"] = await self.media.expire_unattached()
         removed["file_leftovers"] = await self.media.files.drop_leftovers(now)
+        if self.sms_records is not None:
+            removed["sms_outbox_lines"] = await self.sms_records.prune(
+                now - s.sms_outbox_retention_hours * HOUR
+            )
         # Once a day, at a moment no admin chooses (P10.1): see channel_stats.take_snapshots.
         removed["subscriber_snapshots"] = await take_snapshots(self.db, now)
         return removed

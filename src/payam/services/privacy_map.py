@@ -21,5 +21,19 @@ def personal_fields() -> list[dict[str, Any]]:
     ]
 
 
+def personal_files() -> list[dict[str, Any]]:
+    """Personal data kept in files of the data directory (the SMS outbox), declared alike."""
+    return [
+        {
+            "file": f.file,
+            "field": f.field,
+            "category": f.category,
+            "purposes": list(f.purposes),
+            "retention": f.retention,
+        }
+        for f in data_map.personal_files()
+    ]
+
+
 def markdown() -> str:
     return data_map.markdown()

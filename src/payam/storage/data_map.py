@@ -36,11 +36,48 @@ def personal_fields() -> list[PersonalField]:
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class PersonalFileField:
+    """Personal data kept in a file of the data directory rather than in a table."""
+
+    file: str  # relative to the data directory
+    field: str
+    category: str
+    purposes: tuple[str, ...]
+    retention: str
+
+
+# Files outside the database that hold personal data, each field with the same declaration as
+# a column's. Their retention and erasure are kept by the code that writes them (named here).
+PERSONAL_FILES = (
+    # adapters/sms.py OutboxSms: pruned by the retention job after sms_outbox_retention_hours,
+    # a user's lines erased with the account (services/erasure.py).
+    PersonalFileField("sms-outbox.jsonl", "to", "phone", ("P1.2", "P2.1"), "sms_outbox"),
+    PersonalFileField("sms-outbox.jsonl", "text", "credential", ("P1.2", "P2.1"), "sms_outbox"),
+    PersonalFileField("sms-outbox.jsonl", "at", "access", ("P1.2",), "sms_outbox"),
+)
+
+
+def personal_files() -> list[PersonalFileField]:
+    return list(PERSONAL_FILES)
+
+
 def markdown() -> str:
-    """The map as a Markdown table (docs/privacy.md carries it; a test keeps them equal)."""
+    """The map as Markdown tables (docs/privacy.md carries it; a test keeps them equal)."""
     lines = ["| field | category | purposes | retention |", "|---|---|---|---|"]
     lines += [
         f"| `{f.table}.{f.column}` | {f.category} | {', '.join(f.purposes)} | {f.retention} |"
         for f in personal_fields()
+    ]
+    lines += [
+        "",
+        "Files in the data directory:",
+        "",
+        "| file: field | category | purposes | retention |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| `{f.file}`: `{f.field}` | {f.category} | {', '.join(f.purposes)} | {f.retention} |"
+        for f in personal_files()
     ]
     return "\n".join(lines)

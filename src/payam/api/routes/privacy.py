@@ -19,8 +19,12 @@ router = APIRouter(prefix="/v1", tags=["privacy"])
 async def privacy_map() -> dict[str, Any]:
     """The data map (P7.1): every stored personal field with its category, the promises
     (P-ids) it serves and its retention, read off the schema. Public: it describes the
-    server, not anyone's data."""
-    return {"fields": privacy_map_service.personal_fields()}
+    server, not anyone's data. ``files``: the same for personal data kept in files of the data
+    directory (the SMS outbox)."""
+    return {
+        "fields": privacy_map_service.personal_fields(),
+        "files": privacy_map_service.personal_files(),
+    }
 
 
 class PhoneChange(BaseModel):
@@ -62,9 +66,10 @@ async def export(caller: CallerDep, services: ServicesDep) -> Response:
 async def phone_code(
     body: CodeRequest, caller: CallerDep, services: ServicesDep, ip: IpDep
 ) -> CodeResponse:
-    """Text a code to the new number (the same code and limits as sign-in, P1.2)."""
-    del caller  # a session is required; the code itself is tied to the number
-    sent = await services.auth.request_code(body.phone, ip=ip)
+    """Text a code to the new number (the same code and limits as sign-in, P1.2). A number
+    that has another account, or was erased recently, is texted nothing, with the same answer
+    as any other number: who is registered is not told (docs/api.md)."""
+    sent = await services.auth.request_phone_change_code(caller, body.phone, ip=ip)
     now = services.clock.now()
     return CodeResponse(
         expires_in=round(sent.expires_at - now),
