@@ -59,6 +59,7 @@ from payam.services.policy import PolicyService
 from payam.services.profiles import ProfileService
 from payam.services.promotions import PromotionService
 from payam.services.purge import Purger
+from payam.services.ttl import TtlService
 from payam.services.updates import UpdateLog
 from payam.storage import migrate
 from payam.storage.database import Database
@@ -108,6 +109,7 @@ def build_services(
     media = MediaService(db, settings, clock, blobs, limiter, files)
     auth = AuthService(db, settings, clock, keys, sms, limiter)
     profiles = ProfileService(db, settings, clock, photos)
+    ttl = TtlService(db, clock, updates, purge, files)
     return Services(
         settings=settings,
         clock=clock,
@@ -118,7 +120,7 @@ def build_services(
         profiles=profiles,
         contacts=ContactService(db, settings, clock, keys, limiter, sms),
         access_log=AccessLogWriter(db),
-        maintenance=Maintenance(db, settings, clock, limiter, media),
+        maintenance=Maintenance(db, settings, clock, limiter, media, ttl),
         sms=sms,
         bus=bus,
         updates=updates,
@@ -127,6 +129,7 @@ def build_services(
         channels=ChannelService(db, settings, clock, updates, limiter),
         messages=MessageService(db, settings, clock, updates, purge, files=files),
         media=media,
+        ttl=ttl,
         channel_stats=ChannelStatsService(db, settings, clock, keys),
         consents=ConsentService(db, clock),
         notices=notices,

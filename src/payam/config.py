@@ -116,6 +116,9 @@ class Settings(BaseSettings):
     access_log_retention_days: int = 30
     code_retention_seconds: int = 86400
     prune_interval_seconds: int = 3600
+    # P5.3: how often expired (disappearing) messages are removed from the database files.
+    # They leave every answer at their expiry; this bounds how long their bytes stay on disk.
+    message_expiry_interval_seconds: float = 10.0
     # How often a device's last-active time and address are written at most.
     device_touch_interval_seconds: int = 60
     # P4.3: access-log addresses are cut to their network (/24, /48) after this many days.

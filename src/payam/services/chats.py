@@ -58,6 +58,7 @@ def chat_json(chat: ChatRow, me: MemberRow, *, viewer_id: int) -> dict[str, Any]
         "role": me.role,
         "read_seq": me.read_seq,
         "muted": me.muted,
+        "message_ttl": chat.message_ttl,  # P5.3: seconds, or null when messages stay
     }
     if chat.type == "direct" and chat.direct_key:
         a, b = (int(x) for x in chat.direct_key.split(":"))
@@ -257,11 +258,15 @@ class ChatService:
     async def list_chats(self, caller: Caller, limit: int = 100) -> list[dict[str, Any]]:
         """The caller's chats with the last message and the unread count."""
         limit = max(1, min(limit, 500))
+        now = self.clock.now()
         async with self.db.read() as conn:
             rows = await store.chats_of(conn, caller.user_id, limit=limit)
-            unread = await store.unread_counts(conn, caller.user_id, [c.id for c, _, _ in rows])
+            unread = await store.unread_counts(
+                conn, caller.user_id, [c.id for c, _, _ in rows], now=now
+            )
+            # An expired last message is not rendered (P5.3): the chat shows none.
             last = await render_messages(
-                conn, caller.user_id, [mid for _, _, mid in rows if mid is not None]
+                conn, caller.user_id, [mid for _, _, mid in rows if mid is not None], now=now
             )
         out = []
         for chat, me, last_id in rows:
@@ -274,13 +279,14 @@ class ChatService:
         return out
 
     async def get_chat(self, caller: Caller, chat_id: int) -> dict[str, Any]:
+        now = self.clock.now()
         async with self.db.read() as conn:
             found = await store.get(conn, chat_id)
             if found is not None and found.type == CHANNEL:  # public: for anyone signed in
-                return await channels.describe(conn, caller.user_id, found)
+                return await channels.describe(conn, caller.user_id, found, now=now)
             chat, me = await self.access_chat(conn, caller, chat_id)
             members = await store.members(conn, chat_id)
-            unread = await store.unread_counts(conn, caller.user_id, [chat_id])
+            unread = await store.unread_counts(conn, caller.user_id, [chat_id], now=now)
         body = chat_json(chat, me, viewer_id=caller.user_id)
         body["unread_count"] = unread.get(chat_id, 0)
         body["members"] = [

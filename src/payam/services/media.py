@@ -188,7 +188,7 @@ class MediaService:
             row = await store.get(conn, media_id)
             if row is None or (
                 row.owner_id != caller.user_id
-                and not await store.can_see(conn, media_id, caller.user_id)
+                and not await store.can_see(conn, media_id, caller.user_id, now=self.clock.now())
             ):
                 raise not_found()
         key = row.thumb_key if thumbnail else row.blob_key

@@ -52,8 +52,12 @@ async def get_me(caller: CallerDep, services: ServicesDep) -> UserOut:
 
 @router.patch("/me", response_model=UserOut)
 async def patch_me(body: ProfilePatch, caller: CallerDep, services: ServicesDep) -> UserOut:
-    """Change name and/or status; ``"status": null`` clears the status (P11.2)."""
+    """Change name and/or status; ``"status": null`` clears the status (P11.2).
+    ``default_message_ttl`` (seconds, null for off) is the disappearing-messages timer of the
+    chats the caller creates from now on (P5.3)."""
     changes = body.model_dump(include=body.model_fields_set)
+    if "default_message_ttl" in changes:
+        await services.ttl.set_default(caller, changes.pop("default_message_ttl"))
     return UserOut.of(await services.profiles.update(caller, changes))
 
 
