@@ -11,6 +11,7 @@ from fastapi import Depends, FastAPI
 from payam import __version__
 from payam.adapters.blobs import FileBlobStore
 from payam.adapters.bus import EventBus, InProcessBus, RedisBus
+from payam.adapters.erasure_log import ErasureLog
 from payam.adapters.sms import HttpSms, OutboxSms, SmsSender
 from payam.api import errors
 from payam.api.access_log import AccessLogMiddleware
@@ -110,6 +111,7 @@ def build_services(
     auth = AuthService(db, settings, clock, keys, sms, limiter)
     profiles = ProfileService(db, settings, clock, photos)
     ttl = TtlService(db, clock, updates, purge, files)
+    erasure_log = ErasureLog(settings.resolved_erasure_log_path())
     return Services(
         settings=settings,
         clock=clock,
@@ -120,7 +122,7 @@ def build_services(
         profiles=profiles,
         contacts=ContactService(db, settings, clock, keys, limiter, sms),
         access_log=AccessLogWriter(db),
-        maintenance=Maintenance(db, settings, clock, limiter, media, ttl),
+        maintenance=Maintenance(db, settings, clock, limiter, media, ttl, erasure_log),
         sms=sms,
         bus=bus,
         updates=updates,
@@ -137,7 +139,7 @@ def build_services(
         partners=PartnerService(db, settings, clock, notices),
         promotions=PromotionService(db, clock, notices),
         export=ExportService(db, clock, blobs),
-        erasure=ErasureService(db, settings, clock, auth, profiles, updates, purge),
+        erasure=ErasureService(db, settings, clock, auth, profiles, updates, purge, erasure_log),
         admin=AdminService(db, settings, clock, keys),
     )
 

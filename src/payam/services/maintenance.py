@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 
+from payam.adapters.erasure_log import ErasureLog
 from payam.config import Settings
 from payam.domain.clock import Clock
 from payam.services.channel_stats import take_snapshots
@@ -40,6 +41,7 @@ class Maintenance:
         limiter: RateLimiter,
         media: MediaService,
         ttl: TtlService,
+        erasure_log: ErasureLog,
     ) -> None:
         self.db = db
         self.settings = settings
@@ -47,6 +49,7 @@ class Maintenance:
         self.limiter = limiter
         self.media = media
         self.ttl = ttl
+        self.erasure_log = erasure_log
         self._task: asyncio.Task[None] | None = None
         self._expiry_task: asyncio.Task[None] | None = None
 
@@ -86,6 +89,10 @@ class Maintenance:
                 "view_salts": salts,
             }
         removed["expired_messages"] = await self.ttl.expire()
+        # P11.3: erasures older than any backup one may still restore (docs/operations.md).
+        removed["erasure_log"] = await asyncio.to_thread(
+            self.erasure_log.prune, now - s.erasure_log_retention_days * DAY
+        )
         # A transaction of its own: the files go once their rows are committed gone (P5.3).
         removed["unattached_media"] = await self.media.expire_unattached()
         removed["file_leftovers"] = await self.media.files.drop_leftovers(now)
