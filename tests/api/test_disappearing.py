@@ -14,6 +14,7 @@ from sqlalchemy import select
 from payam.domain.limits import MESSAGE_TTL_MAX_SECONDS, MESSAGE_TTL_MIN_SECONDS
 from payam.storage.tables import media, messages
 from tests.api.message_helpers import direct_chat, group_chat, history, people, send, sent
+from tests.api.test_admin import make_admin
 from tests.api.test_media import everything_on_disk, fetch, uploaded
 from tests.api.test_media_messages import marked
 from tests.conftest import Account, Harness
@@ -205,7 +206,8 @@ async def test_a_file_carried_by_an_expired_message_is_not_served(harness: Harne
     assert response.status_code == 201, response.text
     assert (await fetch(harness, omid, upload["id"])).status_code == 200
     harness.clock.advance(30)
-    assert (await fetch(harness, omid, upload["id"])).status_code == 404
+    for who in (omid, sara):  # the uploader too: the only message carrying it is gone
+        assert (await fetch(harness, who, upload["id"])).status_code == 404
 
 
 async def test_the_sweep_removes_an_expired_message_as_a_deletion_for_everyone(
@@ -249,3 +251,32 @@ async def test_the_sweep_removes_an_expired_message_as_a_deletion_for_everyone(
     harness.clock.advance(20)
     assert await harness.services.ttl.expire() == 1
     assert await history(harness, omid, chat) == []
+
+
+async def test_a_reported_message_that_expired_is_not_shown_to_moderators(
+    harness: Harness,
+) -> None:
+    admin = await make_admin(harness)
+    sara, omid = await people(harness, "Sara", "Omid")
+    chat = await group_chat(harness, sara, [omid])
+    await set_ttl(harness, sara, chat, 60)
+    rude = await sent(harness, sara, chat, "rude words")
+    late = await sent(harness, sara, chat, "more rude words")
+    report = await harness.http.post(
+        f"/v1/chats/{chat}/messages/{rude['id']}/report",
+        json={"reason": "rude"},
+        headers=omid.headers,
+    )
+    assert report.status_code == 201, report.text
+    listed = await harness.http.get("/v1/admin/reports", headers=admin.headers)
+    assert [r["message_text"] for r in listed.json()] == ["rude words"]
+
+    harness.clock.advance(60)
+    listed = await harness.http.get("/v1/admin/reports", headers=admin.headers)
+    assert [r["message_text"] for r in listed.json()] == [None]  # the report stays, the text not
+    too_late = await harness.http.post(
+        f"/v1/chats/{chat}/messages/{late['id']}/report",
+        json={"reason": "rude"},
+        headers=omid.headers,
+    )
+    assert too_late.status_code == 404

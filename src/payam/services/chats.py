@@ -30,6 +30,7 @@ from payam.storage import blocks as block_store
 from payam.storage import chats as store
 from payam.storage import media as media_store
 from payam.storage import messages as message_store
+from payam.storage import ttl as ttl_store
 from payam.storage import updates as update_store
 from payam.storage import users as user_store
 from payam.storage.chats import ChatRow, MemberRow
@@ -709,7 +710,12 @@ class ChatService:
             else:
                 cleared = (await self.access_chat(conn, caller, chat_id))[1].cleared_seq
             message = await message_store.get(conn, message_id)
-            if message is None or message.chat_id != chat_id or message.seq <= cleared:
+            if (
+                message is None
+                or message.chat_id != chat_id
+                or message.seq <= cleared
+                or ttl_store.expired(message.expires_at, self.clock.now())  # gone (P5.3)
+            ):
                 raise NotFound("No such message.", code="message_not_found")
             return await block_store.add_report(
                 conn,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from payam.storage.tables import EXPIRING, chats, messages, users
+from payam.storage.tables import EXPIRING, chats, message_media, messages, users
 
 
 def live(now: float) -> ColumnElement[bool]:
@@ -56,3 +56,15 @@ async def set_default(conn: AsyncConnection, user_id: int, seconds: int | None) 
 def default_of(user_id: int) -> ColumnElement[int | None]:
     """The creator's default timer, as a value for a new chat's ``message_ttl``."""
     return select(users.c.default_message_ttl).where(users.c.id == user_id).scalar_subquery()
+
+
+async def carried_only_by_expired(conn: AsyncConnection, media_id: int, now: float) -> bool:
+    """Whether every message carrying this upload has expired (and at least one does): its
+    uploader, too, no longer gets the file through any route (until the sweep erases it)."""
+    carriers = (
+        select(messages.c.expires_at)
+        .join(message_media, message_media.c.message_id == messages.c.id)
+        .where(message_media.c.media_id == media_id, messages.c.deleted_at.is_(None))
+    )
+    found = [row.expires_at for row in await conn.execute(carriers)]
+    return bool(found) and all(expired(at, now) for at in found)
