@@ -11,6 +11,7 @@ from fastapi import Depends, FastAPI
 from payam import __version__
 from payam.adapters.blobs import FileBlobStore
 from payam.adapters.bus import EventBus, InProcessBus, RedisBus
+from payam.adapters.erasure_log import ErasureLog
 from payam.adapters.sms import HttpSms, OutboxSms, SmsRecords, SmsSender
 from payam.api import errors
 from payam.api.access_log import AccessLogMiddleware
@@ -62,6 +63,7 @@ from payam.services.policy import PolicyService
 from payam.services.profiles import ProfileService
 from payam.services.promotions import PromotionService
 from payam.services.purge import Purger
+from payam.services.ttl import TtlService
 from payam.services.updates import UpdateLog
 from payam.storage import migrate
 from payam.storage.database import Database
@@ -114,6 +116,8 @@ def build_services(
     auth = AuthService(db, settings, clock, keys, sms, limiter, bus)
     profiles = ProfileService(db, settings, clock, photos)
     invitations = InvitationService(db, settings, clock, updates, limiter)
+    ttl = TtlService(db, clock, updates, purge, files)
+    erasure_log = ErasureLog(settings.resolved_erasure_log_path())
     return Services(
         settings=settings,
         clock=clock,
@@ -124,7 +128,7 @@ def build_services(
         profiles=profiles,
         contacts=ContactService(db, settings, clock, keys, limiter, sms),
         access_log=AccessLogWriter(db),
-        maintenance=Maintenance(db, settings, clock, limiter, media, sms_records),
+        maintenance=Maintenance(db, settings, clock, limiter, media, ttl, erasure_log, sms_records),
         sms=sms,
         bus=bus,
         updates=updates,
@@ -134,6 +138,7 @@ def build_services(
         channels=ChannelService(db, settings, clock, updates, limiter),
         messages=MessageService(db, settings, clock, updates, purge, files=files),
         media=media,
+        ttl=ttl,
         channel_stats=ChannelStatsService(db, settings, clock, keys),
         consents=ConsentService(db, clock),
         notices=notices,
@@ -141,7 +146,9 @@ def build_services(
         partners=PartnerService(db, settings, clock, notices),
         promotions=PromotionService(db, clock, notices),
         export=ExportService(db, clock, blobs),
-        erasure=ErasureService(db, settings, clock, auth, profiles, updates, purge, sms_records),
+        erasure=ErasureService(
+            db, settings, clock, auth, profiles, updates, purge, erasure_log, sms_records
+        ),
         admin=AdminService(db, settings, clock, keys, bus),
     )
 

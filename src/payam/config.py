@@ -129,6 +129,13 @@ class Settings(BaseSettings):
     access_log_retention_days: int = 30
     code_retention_seconds: int = 86400
     prune_interval_seconds: int = 3600
+    # P11.3: the erasure log that ``payam restore`` replays (default <data dir>/erasure-log.jsonl)
+    # and how long its lines are kept; a backup older than that cannot be restored.
+    erasure_log_path: Path | None = None
+    erasure_log_retention_days: int = 90
+    # P5.3: how often expired (disappearing) messages are removed from the database files.
+    # They leave every answer at their expiry; this bounds how long their bytes stay on disk.
+    message_expiry_interval_seconds: float = 10.0
     # How often a device's last-active time and address are written at most.
     device_touch_interval_seconds: int = 60
     # P4.3: access-log addresses are cut to their network (/24, /48) after this many days.
@@ -195,6 +202,9 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'payam.sqlite3').resolve()}"
+
+    def resolved_erasure_log_path(self) -> Path:
+        return self.erasure_log_path or self.data_dir / "erasure-log.jsonl"
 
     def secret(self) -> bytes:
         """The server secret, generated and kept in the data dir on first use if not set."""

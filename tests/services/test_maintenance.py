@@ -55,6 +55,8 @@ async def test_prune_on_a_fresh_server_removes_nothing(harness: Harness) -> None
         "draw_winners": 0,
         "view_marks": 0,
         "view_salts": 0,
+        "expired_messages": 0,
+        "erasure_log": 0,
         "unattached_media": 0,
         "file_leftovers": 0,
         "sms_outbox_lines": 0,

@@ -59,6 +59,7 @@ async def test_a_batch_of_messages_is_one_insert_statement(db: Database) -> None
                 before_seq=None,
                 limit=1,
                 newest_first=True,
+                now=1.0,
             )
             first = start[0].seq + 1 if start else 1
             rows = [message(group, first + i, sender, f"s{size}-{i}") for i in range(size)]

@@ -2,7 +2,9 @@
 
 The real ``payam serve`` on SQLite, over real HTTP. Unique canary texts are written and then
 removed in each way a user can remove text: a message deleted for everyone, a chat history
-cleared for everyone, a group deleted by its owner, a message edited into other words. After the
+cleared for everyone, a group deleted by its owner, a message edited into other words, and a
+message whose disappearing timer ran out (P5.3: removed by the server's own expiry sweep, every
+``PAYAM_MESSAGE_EXPIRY_INTERVAL_SECONDS``, through the same path as a deletion). After the
 server's own purge (``PAYAM_PURGE_DELAY_SECONDS`` after a deletion) and again after an explicit
 ``payam maintenance purge``, every file of the data directory (``payam.sqlite3``, ``-wal``,
 ``-shm`` and the rest) and the server's log are read byte by byte: no canary may be found. A
@@ -38,6 +40,8 @@ pytestmark = pytest.mark.system
 
 PURGE_DELAY = 0.5
 PURGE_WAIT = 30.0  # seconds the automatic purge may take at most, however slow the machine
+EXPIRY_SWEEP = 0.5
+TTL = 5  # the shortest timer there is (domain/limits.py MESSAGE_TTL_MIN_SECONDS)
 
 
 def canary(word: str) -> tuple[str, str]:
@@ -81,13 +85,17 @@ def wait_until_gone(server: Server, patterns: list[bytes]) -> dict[bytes, list[s
 def test_removed_text_leaves_no_trace_in_the_database_files(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     port = free_port()
-    env = server_env(PAYAM_PURGE_DELAY_SECONDS=str(PURGE_DELAY))
+    env = server_env(
+        PAYAM_PURGE_DELAY_SECONDS=str(PURGE_DELAY),
+        PAYAM_MESSAGE_EXPIRY_INTERVAL_SECONDS=str(EXPIRY_SWEEP),
+    )
     args = ["--port", str(port), "--data-dir", str(data_dir)]
 
     deleted, deleted_tail = canary("deleted")
     cleared, cleared_tail = canary("cleared")
     grouped, grouped_tail = canary("grouped")
     edited, edited_tail = canary("edited")
+    expired, expired_tail = canary("expired")
     control, control_tail = canary("control")
     replacement = "nothing to see here"
     removed = [
@@ -95,6 +103,7 @@ def test_removed_text_leaves_no_trace_in_the_database_files(tmp_path: Path) -> N
         *needles(cleared, cleared_tail),
         *needles(grouped, grouped_tail),
         *needles(edited, edited_tail),
+        *needles(expired, expired_tail),
     ]
 
     with running(tmp_path, data_dir, port, args, env) as server, server.http() as client:
@@ -121,19 +130,25 @@ def test_removed_text_leaves_no_trace_in_the_database_files(tmp_path: Path) -> N
         cleared_group: int = post("/v1/chats", group, a).json()["id"]
         doomed = {"type": "group", "title": "Doomed", "member_ids": [bita["user"]["id"]]}
         doomed_group: int = post("/v1/chats", doomed, a).json()["id"]
+        timed = {"type": "group", "title": "Timed", "member_ids": [bita["user"]["id"]]}
+        timed_group: int = post("/v1/chats", timed, a).json()["id"]
+        response = client.patch(f"/v1/chats/{timed_group}", json={"message_ttl": TTL}, headers=a)
+        assert response.status_code == 204, response.text
 
         deleted_id = message(direct_id, deleted, a)
         message(cleared_group, cleared, b)
         message(doomed_group, grouped, b)
         edited_id = message(direct_id, edited, a)
         message(direct_id, control, b)
-        for text in (deleted, control):
+        expired_id = message(timed_group, expired, b)
+        expires_at = time.monotonic() + TTL
+        for text in (deleted, control, expired):
             hits = client.get("/v1/search", params={"q": text.split()[1]}, headers=b)
             assert [m["text"] for m in hits.json()["messages"]] == [text]
 
         # Before any deletion the scan sees every text: it can fail.
         before = found_in_files(server, [*removed, *needles(control, control_tail)])
-        for text in (deleted, cleared, grouped, edited, control):
+        for text in (deleted, cleared, grouped, edited, expired, control):
             assert text.encode() in before, (text, before)
 
         response = client.delete(
@@ -150,15 +165,22 @@ def test_removed_text_leaves_no_trace_in_the_database_files(tmp_path: Path) -> N
             f"/v1/chats/{direct_id}/messages/{edited_id}", json={"text": replacement}, headers=a
         )
         assert response.status_code == 200
+        # The timer runs out (real time: the server is another process with its own clock).
+        time.sleep(max(0.0, expires_at - time.monotonic()) + 0.2)
 
         # Gone from the API at once.
         everything = str(client.get(f"/v1/chats/{direct_id}/messages", headers=b).json())
+        everything += str(client.get(f"/v1/chats/{timed_group}/messages", headers=b).json())
+        everything += str(client.get("/v1/chats", headers=b).json())
         everything += str(client.get("/v1/updates", headers=b).json())
         everything += str(client.get(f"/v1/chats/{cleared_group}/messages", headers=b).json())
-        for text in (deleted, cleared, grouped, edited):
+        for text in (deleted, cleared, grouped, edited, expired):
             assert text not in everything
         assert control in everything
-        for word in (deleted_tail, cleared_tail, grouped_tail, edited_tail):
+        # Not even as a tombstone: the expired message has no place in the history.
+        timed_history = client.get(f"/v1/chats/{timed_group}/messages", headers=b).json()
+        assert expired_id not in [m["id"] for m in timed_history["messages"]]
+        for word in (deleted_tail, cleared_tail, grouped_tail, edited_tail, expired_tail):
             hits = client.get("/v1/search", params={"q": word}, headers=b)
             assert hits.json()["messages"] == []
 
@@ -192,6 +214,6 @@ def test_removed_text_leaves_no_trace_in_the_database_files(tmp_path: Path) -> N
         texts = [row[0] for row in db.execute("SELECT text FROM messages")]
     assert rows
     dump = repr(rows)
-    for text in (deleted, cleared, grouped, edited, control, replacement):
+    for text in (deleted, cleared, grouped, edited, expired, control, replacement):
         assert text not in dump
     assert sorted(t for t in texts if t is not None) == sorted([control, replacement])

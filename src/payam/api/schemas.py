@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from payam.domain.events import iso
+from payam.domain.limits import MESSAGE_TTL_MAX_SECONDS, MESSAGE_TTL_MIN_SECONDS
 from payam.domain.models import Device, User
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+# P5.3: a disappearing-messages timer in whole seconds, or null for off.
+MessageTtl = Annotated[
+    StrictInt | None,
+    Field(
+        ge=MESSAGE_TTL_MIN_SECONDS,
+        le=MESSAGE_TTL_MAX_SECONDS,
+        description="seconds a new message lives (5 to 31,536,000: a year); null: off",
+    ),
+]
 
 
 class CodeRequest(Strict):
@@ -53,6 +65,9 @@ class UserOut(BaseModel):
     photo_url: str | None
     created_at: str | None
     updated_at: str | None
+    default_message_ttl: int | None = Field(
+        default=None, description="the disappearing-messages timer of new chats (P5.3)"
+    )
 
     @classmethod
     def of(cls, user: User) -> UserOut:
@@ -65,6 +80,7 @@ class UserOut(BaseModel):
             photo_url=f"/v1/users/{user.id}/photo" if user.photo_key else None,
             created_at=iso(user.created_at),
             updated_at=iso(user.updated_at),
+            default_message_ttl=user.default_message_ttl,
         )
 
 
@@ -125,6 +141,7 @@ class ProfilePatch(Strict):
         description='who may add the caller to groups: "contacts" (people whose number the '
         'caller holds) or "everyone"; anyone else sends an invitation (P3.2)',
     )
+    default_message_ttl: MessageTtl = None
 
 
 class ProfileView(BaseModel):

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from payam.cli import logs, notices
+from payam.cli import backup, logs, notices
 from payam.cli.admin import admin_app
 from payam.config import Settings
 from payam.domain.limits import WS_FRAME_MAX_CHARS
@@ -28,6 +28,8 @@ app.add_typer(privacy_app, name="privacy")
 app.add_typer(notices.policy_app, name="policy")
 app.add_typer(notices.partners_app, name="partners")
 app.add_typer(notices.promotions_app, name="promotions")
+app.command("backup")(backup.backup)
+app.command("restore")(backup.restore)
 console = Console()
 
 DataDir = Annotated[

@@ -81,6 +81,11 @@ DEFAULT_RATES: dict[Limit, Rate] = {
     Limit.stranger_chats_per_user: Rate(50, 86400),
 }
 
+# P5.3: a chat's disappearing-messages timer (``message_ttl``) and a user's default for new
+# chats, in seconds: at least five seconds, at most a year. None (null) is off.
+MESSAGE_TTL_MIN_SECONDS = 5
+MESSAGE_TTL_MAX_SECONDS = 365 * 86400  # 31,536,000
+
 # Seconds to wait before the 2nd, 3rd, ... code to the same number; the last repeats.
 DEFAULT_CODE_RESEND_WAITS: tuple[int, ...] = (30, 60, 300, 900, 3600)
 # A number that has not asked for a code this long starts the schedule again.

@@ -15,6 +15,8 @@ class User:
     photo_thumb_key: str | None
     created_at: float
     updated_at: float
+    # P5.3: the disappearing-messages timer given to the chats this user creates.
+    default_message_ttl: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -143,7 +143,7 @@ class AdminService:
             raise InvalidInput(f"status is one of {', '.join(REPORT_STATUSES)}.")
         now = self.clock.now()
         async with self.db.write() as conn:
-            found = await admin.list_reports(conn, status, limit)
+            found = await admin.list_reports(conn, status, limit, now=self.clock.now())
             for subject_id in sorted({r["reported_user_id"] for r in found} - {None}):
                 await admin.record_access(
                     conn,

@@ -73,6 +73,7 @@ def channel_json(
         "last_seq": chat.last_seq,
         "subscriber_count": chat.member_count,
         "subscribed": me is not None,
+        "message_ttl": chat.message_ttl,
     }
     if me is not None:
         body["role"] = me.role
@@ -195,14 +196,16 @@ async def tell_deleted(
         await updates.publish(recorded)
 
 
-async def describe(conn: AsyncConnection, viewer_id: int, chat: ChatRow) -> dict[str, Any]:
+async def describe(
+    conn: AsyncConnection, viewer_id: int, chat: ChatRow, *, now: float
+) -> dict[str, Any]:
     """A channel as ``viewer_id`` sees it (``GET /v1/chats/{id}``, the handle lookup): for a
     subscriber with their unread count, for the owner with the admins."""
     me = await chat_store.member(conn, chat.id, viewer_id)
     staff = await store.staff(conn, chat.id) if me is not None and me.role == OWNER else None
     body = channel_json(chat, me, staff=staff)
     if me is not None:
-        unread = await chat_store.unread_counts(conn, viewer_id, [chat.id])
+        unread = await chat_store.unread_counts(conn, viewer_id, [chat.id], now=now)
         body["unread_count"] = unread.get(chat.id, 0)
     return body
 
@@ -309,7 +312,7 @@ class ChannelService:
             chat = await store.by_handle(conn, key) if key else None
             if chat is None:
                 raise NotFound("No channel has this handle.", code="channel_not_found")
-            return await describe(conn, caller.user_id, chat)
+            return await describe(conn, caller.user_id, chat, now=self.clock.now())
 
     async def search(self, caller: Caller, query: str, limit: int = 20) -> list[dict[str, Any]]:
         """Channels by handle prefix or title, case-insensitive, handle matches first, then in
@@ -358,7 +361,7 @@ class ChannelService:
                 )
                 chat = await chat_store.get(conn, chat_id)
                 assert chat is not None
-            body = await describe(conn, caller.user_id, chat)
+            body = await describe(conn, caller.user_id, chat, now=self.clock.now())
         await self.updates.publish(updates)
         return body
 

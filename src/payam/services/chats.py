@@ -31,6 +31,7 @@ from payam.storage import chats as store
 from payam.storage import invitations as invitation_store
 from payam.storage import media as media_store
 from payam.storage import messages as message_store
+from payam.storage import ttl as ttl_store
 from payam.storage import updates as update_store
 from payam.storage import users as user_store
 from payam.storage.chats import ChatRow, MemberRow
@@ -62,6 +63,7 @@ def chat_json(chat: ChatRow, me: MemberRow, *, viewer_id: int) -> dict[str, Any]
         "role": me.role,
         "read_seq": me.read_seq,
         "muted": me.muted,
+        "message_ttl": chat.message_ttl,  # P5.3: seconds, or null when messages stay
     }
     if chat.type == "direct" and chat.direct_key:
         a, b = (int(x) for x in chat.direct_key.split(":"))
@@ -276,11 +278,15 @@ class ChatService:
     async def list_chats(self, caller: Caller, limit: int = 100) -> list[dict[str, Any]]:
         """The caller's chats with the last message and the unread count."""
         limit = max(1, min(limit, 500))
+        now = self.clock.now()
         async with self.db.read() as conn:
             rows = await store.chats_of(conn, caller.user_id, limit=limit)
-            unread = await store.unread_counts(conn, caller.user_id, [c.id for c, _, _ in rows])
+            unread = await store.unread_counts(
+                conn, caller.user_id, [c.id for c, _, _ in rows], now=now
+            )
+            # An expired last message is not rendered (P5.3): the chat shows none.
             last = await render_messages(
-                conn, caller.user_id, [mid for _, _, mid in rows if mid is not None]
+                conn, caller.user_id, [mid for _, _, mid in rows if mid is not None], now=now
             )
         out = []
         for chat, me, last_id in rows:
@@ -293,13 +299,14 @@ class ChatService:
         return out
 
     async def get_chat(self, caller: Caller, chat_id: int) -> dict[str, Any]:
+        now = self.clock.now()
         async with self.db.read() as conn:
             found = await store.get(conn, chat_id)
             if found is not None and found.type == CHANNEL:  # public: for anyone signed in
-                return await channels.describe(conn, caller.user_id, found)
+                return await channels.describe(conn, caller.user_id, found, now=now)
             chat, me = await self.access_chat(conn, caller, chat_id)
             members = await store.members(conn, chat_id)
-            unread = await store.unread_counts(conn, caller.user_id, [chat_id])
+            unread = await store.unread_counts(conn, caller.user_id, [chat_id], now=now)
             apart = await block_store.blocked_either_way(
                 conn, caller.user_id, [m.user_id for m in members]
             )
@@ -743,7 +750,12 @@ class ChatService:
             else:
                 cleared = (await self.access_chat(conn, caller, chat_id))[1].cleared_seq
             message = await message_store.get(conn, message_id)
-            if message is None or message.chat_id != chat_id or message.seq <= cleared:
+            if (
+                message is None
+                or message.chat_id != chat_id
+                or message.seq <= cleared
+                or ttl_store.expired(message.expires_at, self.clock.now())  # gone (P5.3)
+            ):
                 raise NotFound("No such message.", code="message_not_found")
             return await block_store.add_report(
                 conn,

@@ -30,6 +30,7 @@ from payam.services.policy import PolicyService
 from payam.services.profiles import ProfileService
 from payam.services.promotions import PromotionService
 from payam.services.purge import Purger
+from payam.services.ttl import TtlService
 from payam.services.updates import UpdateLog
 from payam.storage.database import Database
 
@@ -57,6 +58,8 @@ class Services:
     messages: MessageService
     # Files for messages and channel posts (P3.3, P5.3, P9.2).
     media: MediaService
+    # Disappearing messages: timers and the expiry sweep (P5.3).
+    ttl: TtlService
     channel_stats: ChannelStatsService
     # The privacy engine's doors to users: cookies (P6), notices (P12, P8.2, P7.2).
     consents: ConsentService

@@ -4,7 +4,10 @@
 
 1. **Prove control of the number again.** A fresh one-time code sent to the account's own
    number (``POST /v1/auth/code``) is checked and used up; a live session alone is not enough,
-   so a stolen token cannot delete an account.
+   so a stolen token cannot delete an account. Then the erasure is **written to the erasure
+   log** (``adapters/erasure_log.py``: the user id and the time, outside the database), so
+   that ``payam restore`` of a backup made before now erases the account again
+   (``replay_erasure``, the steps below without step 1).
 2. **Remove the profile photo files** through ``ProfileService.delete_photo``: each file is
    overwritten, synced and unlinked unless another account shows the same bytes.
 3. In **one transaction** (all or nothing):
@@ -56,19 +59,20 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from payam.adapters.erasure_log import ErasureLog
 from payam.adapters.sms import SmsRecords
 from payam.config import Settings
 from payam.domain import events
 from payam.domain.clock import Clock
 from payam.domain.events import PendingUpdate, iso
-from payam.domain.models import Caller
+from payam.domain.models import Caller, User
 from payam.services import channels
 from payam.services.auth import AuthService
 from payam.services.chats import OWNER, heir_of
 from payam.services.profiles import ProfileService
 from payam.services.purge import Purger
 from payam.services.updates import UpdateLog
-from payam.storage import account_state, privacy
+from payam.storage import account_state, privacy, users
 from payam.storage import chats as chat_store
 from payam.storage import media as media_store
 from payam.storage import messages as message_store
@@ -117,6 +121,7 @@ class ErasureService:
         profiles: ProfileService,
         updates: UpdateLog,
         purge: Purger,
+        erasure_log: ErasureLog,
         sms_records: SmsRecords | None = None,
     ) -> None:
         self.db = db
@@ -127,12 +132,26 @@ class ErasureService:
         self.updates = updates
         self.purge = purge
         self.sms_records = sms_records
+        self.erasure_log = erasure_log
 
     async def erase_account(self, caller: Caller, code: str, *, ip: str | None) -> Receipt:
         """Delete the caller's account for good; see the module docstring for every step."""
         user = await self.profiles.me(caller)
-        # 1. A fresh code to the account's own number.
+        # 1. A fresh code to the account's own number; then the erasure log.
         await self.auth.verify_code(user.phone, code, ip=ip)
+        self.erasure_log.append(user.id, self.clock.now())
+        return await self._erase(user, caller)
+
+    async def replay_erasure(self, user_id: int) -> Receipt | None:
+        """Erase again an account that the erasure log says was erased (after a restore from
+        a backup made before): the same steps, without the code; None if it is not there."""
+        async with self.db.read() as conn:
+            user = await users.get(conn, user_id)
+        if user is None:
+            return None
+        return await self._erase(user, Caller(user_id=user.id, device_id=0))
+
+    async def _erase(self, user: User, caller: Caller) -> Receipt:
         # 2. Photo files.
         removed: Counter[str] = Counter()
         if user.photo_key or user.photo_thumb_key:

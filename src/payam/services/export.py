@@ -25,6 +25,7 @@ from payam.domain.events import iso
 from payam.domain.models import Caller
 from payam.storage import media as media_store
 from payam.storage import privacy
+from payam.storage import ttl as ttl_store
 from payam.storage.data_map import personal_fields
 from payam.storage.database import Database
 from payam.storage.tables import metadata, users
@@ -95,6 +96,7 @@ class ExportService:
 
     async def collect(self, user_id: int) -> dict[str, Any]:
         """export.json for ``user_id`` as a dict (one read transaction: a consistent copy)."""
+        now = self.clock.now()
         async with self.db.read() as conn:
             account = (
                 (await conn.execute(users.select().where(users.c.id == user_id))).mappings().first()
@@ -116,6 +118,8 @@ class ExportService:
                 rows = [
                     _clean(name, r)
                     for r in await privacy.rows_of(conn, subject, user_id, phone_hash)
+                    # An expired message is gone for its sender too (P5.3).
+                    if not (name == "messages" and ttl_store.expired(r["expires_at"], now))
                 ]
                 if name in TOP_LEVEL:
                     data[name] = rows
@@ -137,7 +141,7 @@ class ExportService:
                 # user's own posts in it (an owner's or admin's) are theirs.
                 channel = chat["type"] == "channel"
                 visible = await privacy.visible_messages(
-                    conn, user_id, chat["id"], member["cleared_seq"], own_only=channel
+                    conn, user_id, chat["id"], member["cleared_seq"], own_only=channel, now=now
                 )
                 shown = dict(chat)
                 if channel and chat["created_by"] != user_id:

@@ -6,8 +6,10 @@ user data after ``admin_audit_retention_days``, ended erasure cool-downs, prize-
 winners after ``draw_retention_days``, the salts and marks of view counting after
 ``view_dedup_days`` (P10.1: a post's view count is final from then on), and media uploads no
 message carried within ``media_unattached_hours``, with their files, and the files a crash left
-half written or half erased in the blob store (P5.3), and lines of the SMS outbox older than
-``sms_outbox_retention_hours`` (numbers and codes, P4.3). Once a day it also counts each
+half written or half erased in the blob store (P5.3), lines of the SMS outbox older than
+``sms_outbox_retention_hours`` (numbers and codes, P4.3), and messages whose disappearing timer
+ran out (P5.3, ``services/ttl.py``; also every ``message_expiry_interval_seconds`` on a loop of
+its own, so they do not wait for the next prune). Once a day it also counts each
 channel's subscribers for the channel statistics (P10.1)."""
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ import asyncio
 import contextlib
 import logging
 
+from payam.adapters.erasure_log import ErasureLog
 from payam.adapters.sms import SmsRecords
 from payam.config import Settings
 from payam.domain.clock import Clock
 from payam.services.channel_stats import take_snapshots
 from payam.services.limiter import RateLimiter
 from payam.services.media import MediaService
+from payam.services.ttl import TtlService
 from payam.storage import access_log, account_state, admin, codes, retention, updates, views
 from payam.storage.database import Database
 
@@ -39,6 +43,8 @@ class Maintenance:
         clock: Clock,
         limiter: RateLimiter,
         media: MediaService,
+        ttl: TtlService,
+        erasure_log: ErasureLog,
         sms_records: SmsRecords | None = None,
     ) -> None:
         self.db = db
@@ -47,7 +53,10 @@ class Maintenance:
         self.limiter = limiter
         self.media = media
         self.sms_records = sms_records
+        self.ttl = ttl
+        self.erasure_log = erasure_log
         self._task: asyncio.Task[None] | None = None
+        self._expiry_task: asyncio.Task[None] | None = None
 
     async def prune(self) -> dict[str, int]:
         """Delete expired records; return how many of each kind went."""
@@ -84,6 +93,11 @@ class Maintenance:
                 "view_marks": marks,
                 "view_salts": salts,
             }
+        removed["expired_messages"] = await self.ttl.expire()
+        # P11.3: erasures older than any backup one may still restore (docs/operations.md).
+        removed["erasure_log"] = await asyncio.to_thread(
+            self.erasure_log.prune, now - s.erasure_log_retention_days * DAY
+        )
         # A transaction of its own: the files go once their rows are committed gone (P5.3).
         removed["unattached_media"] = await self.media.expire_unattached()
         removed["file_leftovers"] = await self.media.files.drop_leftovers(now)
@@ -105,13 +119,25 @@ class Maintenance:
                 log.exception("retention job failed; will try again")
             await asyncio.sleep(self.settings.prune_interval_seconds)
 
+    async def _run_expiry(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.message_expiry_interval_seconds)
+            try:
+                await self.ttl.expire()
+            except Exception:
+                log.exception("removing expired messages failed; will try again")
+
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="retention")
+        if self._expiry_task is None:
+            self._expiry_task = asyncio.create_task(self._run_expiry(), name="retention-expiry")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        for task in (self._task, self._expiry_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = None
+        self._expiry_task = None

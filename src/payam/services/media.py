@@ -46,6 +46,7 @@ from payam.services.files import Files
 from payam.services.limiter import RateLimiter
 from payam.services.render import media_json
 from payam.storage import media as store
+from payam.storage import ttl as ttl_store
 from payam.storage.database import Database
 from payam.storage.media import MediaRow
 
@@ -186,10 +187,14 @@ class MediaService:
             raise not_found()
         async with self.db.read() as conn:
             row = await store.get(conn, media_id)
-            if row is None or (
-                row.owner_id != caller.user_id
-                and not await store.can_see(conn, media_id, caller.user_id)
-            ):
+            now = self.clock.now()
+            if row is None:
+                raise not_found()
+            if row.owner_id == caller.user_id:
+                # One's own upload, unless every message carrying it disappeared (P5.3).
+                if await ttl_store.carried_only_by_expired(conn, media_id, now):
+                    raise not_found()
+            elif not await store.can_see(conn, media_id, caller.user_id, now=now):
                 raise not_found()
         key = row.thumb_key if thumbnail else row.blob_key
         if key is None:

@@ -45,6 +45,7 @@ from payam.storage import blocks as block_store
 from payam.storage import chats as chat_store
 from payam.storage import media as media_store
 from payam.storage import messages as store
+from payam.storage import ttl as ttl_store
 from payam.storage import users as user_store
 from payam.storage.database import Database
 from payam.storage.media import MediaRow
@@ -396,6 +397,7 @@ class MessageService:
                 before_seq=before,
                 limit=limit,
                 newest_first=after is None,
+                now=self.clock.now(),
             )
         return [message_json(m) for m in rows]
 
@@ -411,6 +413,7 @@ class MessageService:
             or message is None
             or message.chat_id != chat_id
             or message.seq <= member.cleared_seq
+            or ttl_store.expired(message.expires_at, self.clock.now())
         ):
             raise NotFound("No such message.", code="message_not_found")
         return message, member, chat
@@ -552,12 +555,14 @@ class MessageService:
         if len(query) > 256:
             raise InvalidInput("A search is at most 256 characters.", code="query_too_long")
         async with self.db.read() as conn:
-            rows = await store.search(conn, caller.user_id, query, limit=max(1, min(limit, 100)))
+            rows = await store.search(
+                conn, caller.user_id, query, limit=max(1, min(limit, 100)), now=self.clock.now()
+            )
         return [message_json(m) for m in rows]
 
     async def render(self, caller: Caller, ids: list[int]) -> dict[int, dict[str, Any]]:
         async with self.db.read() as conn:
-            return await render_messages(conn, caller.user_id, ids)
+            return await render_messages(conn, caller.user_id, ids, now=self.clock.now())
 
 
 @dataclass
@@ -654,7 +659,11 @@ class _BatchContext:
             return Forbidden("You cannot message this user.", code="blocked")
         if r.reply_to is not None:
             reply = self.refs.get(r.reply_to)
-            if reply is None or reply.chat_id != r.chat_id:
+            if (
+                reply is None
+                or reply.chat_id != r.chat_id
+                or ttl_store.expired(reply.expires_at, now)
+            ):
                 return InvalidInput(
                     "reply_to is not a message of this chat.", code="invalid_reply_to"
                 )
@@ -668,6 +677,7 @@ class _BatchContext:
             if (
                 original is None
                 or original.deleted_at is not None
+                or ttl_store.expired(original.expires_at, now)  # gone for everyone (P5.3)
                 or (r.sender_id, original.id) not in self.ref_visible
             ):
                 return NotFound("No such message to forward.", code="message_not_found")
@@ -694,6 +704,8 @@ class _BatchContext:
             # Counted on channel posts only (P10.1); every row has the keys (one executemany).
             "views": 0 if channel else None,
             "forwards": 0 if channel else None,
+            # Fixed now by the chat's timer (P5.3); a later change of the timer leaves it.
+            "expires_at": ttl_store.expires_at(chat.message_ttl if chat else None, now),
         }
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from payam.domain.events import iso
 from payam.storage import chats as chat_store
 from payam.storage import messages as message_store
+from payam.storage import ttl as ttl_store
 from payam.storage.media import MediaRow
 from payam.storage.messages import MessageRow
 from payam.storage.tables import chat_members, hidden_messages
@@ -40,6 +41,8 @@ def message_json(m: MessageRow) -> dict[str, Any]:
         "edited": m.edited_at is not None,
         "edited_at": iso(m.edited_at),
         "deleted": deleted,
+        # P5.3: when the message disappears (null: it stays), fixed when it was stored.
+        "expires_at": iso(m.expires_at),
         # Always a list (empty when none); a deleted message carries nothing (P5.3).
         "media": [] if deleted else [media_json(item) for item in m.media],
     }
@@ -71,11 +74,16 @@ def gone_json(m: MessageRow) -> dict[str, Any]:
 
 
 async def render_messages(
-    conn: AsyncConnection, viewer_id: int, ids: Iterable[int]
+    conn: AsyncConnection, viewer_id: int, ids: Iterable[int], *, now: float
 ) -> dict[int, dict[str, Any]]:
     """Current state of these messages as ``viewer_id`` may see them (hidden or cleared for
-    them shows as deleted). A channel's posts render for anyone: channels are public."""
-    rows = await message_store.get_many(conn, ids)
+    them shows as deleted). A channel's posts render for anyone: channels are public. An
+    expired message (P5.3) is not rendered at all, as a message of a chat one left is not."""
+    rows = {
+        mid: m
+        for mid, m in (await message_store.get_many(conn, ids)).items()
+        if not ttl_store.expired(m.expires_at, now)
+    }
     if not rows:
         return {}
     hidden = {

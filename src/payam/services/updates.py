@@ -83,7 +83,7 @@ class UpdateLog:
             has_more = len(rows) > limit
             rows = rows[:limit]
             ids = [r.message_id for r in rows if r.message_id is not None]
-            rendered = await render_messages(conn, user_id, ids)
+            rendered = await render_messages(conn, user_id, ids, now=self.clock.now())
         # Updates after ``after`` existed but the oldest of them is no longer kept.
         first_needed = after + 1
         too_old = first_needed <= last and (oldest is None or first_needed < oldest)

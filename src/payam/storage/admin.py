@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import and_, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from payam.storage import ttl as ttl_store
 from payam.storage.tables import admin_access, admins, messages, reports
 
 
@@ -42,7 +43,11 @@ async def prune_access(conn: AsyncConnection, *, older_than: float) -> int:
     return int(result.rowcount or 0)
 
 
-async def list_reports(conn: AsyncConnection, status: str, limit: int) -> list[dict[str, Any]]:
+async def list_reports(
+    conn: AsyncConnection, status: str, limit: int, *, now: float
+) -> list[dict[str, Any]]:
+    """Reports with the reported message's text, unless it expired (P5.3): a disappearing
+    message is gone for moderators too."""
     rows = await conn.execute(
         select(
             reports.c.id,
@@ -55,7 +60,7 @@ async def list_reports(conn: AsyncConnection, status: str, limit: int) -> list[d
             reports.c.status,
             messages.c.text.label("message_text"),
         )
-        .outerjoin(messages, messages.c.id == reports.c.message_id)
+        .outerjoin(messages, and_(messages.c.id == reports.c.message_id, ttl_store.live(now)))
         .where(reports.c.status == status)
         .order_by(reports.c.id)
         .limit(limit)

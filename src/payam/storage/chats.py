@@ -11,6 +11,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payam.storage import media as media_store
+from payam.storage import ttl as ttl_store
 from payam.storage.tables import chat_invites, chat_members, chats, hidden_messages, messages
 
 
@@ -29,6 +30,8 @@ class ChatRow:
     # Channels only (NULL elsewhere): the public handle as written, and the description.
     handle: str | None = None
     description: str | None = None
+    # P5.3: seconds a new message lives; None: messages stay until deleted.
+    message_ttl: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +58,7 @@ _CHAT = (
     chats.c.member_count,
     chats.c.handle,
     chats.c.description,
+    chats.c.message_ttl,
 )
 _MEMBER = (
     chat_members.c.chat_id,
@@ -129,6 +133,8 @@ def _new_chat(
         "created_at": now,
         "last_seq": 0,
         "member_count": 0,
+        # The creator's default timer for new chats (P5.3), read in the same statement.
+        "message_ttl": ttl_store.default_of(created_by),
     }
 
 
@@ -341,9 +347,12 @@ async def chats_of(
     return out
 
 
-async def unread_counts(conn: AsyncConnection, user_id: int, chat_ids: list[int]) -> dict[int, int]:
+async def unread_counts(
+    conn: AsyncConnection, user_id: int, chat_ids: list[int], *, now: float
+) -> dict[int, int]:
     """Messages after the user's read marker, from others, not deleted (for everyone, nor for
-    the user alone: a message they deleted for themself is not waiting to be read), per chat."""
+    the user alone: a message they deleted for themself is not waiting to be read), not expired
+    (P5.3), per chat."""
     if not chat_ids:
         return {}
     rows = await conn.execute(
@@ -364,6 +373,7 @@ async def unread_counts(conn: AsyncConnection, user_id: int, chat_ids: list[int]
                 hidden_messages.c.message_id == messages.c.id,
             )
             .exists(),
+            ttl_store.live(now),
         )
         .group_by(messages.c.chat_id)
     )

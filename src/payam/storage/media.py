@@ -24,6 +24,7 @@ from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Select
 
+from payam.storage import ttl as ttl_store
 from payam.storage.tables import (
     chat_members,
     chats,
@@ -130,8 +131,9 @@ async def attach(
         )
 
 
-async def can_see(conn: AsyncConnection, media_id: int, user_id: int) -> bool:
-    """Whether a message that is not deleted carries this media where the user sees it: a
+async def can_see(conn: AsyncConnection, media_id: int, user_id: int, *, now: float) -> bool:
+    """Whether a message that is not deleted nor expired (P5.3) carries this media where the
+    user sees it: a
     channel post (channels are public), or a message of a chat they are a member of, after
     their cleared seq and not hidden for them (P9.1)."""
     member = and_(chat_members.c.chat_id == messages.c.chat_id, chat_members.c.user_id == user_id)
@@ -147,6 +149,7 @@ async def can_see(conn: AsyncConnection, media_id: int, user_id: int) -> bool:
         .where(
             message_media.c.media_id == media_id,
             messages.c.deleted_at.is_(None),
+            ttl_store.live(now),
             or_(
                 chats.c.type == "channel",
                 and_(

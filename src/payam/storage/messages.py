@@ -13,6 +13,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payam.storage import media as media_store
+from payam.storage import ttl as ttl_store
 from payam.storage.media import MediaRow
 from payam.storage.pairs import PairLookup
 from payam.storage.tables import chat_members, hidden_messages, messages
@@ -36,6 +37,8 @@ class MessageRow:
     # Channel posts only (None elsewhere): distinct viewers and forwards (P10.1).
     views: int | None = None
     forwards: int | None = None
+    # P5.3: when it disappears (None: never); filtered out of every read once past.
+    expires_at: float | None = None
     # The media it carries, in order (filled by every read below, one query per read).
     media: tuple[MediaRow, ...] = ()
 
@@ -111,13 +114,18 @@ async def page(
     before_seq: int | None,
     limit: int,
     newest_first: bool,
+    now: float,
 ) -> list[MessageRow]:
-    """Messages of a chat between seqs, minus those the viewer hid for themself."""
+    """Messages of a chat between seqs, minus those the viewer hid for themself and those
+    that expired (P5.3)."""
     hidden = select(hidden_messages.c.message_id).where(
         hidden_messages.c.user_id == viewer_id, hidden_messages.c.message_id == messages.c.id
     )
     query = select(*_COLUMNS).where(
-        messages.c.chat_id == chat_id, messages.c.seq > after_seq, ~hidden.exists()
+        messages.c.chat_id == chat_id,
+        messages.c.seq > after_seq,
+        ~hidden.exists(),
+        ttl_store.live(now),
     )
     if before_seq is not None:
         query = query.where(messages.c.seq < before_seq)
@@ -217,10 +225,11 @@ async def unhide_chat(conn: AsyncConnection, user_id: int, chat_id: int) -> None
 
 
 async def search(
-    conn: AsyncConnection, user_id: int, query: str, *, limit: int
+    conn: AsyncConnection, user_id: int, query: str, *, limit: int, now: float
 ) -> list[MessageRow]:
     """Full-text search over the messages the user can see (member, after their cleared seq,
-    not hidden, not deleted). SQLite: FTS5 ``messages_fts``; PostgreSQL: ``to_tsvector``."""
+    not hidden, not deleted, not expired: P5.3). SQLite: FTS5 ``messages_fts``; PostgreSQL:
+    ``to_tsvector``."""
     visible = and_(
         chat_members.c.chat_id == messages.c.chat_id,
         chat_members.c.user_id == user_id,
@@ -245,7 +254,7 @@ async def search(
     rows = await conn.execute(
         select(*_COLUMNS)
         .join(chat_members, visible)
-        .where(match, messages.c.deleted_at.is_(None), ~hidden.exists())
+        .where(match, messages.c.deleted_at.is_(None), ~hidden.exists(), ttl_store.live(now))
         .order_by(messages.c.id.desc())
         .limit(limit),
         params,

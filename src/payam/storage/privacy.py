@@ -23,6 +23,7 @@ from sqlalchemy import Table, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
+from payam.storage import ttl as ttl_store
 from payam.storage.tables import (
     chat_members,
     chats,
@@ -134,9 +135,11 @@ async def visible_messages(
     cleared_seq: int,
     *,
     own_only: bool = False,
+    now: float,
 ) -> list[dict[str, Any]]:
     """The messages of a chat the member can see: after their cleared seq, not hidden by them,
-    not deleted for everyone; with ``own_only``, only those the member sent."""
+    not deleted for everyone, not expired (P5.3); with ``own_only``, only those the member
+    sent."""
     hidden = select(hidden_messages.c.message_id).where(hidden_messages.c.user_id == user_id)
     query = (
         select(
@@ -148,12 +151,14 @@ async def visible_messages(
             messages.c.forward_from_user_id,
             messages.c.created_at,
             messages.c.edited_at,
+            messages.c.expires_at,
         )
         .where(
             messages.c.chat_id == chat_id,
             messages.c.seq > cleared_seq,
             messages.c.deleted_at.is_(None),
             messages.c.id.not_in(hidden),
+            ttl_store.live(now),
         )
         .order_by(messages.c.seq)
     )

@@ -115,6 +115,13 @@ users = Table(
     # Who may add this user to groups (P3.2): "everyone", or "contacts" (people whose number
     # the user holds); NULL is the server's ``group_adds_default``. Others send an invitation.
     Column("group_adds", String(16), nullable=True, info=personal("preference", ["P3.2"], ACCOUNT)),
+    # P5.3: the disappearing-messages timer (seconds) given to the chats this user creates.
+    Column(
+        "default_message_ttl",
+        Integer,
+        nullable=True,
+        info=personal("preference", ["P5.3"], ACCOUNT),
+    ),
     info=subject("id"),
 )
 
@@ -275,6 +282,8 @@ chats = Table(
     Column("handle", String(32), nullable=True, info=personal("chat_content", ["P5.1"], CHAT)),
     Column("handle_key", String(32), nullable=True, info=personal("chat_content", ["P5.1"], CHAT)),
     Column("description", Text, nullable=True, info=personal("chat_content", ["P5.1"], CHAT)),
+    # P5.3: disappearing messages: seconds a new message lives (NULL: off); see services/ttl.py.
+    Column("message_ttl", Integer, nullable=True, info=not_personal()),
     info=subject(
         "created_by", via="chat_members", note="a member sees the chat; the creator is named"
     ),
@@ -383,9 +392,24 @@ messages = Table(
     # often it was forwarded (P10.1). Counts, never who.
     Column("views", BigInteger, nullable=True, info=not_personal()),
     Column("forwards", BigInteger, nullable=True, info=not_personal()),
+    # P5.3: when a message of a chat with a timer disappears (NULL: never), fixed when it is
+    # stored. Past it no route or frame shows the message, and the retention task removes it
+    # as a deletion for everyone (services/ttl.py).
+    Column("expires_at", Float, nullable=True, info=not_personal()),
     UniqueConstraint("chat_id", "seq", name="uq_messages_chat_seq"),
     UniqueConstraint("sender_id", "client_id", name="uq_messages_sender_client"),
     info=subject("sender_id", note="the sender; other members reach it through their chats"),
+)
+
+# What the expiry sweep reads (storage/ttl.py ``due``, whose WHERE repeats this one's
+# literally, as SQLite needs): only messages with a timer that are not removed yet, so the
+# sweep reads the few rows that are due, never the table, and tombstones leave the index.
+EXPIRING = "expires_at IS NOT NULL AND deleted_at IS NULL"
+Index(
+    "ix_messages_expiring",
+    messages.c.expires_at,
+    sqlite_where=text(EXPIRING),
+    postgresql_where=text(EXPIRING),
 )
 
 # "Delete for me" (P5.2): the message is hidden from this user alone.

@@ -19,6 +19,7 @@ _USER_COLUMNS = (
     users.c.photo_thumb_key,
     users.c.created_at,
     users.c.updated_at,
+    users.c.default_message_ttl,
 )
 
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from payam.api.deps import CallerDep, ServicesDep
 from payam.api.routes.profiles import PHOTO_UPLOAD_BODY, PhotoUpload, photo_response
-from payam.api.schemas import Strict
+from payam.api.schemas import MessageTtl, Strict
 
 router = APIRouter(prefix="/v1", tags=["chats"])
 
@@ -48,6 +48,7 @@ class TitleIn(Strict):
     muted: bool | None = None
     # Channels only; null or "" clears it.
     description: str | None = Field(default=None, max_length=4096)
+    message_ttl: MessageTtl = None
 
 
 class BlockIn(Strict):
@@ -106,8 +107,11 @@ async def get_chat(chat_id: int, caller: CallerDep, services: ServicesDep) -> di
 async def patch_chat(
     chat_id: int, body: TitleIn, caller: CallerDep, services: ServicesDep
 ) -> Response:
-    """Change a group's or channel's title or a channel's description (admins), or
-    mute/unmute the chat for the caller."""
+    """Change a group's or channel's title or a channel's description (admins), set the
+    disappearing-messages timer (``message_ttl``: seconds, null for off; either side of a
+    direct chat, admins of a group or channel; P5.3), or mute/unmute the chat for the caller."""
+    if "message_ttl" in body.model_fields_set:
+        await services.ttl.set_chat_ttl(caller, chat_id, body.message_ttl)
     if body.title is not None:
         await services.chats.set_title(caller, chat_id, body.title)
     if "description" in body.model_fields_set:

@@ -54,16 +54,20 @@ async def me_out(caller: Caller, services: Services) -> MeOut:
 
 @router.get("/me", response_model=MeOut)
 async def get_me(caller: CallerDep, services: ServicesDep) -> MeOut:
-    """The caller's own profile, with their number (P1.5, P11.1) and ``group_adds``: who may
-    add them to groups (P3.2)."""
+    """The caller's own profile, with their number (P1.5, P11.1) and settings: ``group_adds``,
+    who may add them to groups (P3.2), and ``default_message_ttl`` (P5.3)."""
     return await me_out(caller, services)
 
 
 @router.patch("/me", response_model=MeOut)
 async def patch_me(body: ProfilePatch, caller: CallerDep, services: ServicesDep) -> MeOut:
     """Change name and/or status; ``"status": null`` clears the status (P11.2).
-    ``"group_adds": "everyone" | "contacts"`` says who may add the caller to groups (P3.2)."""
+    ``"group_adds": "everyone" | "contacts"`` says who may add the caller to groups (P3.2).
+    ``default_message_ttl`` (seconds, null for off) is the disappearing-messages timer of the
+    chats the caller creates from now on (P5.3)."""
     changes = body.model_dump(include=body.model_fields_set)
+    if "default_message_ttl" in changes:
+        await services.ttl.set_default(caller, changes.pop("default_message_ttl"))
     await services.profiles.update(caller, changes)
     return await me_out(caller, services)
 

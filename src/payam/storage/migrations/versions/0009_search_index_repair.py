@@ -15,7 +15,7 @@ now, so nothing removed comes back (P5.3). PostgreSQL's index is an expression i
 row itself and was never affected: nothing changes there.
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
