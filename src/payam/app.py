@@ -11,6 +11,7 @@ from fastapi import Depends, FastAPI
 from payam import __version__
 from payam.adapters.blobs import FileBlobStore
 from payam.adapters.bus import EventBus, InProcessBus, RedisBus
+from payam.adapters.push import WebPush, public_key_b64
 from payam.adapters.sms import HttpSms, OutboxSms, SmsSender
 from payam.api import errors
 from payam.api.access_log import AccessLogMiddleware
@@ -28,17 +29,21 @@ from payam.api.routes import (
     system,
 )
 from payam.api.routes.admin import router as admin_router
+from payam.api.routes.calls import router as calls_router
 from payam.api.routes.channel_stats import router as channel_stats_router
 from payam.api.routes.media import router as media_router
 from payam.api.routes.privacy import router as privacy_router
-from payam.config import EventBusKind, Settings, SmsBackend
+from payam.api.routes.push import router as push_router
+from payam.config import EventBusKind, Settings, SmsBackend, vapid_private_key_pem
 from payam.domain.clock import Clock, SystemClock
 from payam.domain.keys import Keys
 from payam.realtime import routes as realtime_routes
+from payam.realtime.calls import CallRelay
 from payam.realtime.gateway import Gateway
 from payam.services.access_log import AccessLogWriter
 from payam.services.admin import AdminService
 from payam.services.auth import AuthService
+from payam.services.calls import CallService
 from payam.services.channel_stats import ChannelStatsService
 from payam.services.channels import ChannelService
 from payam.services.chats import ChatService
@@ -59,6 +64,7 @@ from payam.services.policy import PolicyService
 from payam.services.profiles import ProfileService
 from payam.services.promotions import PromotionService
 from payam.services.purge import Purger
+from payam.services.push import PushService
 from payam.services.updates import UpdateLog
 from payam.storage import migrate
 from payam.storage.database import Database
@@ -108,6 +114,14 @@ def build_services(
     media = MediaService(db, settings, clock, blobs, limiter, files)
     auth = AuthService(db, settings, clock, keys, sms, limiter)
     profiles = ProfileService(db, settings, clock, photos)
+    messages = MessageService(db, settings, clock, updates, purge, files=files)
+    vapid_pem = vapid_private_key_pem(settings.data_dir)
+    push = PushService(
+        db, settings, clock, WebPush(vapid_pem, settings.push_contact), public_key_b64(vapid_pem)
+    )
+    updates.listeners.append(push.on_updates)
+    calls = CallService(db, settings, clock, limiter, bus, messages)
+    calls.on_ring = push.on_ring
     return Services(
         settings=settings,
         clock=clock,
@@ -125,7 +139,7 @@ def build_services(
         purge=purge,
         chats=ChatService(db, settings, clock, updates, purge, photos),
         channels=ChannelService(db, settings, clock, updates, limiter),
-        messages=MessageService(db, settings, clock, updates, purge, files=files),
+        messages=messages,
         media=media,
         channel_stats=ChannelStatsService(db, settings, clock, keys),
         consents=ConsentService(db, clock),
@@ -136,7 +150,16 @@ def build_services(
         export=ExportService(db, clock, blobs),
         erasure=ErasureService(db, settings, clock, auth, profiles, updates, purge),
         admin=AdminService(db, settings, clock, keys),
+        calls=calls,
+        push=push,
     )
+
+
+def _call_relay(services: Services) -> CallRelay:
+    """The sockets' side of calls; Web Push asks it which devices are connected."""
+    relay = CallRelay(services.calls, services.bus)
+    services.push.presence = relay.connected_devices
+    return relay
 
 
 def create_app(
@@ -148,12 +171,14 @@ def create_app(
 ) -> FastAPI:
     settings = settings or Settings()
     services = build_services(settings, clock=clock, sms=sms)
+    call_relay = _call_relay(services)
     gateway = Gateway(
         services.updates,
         services.messages,
         services.chats,
         services.bus,
         buffer_limit=settings.ws_buffer_limit,
+        calls=call_relay,
     )
 
     @asynccontextmanager
@@ -167,10 +192,13 @@ def create_app(
         services.bus.subscribe(
             gateway.on_updates, gateway.on_ephemeral, gateway.on_resync, gateway.on_channel
         )
+        call_relay.start()
+        services.calls.start()
         await services.bus.start()
         services.access_log.start()
         services.consents.start()
         services.messages.start()
+        services.push.start(interval=1.0 if background_jobs else 0)
         if background_jobs:
             services.maintenance.start()
         try:
@@ -178,6 +206,9 @@ def create_app(
         finally:
             await services.maintenance.stop()
             await gateway.stop()
+            await services.calls.stop()
+            await call_relay.stop()
+            await services.push.stop()
             await services.messages.stop()
             await services.channel_stats.stop()
             await services.purge.stop()
@@ -206,6 +237,8 @@ def create_app(
     app.include_router(admin_router)
     app.include_router(media_router)
     app.include_router(channel_stats_router)
+    app.include_router(calls_router)
+    app.include_router(push_router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.json_body_max_bytes)
     app.add_middleware(AccessLogMiddleware, writer=services.access_log, clock=services.clock)
     return app

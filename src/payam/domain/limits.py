@@ -58,6 +58,12 @@ class Limit(enum.Enum):
     media_upload_per_user = "media_upload_per_user"
     # P9.2: channels created per account: handles are public and unique, so nobody hoards them.
     channel_create_per_user = "channel_create_per_user"
+    # P9.2: calls one account starts (every invite rings every device of the callee), and
+    # calls to one person from one caller (no ringing someone's phone all night).
+    call_invite_per_user = "call_invite_per_user"
+    call_invite_per_pair = "call_invite_per_pair"
+    # P9.2: TURN credentials minted per account (each lets its holder relay media).
+    turn_credentials_per_user = "turn_credentials_per_user"
 
     @property
     def default(self) -> Rate:
@@ -75,6 +81,9 @@ DEFAULT_RATES: dict[Limit, Rate] = {
     # An album is up to media_per_message files: room for several an hour, not for a flood.
     Limit.media_upload_per_user: Rate(200, 3600),
     Limit.channel_create_per_user: Rate(10, 86400),
+    Limit.call_invite_per_user: Rate(60, 3600),
+    Limit.call_invite_per_pair: Rate(10, 600),
+    Limit.turn_credentials_per_user: Rate(120, 3600),
 }
 
 # Seconds to wait before the 2nd, 3rd, ... code to the same number; the last repeats.

@@ -148,6 +148,9 @@ async def visible_messages(
             messages.c.forward_from_user_id,
             messages.c.created_at,
             messages.c.edited_at,
+            # Call records (P5.1): the kind and the outcome, as JSON text.
+            messages.c.kind,
+            messages.c.call,
         )
         .where(
             messages.c.chat_id == chat_id,
