@@ -44,6 +44,9 @@ class CallRelay:
         self.bus = bus
         self._sockets: dict[int, set[Socket]] = defaultdict(set)  # user id -> open sockets
         self._calls_of: dict[Socket, set[str]] = defaultdict(set)
+        # One socket's call frames are handled in the order sent (a candidate must not
+        # overtake its invite); asyncio's lock serves waiters first come, first served.
+        self._order: dict[Socket, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
@@ -61,12 +64,18 @@ class CallRelay:
             users.discard(socket)
             if not users:
                 del self._sockets[user_id]
+        self._order.pop(socket, None)
         calls = self._calls_of.pop(socket, set())
         if not calls or device_id in self.connected_devices(user_id):
             return  # no call, or the device is still connected by another socket
         self._spawn(self.service.device_gone(user_id, device_id, calls))
 
     async def handle(self, socket: Socket, frame: dict[str, Any]) -> None:
+        lock = self._order.setdefault(socket, asyncio.Lock())
+        async with lock:
+            await self._handle(socket, frame)
+
+    async def _handle(self, socket: Socket, frame: dict[str, Any]) -> None:
         call_id = frame.get("call_id")
         if isinstance(call_id, str):
             self._calls_of[socket].add(call_id)
