@@ -449,16 +449,17 @@ class CallService:
     # -- ending ---------------------------------------------------------------------------------
 
     async def _end(self, call: Call, outcome: str, by: Device | None, *, reason: str = "") -> None:
-        """Forget the call, tell both people's devices, and store its record. Under the lock."""
-        self.calls.pop(call.id, None)
-        for user_id in (call.caller_id, call.callee_id):
-            if self._busy.get(user_id) == call.id:
-                del self._busy[user_id]
+        """Store the call's record, forget the call, and tell both people's devices. Under
+        the lock, so a call ends once."""
         if reason:
             # Ended by the server (missed, failed): both sides hear it as a hangup.
             body = {"type": "call.hangup", "call_id": call.id, "reason": reason}
             await self._say([(call.caller_id, None), (call.callee_id, None)], body)
         record = await self._record(call, outcome)
+        self.calls.pop(call.id, None)
+        for user_id in (call.caller_id, call.callee_id):
+            if self._busy.get(user_id) == call.id:
+                del self._busy[user_id]
         ended = {
             "type": "call.ended",
             "call_id": call.id,
