@@ -440,3 +440,33 @@ async def test_a_call_record_is_deleted_like_a_message_and_exported(chatters: Ch
         headers=ali.headers,
     )
     assert response.status_code in (404, 422)
+
+
+async def test_the_records_of_calls_an_erased_user_placed_go_with_the_account(
+    chatters: Chatters,
+) -> None:
+    from tests.api.test_erasure import erase, fresh_code  # noqa: PLC0415
+
+    harness, server = chatters.harness, chatters.server
+    ali, bita = chatters.ali, chatters.bita
+    async with open_socket(server, ali.token) as a:
+        await a.resume(0)
+        await invite(a, chatters.direct_id, "erased-call", video=True)
+        await a.send(type="call.hangup", call_id="erased-call")
+        await a.next("call.ended")
+    (record,) = await call_records(harness, bita, chatters.direct_id)
+    await erase(harness, ali, await fresh_code(harness, ali))
+    (gone,) = [
+        m for m in await history(harness, bita, chatters.direct_id) if m["id"] == record["id"]
+    ]
+    assert gone["deleted"] is True
+    assert gone["call"] is None
+    await harness.services.purge.run()
+    await harness.services.db.dispose()
+    url = harness.settings.database_url
+    assert url is not None
+    database = Path(url.split("///", 1)[1])
+    stored = b"".join(
+        p.read_bytes() for p in database.parent.glob(database.name + "*") if p.is_file()
+    )
+    assert b'"outcome":"missed"' not in stored
