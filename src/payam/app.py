@@ -12,6 +12,7 @@ from payam import __version__
 from payam.adapters.blobs import FileBlobStore
 from payam.adapters.bus import EventBus, InProcessBus, RedisBus
 from payam.adapters.erasure_log import ErasureLog
+from payam.adapters.push import WebPush, public_key_b64
 from payam.adapters.sms import HttpSms, OutboxSms, SmsRecords, SmsSender
 from payam.api import errors
 from payam.api.access_log import AccessLogMiddleware
@@ -29,19 +30,23 @@ from payam.api.routes import (
     system,
 )
 from payam.api.routes.admin import router as admin_router
+from payam.api.routes.calls import router as calls_router
 from payam.api.routes.channel_stats import router as channel_stats_router
 from payam.api.routes.invitations import router as invitations_router
 from payam.api.routes.media import router as media_router
 from payam.api.routes.privacy import router as privacy_router
-from payam.config import EventBusKind, Settings, SmsBackend
+from payam.api.routes.push import router as push_router
+from payam.config import EventBusKind, Settings, SmsBackend, vapid_private_key_pem
 from payam.domain.clock import Clock, SystemClock
 from payam.domain.keys import Keys
 from payam.realtime import routes as realtime_routes
+from payam.realtime.calls import CallRelay
 from payam.realtime.gateway import Gateway
 from payam.realtime.session_sweep import SessionSweeper
 from payam.services.access_log import AccessLogWriter
 from payam.services.admin import AdminService
 from payam.services.auth import AuthService
+from payam.services.calls import CallService
 from payam.services.channel_stats import ChannelStatsService
 from payam.services.channels import ChannelService
 from payam.services.chats import ChatService
@@ -63,6 +68,7 @@ from payam.services.policy import PolicyService
 from payam.services.profiles import ProfileService
 from payam.services.promotions import PromotionService
 from payam.services.purge import Purger
+from payam.services.push import PushService
 from payam.services.ttl import TtlService
 from payam.services.updates import UpdateLog
 from payam.storage import migrate
@@ -118,6 +124,14 @@ def build_services(
     invitations = InvitationService(db, settings, clock, updates, limiter)
     ttl = TtlService(db, clock, updates, purge, files)
     erasure_log = ErasureLog(settings.resolved_erasure_log_path())
+    messages = MessageService(db, settings, clock, updates, purge, files=files)
+    vapid_pem = vapid_private_key_pem(settings.data_dir)
+    push = PushService(
+        db, settings, clock, WebPush(vapid_pem, settings.push_contact), public_key_b64(vapid_pem)
+    )
+    updates.listeners.append(push.on_updates)
+    calls = CallService(db, settings, clock, limiter, bus, messages)
+    calls.on_ring = push.on_ring
     return Services(
         settings=settings,
         clock=clock,
@@ -136,7 +150,7 @@ def build_services(
         chats=ChatService(db, settings, clock, updates, purge, photos, invitations),
         invitations=invitations,
         channels=ChannelService(db, settings, clock, updates, limiter),
-        messages=MessageService(db, settings, clock, updates, purge, files=files),
+        messages=messages,
         media=media,
         ttl=ttl,
         channel_stats=ChannelStatsService(db, settings, clock, keys),
@@ -150,6 +164,8 @@ def build_services(
             db, settings, clock, auth, profiles, updates, purge, erasure_log, sms_records
         ),
         admin=AdminService(db, settings, clock, keys, bus),
+        calls=calls,
+        push=push,
     )
 
 
@@ -176,6 +192,30 @@ def listen(services: Services, gateway: Gateway, sweeper: SessionSweeper) -> Non
     )
 
 
+def _call_relay(services: Services) -> CallRelay:
+    """The sockets' side of calls; Web Push asks it which devices are connected."""
+    relay = CallRelay(services.calls, services.bus)
+    services.push.presence = relay.connected_devices
+    return relay
+
+
+def include_routes(app: FastAPI) -> None:
+    """Every door of the HTTP API and the WebSocket, in the order the document lists them."""
+    for module in (system, auth, profiles, contacts, chats, channels, messages, consents, notices):
+        app.include_router(module.router)
+    for router in (
+        realtime_routes.router,
+        privacy_router,
+        admin_router,
+        media_router,
+        channel_stats_router,
+        invitations_router,
+        calls_router,
+        push_router,
+    ):
+        app.include_router(router)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -185,12 +225,14 @@ def create_app(
 ) -> FastAPI:
     settings = settings or Settings()
     services = build_services(settings, clock=clock, sms=sms)
+    call_relay = _call_relay(services)
     gateway = Gateway(
         services.updates,
         services.messages,
         services.chats,
         services.bus,
         buffer_limit=settings.ws_buffer_limit,
+        calls=call_relay,
     )
 
     sweeper = SessionSweeper(
@@ -206,11 +248,14 @@ def create_app(
             )
         await migrate.upgrade(services.db)
         listen(services, gateway, sweeper)
+        call_relay.start()
+        services.calls.start()
         await services.bus.start()
         sweeper.start()
         services.access_log.start()
         services.consents.start()
         services.messages.start()
+        services.push.start(interval=1.0 if background_jobs else 0)
         if background_jobs:
             services.maintenance.start()
         try:
@@ -219,6 +264,9 @@ def create_app(
             await services.maintenance.stop()
             await sweeper.stop()
             await gateway.stop()
+            await services.calls.stop()
+            await call_relay.stop()
+            await services.push.stop()
             await services.messages.stop()
             await services.channel_stats.stop()
             await services.purge.stop()
@@ -241,14 +289,7 @@ def create_app(
     app.state.gateway = gateway
     app.state.session_sweeper = sweeper
     errors.install(app)
-    for module in (system, auth, profiles, contacts, chats, channels, messages, consents, notices):
-        app.include_router(module.router)
-    app.include_router(realtime_routes.router)
-    app.include_router(privacy_router)
-    app.include_router(admin_router)
-    app.include_router(media_router)
-    app.include_router(channel_stats_router)
-    app.include_router(invitations_router)
+    include_routes(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.json_body_max_bytes)
     app.add_middleware(AccessLogMiddleware, writer=services.access_log, clock=services.clock)
     return app

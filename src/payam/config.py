@@ -151,6 +151,24 @@ class Settings(BaseSettings):
     # P8.2: default notice period before a partner export may run.
     partner_notice_days: int = 30
 
+    # Calls (docs/calls.md): TURN servers handed to clients (comma-separated URIs such as
+    # turn:turn.example.org:3478?transport=udp) and coturn's static-auth-secret, from which
+    # GET /v1/calls/turn mints credentials valid for turn_ttl_seconds.
+    turn_uris: Annotated[tuple[str, ...], NoDecode] = ()
+    turn_secret: SecretStr | None = None
+    turn_ttl_seconds: int = 3600
+    # An invite nobody answers within this many seconds ends as missed.
+    call_ring_seconds: int = 60
+    # Web Push (docs/push.md): hosts allowed although they resolve to loopback, private or
+    # link-local addresses (comma-separated; plain http is then accepted for them too).
+    push_allow_hosts: Annotated[tuple[str, ...], NoDecode] = ()
+    # The contact the VAPID claim names (RFC 8292 "sub"), a mailto: or https: URL.
+    push_contact: str = "mailto:operator@payam.invalid"
+    # At most one message push per device this often (calls go at once).
+    push_message_interval_seconds: float = 5.0
+    # How long a push service may keep an undelivered push, in seconds.
+    push_ttl_seconds: int = 86400
+
     @field_validator("secret_key")
     @classmethod
     def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
@@ -179,6 +197,13 @@ class Settings(BaseSettings):
             except ValueError as exc:
                 raise ValueError(f"PAYAM_TRUSTED_PROXIES: {entry!r} is no address or CIDR") from exc
         return tuple(value)
+
+    @field_validator("turn_uris", "push_allow_hosts", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
 
     @field_validator("code_resend_waits", mode="before")
     @classmethod
@@ -224,7 +249,30 @@ class Settings(BaseSettings):
         return value.encode()
 
 
+def vapid_private_key_pem(data_dir: Path) -> bytes:
+    """The server's VAPID key (P-256, PEM), generated into ``<data dir>/vapid.pem`` on first
+    use (mode 0600), as the secret key is: a new key would orphan every push subscription."""
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
+
+    path = data_dir / "vapid.pem"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        key = ec.generate_private_key(ec.SECP256R1())
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        _create_file_once(path, pem.decode())
+    return path.read_bytes()
+
+
 def _create_secret_file(path: Path) -> None:
+    _create_file_once(path, secrets.token_urlsafe(48))
+
+
+def _create_file_once(path: Path, content: str) -> None:
     """Write a new key whole under a private name, then link it into place.
 
     A reader never sees a half-written file, and when several processes start at once the first
@@ -235,7 +283,7 @@ def _create_secret_file(path: Path) -> None:
     fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_urlsafe(48))
+            fh.write(content)
             fh.flush()
             os.fsync(fh.fileno())
         with contextlib.suppress(FileExistsError):  # another process was first: use theirs

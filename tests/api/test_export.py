@@ -21,6 +21,7 @@ from payam.storage.tables import (
     notices,
     partner_objections,
     partners,
+    push_subscriptions,
 )
 from tests.conftest import Account, Harness
 
@@ -171,6 +172,17 @@ async def rich_account(harness: Harness) -> tuple[Account, Account]:
         await conn.execute(
             insert(erasure_cooldowns).values(
                 phone_hash=harness.services.auth.phone_hash(sara.phone), until=now - 1
+            )
+        )
+        # Planted: the API checks that an endpoint's host resolves to a public address.
+        await conn.execute(
+            insert(push_subscriptions).values(
+                device_id=sara.device_id,
+                user_id=sara.user_id,
+                endpoint="https://push.example.org/sara",
+                p256dh="BKey",
+                auth="auth",
+                created_at=now,
             )
         )
     await harness.services.access_log.flush()

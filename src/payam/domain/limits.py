@@ -61,6 +61,12 @@ class Limit(enum.Enum):
     # P3.2 / P9.2: strangers (neither holds the other's number) one account pulls into chats a
     # day: new direct chats with them, and adding or inviting them to groups, one token each.
     stranger_chats_per_user = "stranger_chats_per_user"
+    # P9.2: calls one account starts (every invite rings every device of the callee), and
+    # calls to one person from one caller (no ringing someone's phone all night).
+    call_invite_per_user = "call_invite_per_user"
+    call_invite_per_pair = "call_invite_per_pair"
+    # P9.2: TURN credentials minted per account (each lets its holder relay media).
+    turn_credentials_per_user = "turn_credentials_per_user"
 
     @property
     def default(self) -> Rate:
@@ -79,6 +85,9 @@ DEFAULT_RATES: dict[Limit, Rate] = {
     Limit.media_upload_per_user: Rate(200, 3600),
     Limit.channel_create_per_user: Rate(10, 86400),
     Limit.stranger_chats_per_user: Rate(50, 86400),
+    Limit.call_invite_per_user: Rate(60, 3600),
+    Limit.call_invite_per_pair: Rate(10, 600),
+    Limit.turn_credentials_per_user: Rate(120, 3600),
 }
 
 # P5.3: a chat's disappearing-messages timer (``message_ttl``) and a user's default for new

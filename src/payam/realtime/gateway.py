@@ -29,7 +29,8 @@ a subscriber (``realtime/channels.py`` keeps that index). A client that sees a g
 channel's ``seq`` reads the channel's history.
 
 Client -> server frames: ``resume {after}``, ``send {chat_id, client_id, text, ...}``,
-``typing {chat_id}``, ``ping``. Server -> client: ``update {seq, kind, ...}``, ``ack
+``typing {chat_id}``, ``ping``, and the ``call.*`` frames of docs/calls.md (handed to
+``realtime/calls.py``). Server -> client: ``update {seq, kind, ...}``, ``ack
 {client_id, message, created}``, ``error {client_id?, error}``, ``typing {chat_id, user_id}``,
 ``channel {chat_id, kind, message}``, ``synced {last_seq}``, ``resume_required {after}``,
 ``resync_required {after}``, ``pong``.
@@ -55,6 +56,7 @@ from payam.domain.events import Update
 from payam.domain.json_depth import nests_deeper_than
 from payam.domain.limits import WS_FRAME_MAX_CHARS, WS_FRAME_MAX_DEPTH
 from payam.domain.models import Caller
+from payam.realtime.calls import CallRelay
 from payam.realtime.channels import ChannelIndex
 from payam.services.chats import ChatService
 from payam.services.messages import MessageService
@@ -353,7 +355,10 @@ class Gateway:
         *,
         buffer_limit: int = 2000,
         max_in_flight: int = MAX_SENDS_IN_FLIGHT,
+        calls: CallRelay | None = None,
     ) -> None:
+        # call.* frames and socket closes go to the call relay (realtime/calls.py).
+        self.calls = calls
         self.updates = updates
         self.messages = messages
         self.chats = chats
@@ -447,6 +452,8 @@ class Gateway:
     async def serve(self, websocket: WebSocket, caller: Caller) -> None:
         connection = Connection(self, websocket, caller)
         self.connections[caller.user_id].add(connection)
+        if self.calls is not None:
+            self.calls.opened(connection)
         # Indexed before the query: a join committed meanwhile is heard, and waits for it.
         self.channel_index.open(connection)
         writer = asyncio.create_task(connection.writer(), name="ws-writer")
@@ -457,6 +464,8 @@ class Gateway:
         except WebSocketDisconnect:
             pass
         finally:
+            if self.calls is not None:
+                self.calls.closed(connection)
             self.channel_index.close(connection)
             if connection.ending is not None:  # the writer is saying why it closes
                 await asyncio.wait({writer}, timeout=CLOSE_GRACE)
@@ -519,6 +528,8 @@ class Gateway:
             self._spawn(connection, self._typing(connection, frame))
         elif kind == "ping":
             connection.say({"type": "pong"})
+        elif self.calls is not None and isinstance(kind, str) and kind.startswith("call."):
+            self._spawn(connection, self.calls.handle(connection, frame))
         else:
             shown = kind if isinstance(kind, str) and len(kind) <= 32 else "?"
             connection.say(_error("unknown_frame", f"Unknown frame type {shown!r}."))

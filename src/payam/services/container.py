@@ -12,6 +12,7 @@ from payam.domain.clock import Clock
 from payam.services.access_log import AccessLogWriter
 from payam.services.admin import AdminService
 from payam.services.auth import AuthService
+from payam.services.calls import CallService
 from payam.services.channel_stats import ChannelStatsService
 from payam.services.channels import ChannelService
 from payam.services.chats import ChatService
@@ -30,6 +31,7 @@ from payam.services.policy import PolicyService
 from payam.services.profiles import ProfileService
 from payam.services.promotions import PromotionService
 from payam.services.purge import Purger
+from payam.services.push import PushService
 from payam.services.ttl import TtlService
 from payam.services.updates import UpdateLog
 from payam.storage.database import Database
@@ -71,3 +73,6 @@ class Services:
     export: ExportService
     erasure: ErasureService
     admin: AdminService
+    # One-to-one calls (P5.1 records) and Web Push without content (P8.1).
+    calls: CallService
+    push: PushService

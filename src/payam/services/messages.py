@@ -432,6 +432,8 @@ class MessageService:
                 raise NotFound("No such message.", code="message_not_found")
             if message.sender_id != caller.user_id:
                 raise Forbidden("Only the author can edit a message.", code="not_author")
+            if message.kind is not None:
+                raise InvalidInput("A call's record cannot be edited.", code="not_editable")
             channel = chat.type == "channel"
             if channel and member.role not in ADMIN_ROLES:
                 raise Forbidden("Only channel admins can edit posts.", code="not_admin")
@@ -514,6 +516,59 @@ class MessageService:
         if for_everyone:
             await self.files.forget(freed)  # its files, unless another record names them
             await self.purge.request()
+
+    async def record_call(
+        self, chat_id: int, caller_id: int, record: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """Store a call's record in its direct chat as a message of kind "call" (P5.1), sent
+        by the caller, so it is in the history, the chat list, the unread counts and the
+        exports, and is deleted and erased as any message is. Idempotent per call id; None
+        when the chat or the caller is gone. ``record`` holds outcome and times only: SDP and
+        ICE candidates are never stored (they carry addresses)."""
+        now = self.clock.now()
+        client_id = f"call:{record['id']}"
+        async with self.db.write() as conn:
+            chat = await chat_store.get(conn, chat_id, lock=True)
+            if chat is None or chat.type != "direct":
+                return None
+            members = (await chat_store.member_ids_of(conn, [chat_id]))[chat_id]
+            if caller_id not in members:
+                return None
+            earlier = await store.by_client_ids(conn, [(caller_id, client_id)])
+            if earlier:
+                return message_json(next(iter(earlier.values())))
+            seq = chat.last_seq + 1
+            row: dict[str, Any] = {
+                "chat_id": chat_id,
+                "seq": seq,
+                "sender_id": caller_id,
+                "client_id": client_id,
+                "text": None,
+                "content_hash": None,
+                "reply_to": None,
+                "forward_of": None,
+                "forward_from_user_id": None,
+                "created_at": now,
+                "views": None,
+                "forwards": None,
+                "kind": "call",
+                "call": json.dumps(record, separators=(",", ":")),
+            }
+            (message_id,) = await store.insert_many(conn, [row])
+            await chat_store.set_last_seqs(conn, {chat_id: seq})
+            await _advance_read(conn, {(chat_id, caller_id): seq})
+            rendered = message_json(
+                MessageRow(id=message_id, edited_at=None, deleted_at=None, **row)
+            )
+            updates = await self.updates.record(
+                conn,
+                [
+                    PendingUpdate(uid, events.MESSAGE_NEW, chat_id, message_id, None, rendered)
+                    for uid in members
+                ],
+            )
+        await self.updates.publish(updates)
+        return rendered
 
     async def mark_read(self, caller: Caller, chat_id: int, seq: int) -> int:
         """Move the caller's read marker forward (never back); members see a read receipt,
@@ -678,6 +733,7 @@ class _BatchContext:
                 original is None
                 or original.deleted_at is not None
                 or ttl_store.expired(original.expires_at, now)  # gone for everyone (P5.3)
+                or original.kind is not None  # a call's record is not content to pass on
                 or (r.sender_id, original.id) not in self.ref_visible
             ):
                 return NotFound("No such message to forward.", code="message_not_found")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -51,6 +52,10 @@ def message_json(m: MessageRow) -> dict[str, Any]:
         body["views"] = m.views
     if m.forwards is not None:
         body["forwards"] = m.forwards
+    # A call's record (P5.1): what happened, never how (no SDP, no address).
+    if m.kind is not None:
+        body["kind"] = m.kind
+        body["call"] = None if deleted or m.call is None else json.loads(m.call)
     return body
 
 

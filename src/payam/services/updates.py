@@ -4,8 +4,9 @@ them after it commits, and replay what a device missed."""
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,8 @@ from payam.services.render import render_messages
 from payam.storage import updates as store
 from payam.storage.database import Database
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True, slots=True)
 class UpdatePage:
@@ -31,6 +34,7 @@ class UpdatePage:
 
 class UpdateLog:
     def __init__(self, db: Database, clock: Clock, bus: EventBus) -> None:
+        self.listeners: list[Callable[[Sequence[Update]], None]] = []
         self.db = db
         self.clock = clock
         self.bus = bus
@@ -66,6 +70,13 @@ class UpdateLog:
 
     async def publish(self, updates: Sequence[Update]) -> None:
         await self.bus.publish(updates)
+        # In the process that committed them only (the bus hands them to every process):
+        # Web Push hears of each new message once (services/push.py).
+        for listener in self.listeners:
+            try:
+                listener(updates)
+            except Exception:
+                log.exception("an update listener failed")
 
     async def publish_channel(self, chat_id: int, frame: dict[str, Any]) -> None:
         """A channel's change, to its connected subscribers: channels fan out on read, so this

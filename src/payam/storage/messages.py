@@ -39,6 +39,9 @@ class MessageRow:
     forwards: int | None = None
     # P5.3: when it disappears (None: never); filtered out of every read once past.
     expires_at: float | None = None
+    # "call" for a call's record (its outcome as JSON in ``call``), None for a written message.
+    kind: str | None = None
+    call: str | None = None
     # The media it carries, in order (filled by every read below, one query per read).
     media: tuple[MediaRow, ...] = ()
 
@@ -153,7 +156,11 @@ async def edit(conn: AsyncConnection, message_id: int, text_: str, now: float) -
     goes: a hash of the old text would be a trace of it (P5.3)."""
     result = await conn.execute(
         update(messages)
-        .where(messages.c.id == message_id, messages.c.deleted_at.is_(None))
+        .where(
+            messages.c.id == message_id,
+            messages.c.deleted_at.is_(None),
+            messages.c.kind.is_(None),  # a call's record has no text to edit
+        )
         .values(text=text_, content_hash=None, edited_at=now)
     )
     return bool(result.rowcount)
@@ -165,11 +172,13 @@ _TOMBSTONE = {
     "reply_to": None,
     "forward_of": None,
     "forward_from_user_id": None,
+    "call": None,
 }
 
 
 async def tombstone(conn: AsyncConnection, message_ids: Sequence[int], now: float) -> int:
-    """Delete for everyone: text and hash go; the row keeps chat, seq and sender (P5.3).
+    """Delete for everyone: text, hash and a call's record go; the row keeps chat, seq and
+    sender (P5.3).
     Returns how many messages were not deleted already."""
     if not message_ids:
         return 0

@@ -152,6 +152,9 @@ async def visible_messages(
             messages.c.created_at,
             messages.c.edited_at,
             messages.c.expires_at,
+            # Call records (P5.1): the kind and the outcome, as JSON text.
+            messages.c.kind,
+            messages.c.call,
         )
         .where(
             messages.c.chat_id == chat_id,

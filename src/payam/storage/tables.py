@@ -54,6 +54,7 @@ DRAW = "draw"  # draw_retention_days after a prize draw
 MEDIA = "media"  # while a message that carries it exists (P5.3); unattached: media_unattached_hours
 INVITATION = "invitation"  # until accepted or declined, or the group or either account goes
 VIEW_MARK = "view_mark"  # view_dedup_days, then dropped with the day's salt (P10.1)
+PUSH = "push_subscription"  # while the device stays signed in, or until the push service drops it
 
 
 def personal(category: str, purposes: list[str], retention: str) -> dict[str, Any]:
@@ -396,6 +397,11 @@ messages = Table(
     # stored. Past it no route or frame shows the message, and the retention task removes it
     # as a deletion for everyone (services/ttl.py).
     Column("expires_at", Float, nullable=True, info=not_personal()),
+    # NULL for a message people wrote; "call" for a call's record (P5.1).
+    Column("kind", String(16), nullable=True, info=not_personal()),
+    # A call's record as JSON: {"id", "video", "outcome", "started_at", "duration_s"}. No SDP,
+    # no ICE candidate, no address: those are relayed and never stored. NULL once deleted.
+    Column("call", Text, nullable=True, info=personal("call_record", ["P5.1"], MESSAGE)),
     UniqueConstraint("chat_id", "seq", name="uq_messages_chat_seq"),
     UniqueConstraint("sender_id", "client_id", name="uq_messages_sender_client"),
     info=subject("sender_id", note="the sender; other members reach it through their chats"),
@@ -905,3 +911,36 @@ SEARCH_OBJECTS = frozenset({"messages_fts", "ix_messages_text_search"})
 def is_declared_object(name: str | None) -> bool:
     """False for the search objects above, which the metadata does not describe."""
     return not (name and (name in SEARCH_OBJECTS or name.startswith("messages_fts_")))
+
+
+# --- Web Push (P5.1 delivery, P8.1) -------------------------------------------------------------
+
+# One Web Push subscription per signed-in device: where the server posts "something new" (the
+# payload never carries content, P8.1). It goes with the device (sign-out, erasure) and when
+# the push service answers 404 or 410 for it.
+push_subscriptions = Table(
+    "push_subscriptions",
+    metadata,
+    Column(
+        "device_id",
+        Id,
+        ForeignKey("devices.id", ondelete="CASCADE"),
+        primary_key=True,
+        info=not_personal(),
+    ),
+    Column(
+        "user_id",
+        Id,
+        ForeignKey("users.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+        info=personal("user_ref", ["P5.1"], PUSH),
+    ),
+    # The push service's URL for this browser: it identifies the browser to that service.
+    Column("endpoint", Text, nullable=False, info=personal("push_endpoint", ["P5.1"], PUSH)),
+    # The browser's P-256 public key and auth secret (RFC 8291), base64url.
+    Column("p256dh", String(128), nullable=False, info=personal("push_key", ["P5.1"], PUSH)),
+    Column("auth", String(64), nullable=False, info=personal("push_key", ["P5.1"], PUSH)),
+    Column("created_at", Float, nullable=False, info=personal("device", ["P5.1"], PUSH)),
+    info=subject("user_id"),
+)
