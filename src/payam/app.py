@@ -12,7 +12,7 @@ from payam import __version__
 from payam.adapters.blobs import FileBlobStore
 from payam.adapters.bus import EventBus, InProcessBus, RedisBus
 from payam.adapters.sms import HttpSms, OutboxSms, SmsSender
-from payam.api import errors
+from payam.api import errors, web
 from payam.api.access_log import AccessLogMiddleware
 from payam.api.body_limit import BodyLimitMiddleware
 from payam.api.input_guard import guard_input
@@ -206,6 +206,7 @@ def create_app(
     app.include_router(admin_router)
     app.include_router(media_router)
     app.include_router(channel_stats_router)
+    web.mount(app)  # the web client at /, for whatever no API route matched
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.json_body_max_bytes)
     app.add_middleware(AccessLogMiddleware, writer=services.access_log, clock=services.clock)
     return app
