@@ -8,8 +8,9 @@ nor tells anyone where a click came from. Hashed assets are cached for a year; `
 is revalidated every time, so a new version reaches the next load. Text files are gzipped once
 and kept in memory (the whole client is a few hundred kilobytes).
 
-A path the client routes itself (``/chats/12``) answers ``index.html``; a path under the API
-(``/v1/...``, ``/docs``, ``/openapi.json``) keeps its JSON 404.
+A path the client routes itself (``/chats/12``) answers ``index.html`` to a browser (one that
+asks for ``text/html``, as every navigation does); a program asking for anything else, and any
+path under the API (``/v1/...``, ``/docs``, ``/openapi.json``), keeps the JSON 404.
 """
 
 from __future__ import annotations
@@ -98,16 +99,23 @@ class WebFiles:
         return Response(body, media_type=media_type, headers=headers)
 
 
-def mount(app: FastAPI, root: Path = WEB_DIST) -> None:
+def mount(app: FastAPI, root: Path | None = None) -> None:
     """Serve the client for every GET that no API route matched.
 
     It is the router's fallback rather than a catch-all route, so the API keeps its answers
     for unknown paths (JSON 404) and wrong methods (405) exactly as before.
     """
-    files = WebFiles(root)
+    files = WebFiles(root or WEB_DIST)
     fallback = app.router.default
 
     def client(request: Request, path: str) -> Response:
+        found = files.find(path) if files.built else None
+        if found is not None and found.name != "index.html":
+            hashed = path.startswith("assets/")
+            return files.answer(found, request, IMMUTABLE if hashed else REVALIDATE)
+        # An old hashed asset, or a program that did not ask for a page: the API's 404.
+        if path.startswith("assets/") or "text/html" not in request.headers.get("accept", ""):
+            raise NotFound("No such route.", code="not_found")
         if not files.built:
             return Response(
                 NOT_BUILT,
@@ -115,12 +123,6 @@ def mount(app: FastAPI, root: Path = WEB_DIST) -> None:
                 media_type="text/html; charset=utf-8",
                 headers={"Cache-Control": REVALIDATE, **SECURITY_HEADERS},
             )
-        found = files.find(path)
-        if found is not None and found.name != "index.html":
-            hashed = path.startswith("assets/")
-            return files.answer(found, request, IMMUTABLE if hashed else REVALIDATE)
-        if path.startswith("assets/"):  # an old hashed asset: a 404, not the page
-            raise NotFound("No such file.", code="not_found")
         return files.answer(files.root / "index.html", request, REVALIDATE)
 
     async def default(scope: Scope, receive: Receive, send: Send) -> None:

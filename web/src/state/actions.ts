@@ -138,6 +138,8 @@ export async function loadOlder(chatId: number): Promise<void> {
 
 export function send(chatId: number, text: string, replyTo?: number): void {
   const clientId = newClientId();
+  // The others stop showing "typing" when the message arrives: the next keystroke says it again.
+  lastTyping.delete(chatId);
   store.addPending({ client_id: clientId, chat_id: chatId, text, reply_to: replyTo, status: "sending", created_at: new Date().toISOString() });
   push(chatId, clientId, text, replyTo);
 }

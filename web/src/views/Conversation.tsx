@@ -19,8 +19,8 @@ const NEAR = 200; // px from an edge that counts as "at" it
 function dayLabel(date: Date): string {
   const today = new Date();
   const yesterday = new Date(today.getFullYear(), today.getMonth(), today.getDate() - 1);
-  if (dayKey(date) === dayKey(today)) return t("conv.today");
-  if (dayKey(date) === dayKey(yesterday)) return t("conv.yesterday");
+  if (dayKey(date) === dayKey(today)) return t("conv.today", { date: day(date) });
+  if (dayKey(date) === dayKey(yesterday)) return t("conv.yesterday", { date: day(date) });
   return day(date);
 }
 
