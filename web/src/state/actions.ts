@@ -1,6 +1,6 @@
 // What views call. Each action talks to the API or the socket and hands the answer to the
 // store; views never fetch.
-import { ApiFailure, api } from "../api/http";
+import { api } from "../api/http";
 import { Socket } from "../api/socket";
 import type { Chat, Message } from "../api/types";
 import { store } from "./store";
@@ -19,18 +19,18 @@ export function newClientId(): string {
 /** Where a fresh tab starts: who is signed in (the cookie says), the cursor, then the chats. */
 export async function boot(): Promise<void> {
   try {
-    const me = await api.me();
-    await start(me);
-  } catch (error) {
-    if (error instanceof ApiFailure && error.status === 401) store.reset("signedOut");
-    else store.reset("signedOut");
+    // Who (the cookie says) and the cursor at once; a 401 means the sign-in form.
+    const [me, cursor] = await Promise.all([api.me(), api.updates(FAR_AHEAD, 1)]);
+    await start(me, cursor.last_seq);
+  } catch {
+    store.reset("signedOut");
   }
 }
 
-async function start(me: Awaited<ReturnType<typeof api.me>>): Promise<void> {
+async function start(me: Awaited<ReturnType<typeof api.me>>, cursor?: number): Promise<void> {
   // The cursor first, then the chats: updates in between are replayed on resume and applied
   // idempotently, so nothing falls between the snapshot and the stream.
-  const { last_seq } = await api.updates(FAR_AHEAD, 1);
+  const last_seq = cursor ?? (await api.updates(FAR_AHEAD, 1)).last_seq;
   const chats = await api.chats();
   store.signedIn(me, last_seq, chats);
   for (const chat of chats) void learnNames(chat);
