@@ -14,7 +14,7 @@ from payam.adapters.bus import EventBus, InProcessBus, RedisBus
 from payam.adapters.erasure_log import ErasureLog
 from payam.adapters.push import WebPush, public_key_b64
 from payam.adapters.sms import HttpSms, OutboxSms, SmsRecords, SmsSender
-from payam.api import errors
+from payam.api import errors, web
 from payam.api.access_log import AccessLogMiddleware
 from payam.api.body_limit import BodyLimitMiddleware
 from payam.api.input_guard import guard_input
@@ -290,6 +290,7 @@ def create_app(
     app.state.session_sweeper = sweeper
     errors.install(app)
     include_routes(app)
+    web.mount(app)  # the web client at /, for whatever no API route matched
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.json_body_max_bytes)
     app.add_middleware(AccessLogMiddleware, writer=services.access_log, clock=services.clock)
     return app

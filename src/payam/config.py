@@ -122,6 +122,9 @@ class Settings(BaseSettings):
     # Seconds between checks of the open sockets' sessions against the database: what closes
     # a socket whose session end this process never heard of (realtime/session_sweep.py).
     ws_session_check_seconds: float = Field(default=60.0, gt=0)
+    # Pages of these origins (scheme://host[:port]) may open the WebSocket besides the server's
+    # own; PAYAM_WEB_ORIGINS=https://chat.example.org,https://other.example (or a JSON list).
+    web_origins: Annotated[tuple[str, ...], NoDecode] = ()
     # Seconds after a deletion before the index merge and WAL truncation run (P5.3).
     purge_delay_seconds: float = 1.0
     updates_retention_days: int = 30
@@ -213,6 +216,16 @@ class Settings(BaseSettings):
             if text.startswith("["):
                 return tuple(json.loads(text))
             return tuple(int(part) for part in text.split(",") if part.strip())
+        return value
+
+    @field_validator("web_origins", mode="before")
+    @classmethod
+    def _parse_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return tuple(json.loads(text))
+            return tuple(part.strip().rstrip("/") for part in text.split(",") if part.strip())
         return value
 
     @property

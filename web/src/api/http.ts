@@ -1,0 +1,94 @@
+// The one door to the HTTP API. Signed in by the HttpOnly session cookie (the page never sees
+// the token); every write echoes the CSRF cookie in X-CSRF-Token. No token is kept anywhere.
+import type {
+  Chat,
+  CodeResponse,
+  ContactsResult,
+  Message,
+  ProfileView,
+  SessionRequest,
+  SessionResponse,
+  UpdatesPage,
+  User,
+} from "./types";
+
+const CSRF_COOKIE = "payam_csrf";
+const CSRF_HEADER = "X-CSRF-Token";
+
+export class ApiFailure extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function csrf(): string {
+  for (const part of document.cookie.split(";")) {
+    const [name, ...rest] = part.trim().split("=");
+    if (name === CSRF_COOKIE) return decodeURIComponent(rest.join("="));
+  }
+  return "";
+}
+
+async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = { Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (method !== "GET") headers[CSRF_HEADER] = csrf();
+  let response: Response;
+  try {
+    response = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: "same-origin",
+    });
+  } catch {
+    throw new ApiFailure(0, "network", "network");
+  }
+  if (response.status === 204) return undefined as T;
+  const data: unknown = await response.json().catch(() => null);
+  if (!response.ok) {
+    const error = (data as { error?: { code?: string; message?: string } } | null)?.error;
+    throw new ApiFailure(response.status, error?.code ?? "http_" + response.status, error?.message ?? "");
+  }
+  return data as T;
+}
+
+const q = (params: Record<string, number | string | undefined>) => {
+  const s = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined) s.set(k, String(v));
+  const text = s.toString();
+  return text ? "?" + text : "";
+};
+
+export const api = {
+  requestCode: (phone: string) => call<CodeResponse>("POST", "/v1/auth/code", { phone }),
+  signIn: (body: Omit<SessionRequest, "cookie">) =>
+    call<SessionResponse>("POST", "/v1/auth/session", { ...body, cookie: true }),
+  signOut: () => call<void>("DELETE", "/v1/auth/session"),
+  me: () => call<User>("GET", "/v1/me"),
+  user: (id: number) => call<ProfileView>("GET", `/v1/users/${id}`),
+  chats: () => call<Chat[]>("GET", "/v1/chats?limit=500"),
+  chat: (id: number) => call<Chat>("GET", `/v1/chats/${id}`),
+  openDirect: (userId: number) => call<Chat>("POST", "/v1/chats", { type: "direct", user_id: userId }),
+  history: (chatId: number, before?: number, limit = 50) =>
+    call<{ messages: Message[] }>("GET", `/v1/chats/${chatId}/messages${q({ before, limit })}`),
+  send: (chatId: number, clientId: string, text: string, replyTo?: number) =>
+    call<Message>("POST", `/v1/chats/${chatId}/messages`, {
+      client_id: clientId,
+      text,
+      ...(replyTo ? { reply_to: replyTo } : {}),
+    }),
+  edit: (chatId: number, id: number, text: string) =>
+    call<Message>("PATCH", `/v1/chats/${chatId}/messages/${id}`, { text }),
+  remove: (chatId: number, id: number, forEveryone: boolean) =>
+    call<void>("DELETE", `/v1/chats/${chatId}/messages/${id}${q({ for: forEveryone ? "everyone" : "me" })}`),
+  markRead: (chatId: number, seq: number) =>
+    call<{ read_seq: number }>("POST", `/v1/chats/${chatId}/read`, { seq }),
+  updates: (after: number, limit = 1) => call<UpdatesPage>("GET", `/v1/updates${q({ after, limit })}`),
+  setContacts: (phones: string[]) => call<ContactsResult>("PUT", "/v1/contacts", { phones }),
+  invite: (phone: string) => call<unknown>("POST", "/v1/invites", { phone }),
+};

@@ -1,0 +1,95 @@
+// The shapes the client reads. Where the OpenAPI document describes an answer, the type IS the
+// generated one (schema.d.ts, from /openapi.json); where the server still answers an untyped
+// object (chats, messages, updates: `additionalProperties: true`), the fields are written here
+// from services/render.py and chats.py, and should move to the generated types once the server
+// declares them.
+import type { components } from "./schema";
+
+type S = components["schemas"];
+export type User = S["UserOut"];
+export type SessionRequest = S["SessionRequest"];
+export type SessionResponse = S["SessionResponse"];
+export type CodeResponse = S["CodeResponse"];
+export type ContactsResult = S["ContactsResult"];
+export type RegisteredContact = S["RegisteredContact"];
+export type ProfileView = S["ProfileView"] & { name?: string; photo_url?: string | null };
+export type ApiError = S["ErrorResponse"];
+
+export interface Media {
+  id: number;
+  kind: string;
+  mime: string;
+  size: number;
+  width: number | null;
+  height: number | null;
+  url: string;
+  thumbnail_url: string | null;
+}
+
+export interface Message {
+  id: number;
+  chat_id: number;
+  seq: number;
+  sender_id?: number | null;
+  client_id?: string | null;
+  text: string | null;
+  reply_to?: number | null;
+  forward_of?: number | null;
+  created_at?: string | null;
+  edited?: boolean;
+  deleted: boolean;
+  media?: Media[];
+}
+
+export interface Chat {
+  id: number;
+  type: "direct" | "group" | "channel";
+  title: string | null;
+  photo_url: string | null;
+  last_seq: number;
+  read_seq: number;
+  muted?: boolean;
+  peer_id?: number;
+  unread_count?: number;
+  last_message?: Message | null;
+  members?: { user_id: number; role: string; read_seq: number }[];
+}
+
+export interface Update {
+  seq: number;
+  kind: string;
+  chat_id: number | null;
+  at?: string;
+  message?: Message;
+  message_id?: number;
+  user_id?: number;
+  read_seq?: number;
+  title?: string;
+  [extra: string]: unknown;
+}
+
+export interface UpdatesPage {
+  updates: Update[];
+  last_seq: number;
+  has_more: boolean;
+  resync_required: boolean;
+}
+
+/** Frames the server sends on /v1/ws (docs/realtime.md). */
+export type ServerFrame =
+  | ({ type: "update" } & Update)
+  | { type: "synced"; last_seq: number }
+  | { type: "ack"; client_id: string; message: Message; created: boolean }
+  | { type: "error"; client_id?: string; error: { code: string; message: string } }
+  | { type: "typing"; chat_id: number; user_id: number }
+  | { type: "channel"; chat_id: number; kind: string; message: Message }
+  | { type: "resume_required"; after: number }
+  | { type: "resync_required"; after: number }
+  | { type: "pong" };
+
+/** Frames the client sends. */
+export type ClientFrame =
+  | { type: "resume"; after: number }
+  | { type: "send"; chat_id: number; client_id: string; text: string; reply_to?: number }
+  | { type: "typing"; chat_id: number }
+  | { type: "ping" };

@@ -1,0 +1,117 @@
+import { useState } from "preact/hooks";
+import type { Message } from "../api/types";
+import { t, time } from "../i18n";
+import type { Pending } from "../state/store";
+import { RichText } from "./RichText";
+
+export interface BubbleProps {
+  message: Message;
+  mine: boolean;
+  sender: string;
+  showSender: boolean;
+  replied?: Message;
+  repliedSender?: string;
+  read: boolean;
+  onReply(m: Message): void;
+  onEdit(m: Message): void;
+  onDelete(m: Message, forEveryone: boolean): void;
+}
+
+export function MessageBubble(p: BubbleProps) {
+  const [open, setOpen] = useState(false);
+  const m = p.message;
+  const stamp = m.created_at ? time(new Date(m.created_at)) : "";
+  const status = p.mine && !m.deleted ? (p.read ? t("conv.read") : t("conv.sent")) : "";
+  return (
+    <div class={p.mine ? "msg mine" : "msg"} data-seq={m.seq} data-id={m.id}>
+      <div class="bubble">
+        {p.showSender && !p.mine && (
+          <div class="sender" dir="auto">
+            {p.sender}
+          </div>
+        )}
+        {p.replied && (
+          <div class="quote" dir="auto">
+            <span class="quote-name">{p.repliedSender}</span>
+            <span class="quote-text">{p.replied.deleted ? t("conv.deleted") : p.replied.text}</span>
+          </div>
+        )}
+        {m.deleted ? (
+          <p class="text deleted">{t("conv.deleted")}</p>
+        ) : (
+          <p class="text" dir="auto">
+            <RichText text={m.text ?? ""} />
+          </p>
+        )}
+        <div class="meta">
+          {m.edited && !m.deleted && <span class="edited">{t("conv.edited")}</span>}
+          <time dateTime={m.created_at ?? undefined}>{stamp}</time>
+          {status && (
+            <span class={p.read ? "ticks read" : "ticks"} title={status}>
+              <span aria-hidden="true">{p.read ? "✓✓" : "✓"}</span>
+              <span class="sr-only">{status}</span>
+            </span>
+          )}
+        </div>
+      </div>
+      {!m.deleted && (
+        <div class="actions">
+          <button
+            type="button"
+            class="icon-button"
+            aria-expanded={open}
+            aria-label={t("conv.actions")}
+            onClick={() => setOpen(!open)}
+          >
+            ⋯
+          </button>
+          {open && (
+            <div class="menu">
+              <button type="button" onClick={() => (setOpen(false), p.onReply(m))}>
+                {t("conv.reply")}
+              </button>
+              {p.mine && (
+                <button type="button" onClick={() => (setOpen(false), p.onEdit(m))}>
+                  {t("conv.edit")}
+                </button>
+              )}
+              <button type="button" onClick={() => (setOpen(false), p.onDelete(m, false))}>
+                {t("conv.deleteForMe")}
+              </button>
+              {p.mine && (
+                <button type="button" onClick={() => (setOpen(false), p.onDelete(m, true))}>
+                  {t("conv.deleteForEveryone")}
+                </button>
+              )}
+            </div>
+          )}
+        </div>
+      )}
+    </div>
+  );
+}
+
+export function PendingBubble({ p, onRetry }: { p: Pending; onRetry(): void }) {
+  const label = p.status === "failed" ? t("conv.failed") : t("conv.sending");
+  return (
+    <div class="msg mine pending" data-client-id={p.client_id}>
+      <div class="bubble">
+        <p class="text" dir="auto">
+          <RichText text={p.text} />
+        </p>
+        <div class="meta">
+          <time dateTime={p.created_at}>{time(new Date(p.created_at))}</time>
+          <span class="ticks" title={label}>
+            <span aria-hidden="true">{p.status === "failed" ? "!" : "🕓"}</span>
+            <span class="sr-only">{label}</span>
+          </span>
+          {p.status === "failed" && (
+            <button type="button" class="link-button" onClick={onRetry}>
+              {t("conv.retry")}
+            </button>
+          )}
+        </div>
+      </div>
+    </div>
+  );
+}
