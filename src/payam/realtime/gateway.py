@@ -28,6 +28,11 @@ deletion; it is encoded once and the same text is queued on the outbox of every 
 a subscriber (``realtime/channels.py`` keeps that index). A client that sees a gap in a
 channel's ``seq`` reads the channel's history.
 
+A session that ends (sign-out, a device removed, suspension, erasure), in this process or
+another (``on_session_end``, from the bus), closes its sockets with 4401 and a reason; a frame
+longer than ``WS_FRAME_MAX_CHARS`` closes its socket with 1009 unread, and one nested deeper
+than ``WS_FRAME_MAX_DEPTH`` is refused unparsed.
+
 Client -> server frames: ``resume {after}``, ``send {chat_id, client_id, text, ...}``,
 ``typing {chat_id}``, ``ping``, and the ``call.*`` frames of docs/calls.md (handed to
 ``realtime/calls.py``). Server -> client: ``update {seq, kind, ...}``, ``ack
@@ -198,8 +203,9 @@ class Connection:
         self.wake.set()
 
     def end(self, code: int, reason: str) -> None:
-        """The session behind this socket ended (P1.4, P9.1): from now on nothing is read or
-        sent, and the writer closes the socket with ``code``."""
+        """This socket is done: its session ended (P1.4, P9.1), or it sent an oversized frame.
+        From now on nothing it sends is acted on and nothing more is sent to it; the writer
+        closes it with ``code`` and ``reason``."""
         if self.state is not State.CLOSED:
             self.ending = (code, reason)
             self.close()
