@@ -685,7 +685,9 @@ async def test_subscribing_to_a_channel_shows_nobody_elses_profile(harness: Harn
     group = await group_chat(harness, eve, [reader])
     assert await seen_by_eve(reader) == ({"id": reader.user_id}, 404)
     said = await harness.http.post(
-        f"/v1/chats/{group}/messages", json={"client_id": "r1", "text": "hi"}, headers=reader.headers
+        f"/v1/chats/{group}/messages",
+        json={"client_id": "r1", "text": "hi"},
+        headers=reader.headers,
     )
     assert said.status_code == 201, said.text
     profile, picture = await seen_by_eve(reader)
