@@ -140,7 +140,3 @@ async def group_adds_among(conn: AsyncConnection, user_ids: list[int]) -> dict[i
         )
         found.update({row.id: row.group_adds for row in rows})
     return found
-
-
-async def set_group_adds(conn: AsyncConnection, user_id: int, value: str) -> None:
-    await conn.execute(update(users).where(users.c.id == user_id).values(group_adds=value))
