@@ -222,6 +222,11 @@ async def test_group_adds_defaults_to_contacts_and_can_be_changed(strict: Harnes
     assert (await strict.http.get("/v1/me", headers=bita.headers)).json()[
         "group_adds"
     ] == "everyone"
+    # A refused change writes nothing, not even its valid part.
+    half = await strict.http.patch(
+        "/v1/me", json={"group_adds": "contacts", "name": " "}, headers=bita.headers
+    )
+    assert half.status_code == 422 and half.json()["error"]["code"] == "invalid_name"
     for bad in ("nobody", 1, None, True):
         refused = await strict.http.patch("/v1/me", json={"group_adds": bad}, headers=bita.headers)
         assert refused.status_code == 422, (bad, refused.text)

@@ -41,3 +41,27 @@ async def test_blocking_silences_typing_both_ways(chatters: Chatters) -> None:
         for sock in (ali, bita):
             frames = await sock.until(lambda f: f["type"] == "update")
             assert [f["type"] for f in frames] == ["update"], frames
+
+
+@sqlite_only
+async def test_an_invitation_reaches_the_invitees_socket_as_an_update(chatters: Chatters) -> None:
+    """P3.2: someone whose group_adds does not let the inviter add them hears of the
+    invitation live (docs/realtime.md, ``invitation_new``)."""
+    c = chatters
+    await c.harness.http.patch("/v1/me", json={"group_adds": "contacts"}, headers=c.cyrus.headers)
+    async with open_socket(c.server, c.cyrus.token) as cyrus:
+        await cyrus.resume(await c.last_seq(c.cyrus))
+        created = await c.harness.http.post(
+            "/v1/chats",
+            json={"type": "group", "title": "Ask", "member_ids": [c.cyrus.user_id]},
+            headers=c.ali.headers,
+        )
+        assert created.json()["invited"] == [c.cyrus.user_id], created.text
+        frame = await cyrus.next("update")
+        assert frame["kind"] == "invitation_new" and frame["chat_id"] is None
+        invitation = frame["invitation"]
+        assert (invitation["chat_id"], invitation["invited_by"], invitation["title"]) == (
+            created.json()["id"],
+            c.ali.user_id,
+            "Ask",
+        )

@@ -105,15 +105,17 @@ class InvitationService:
         profile then shows (the adder holds their number), and who gets an invitation. Charges
         the stranger limit for every stranger among them, added or invited."""
         adds = Adds()
+        ids = list(user_ids)
+        held_by_adder = await contact_store.numbers_held(conn, adder_id, ids)
+        holding_adder = await contact_store.holders_among(conn, adder_id, ids)
+        choices = await user_store.group_adds_among(conn, ids)
         strangers = 0
-        for uid in user_ids:
-            adder_holds = await contact_store.holds_user(conn, holder_id=adder_id, user_id=uid)
-            holds_adder = await contact_store.holds_user(conn, holder_id=uid, user_id=adder_id)
-            strangers += not (adder_holds or holds_adder)
-            choice = await user_store.group_adds_of(conn, uid) or self.settings.group_adds_default
-            if choice == "everyone" or holds_adder:
+        for uid in ids:
+            strangers += uid not in held_by_adder and uid not in holding_adder
+            choice = choices.get(uid) or self.settings.group_adds_default
+            if choice == "everyone" or uid in holding_adder:
                 adds.members.append(uid)
-                if adder_holds:
+                if uid in held_by_adder:
                     adds.shown.add(uid)
             else:
                 adds.invited.append(uid)

@@ -708,7 +708,11 @@ class _BatchContext:
             # Public: anyone may know the channel exists, but only its admins post in it.
             if self.roles.get((r.chat_id, r.sender_id)) not in ADMIN_ROLES:
                 return Forbidden("Only channel admins can post.", code="not_admin")
-        elif chat is None or r.sender_id not in self.members.get(r.chat_id, ()):
+        elif (
+            chat is None
+            or r.sender_id not in self.members.get(r.chat_id, ())
+            or self.returning.get(r.chat_id) == r.sender_id  # left it; not back yet
+        ):
             return NotFound("No such chat.", code="chat_not_found")
         if (r.chat_id, r.sender_id) in self.blocked:
             return Forbidden("You cannot message this user.", code="blocked")

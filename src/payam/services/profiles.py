@@ -102,13 +102,11 @@ class ProfileService:
         "everyone" or "contacts" (P3.2)."""
         values: dict[str, Any] = {}
         if "group_adds" in changes:
-            group_adds = changes["group_adds"]
-            if group_adds not in GROUP_ADDS:
+            if changes["group_adds"] not in GROUP_ADDS:
                 raise InvalidInput(
                     'group_adds is "everyone" or "contacts".', code="invalid_group_adds"
                 )
-            async with self.db.write() as conn:
-                await users.set_group_adds(conn, caller.user_id, group_adds)
+            values["group_adds"] = changes["group_adds"]
         if "name" in changes:
             name = changes["name"]
             if name is None:

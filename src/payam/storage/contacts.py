@@ -81,5 +81,33 @@ async def holds_user(conn: AsyncConnection, *, holder_id: int, user_id: int) -> 
     return found is not None
 
 
+async def numbers_held(conn: AsyncConnection, holder_id: int, user_ids: list[int]) -> set[int]:
+    """Which of the accounts ``user_ids`` have their number in ``holder_id``'s book."""
+    found: set[int] = set()
+    for start in range(0, len(user_ids), 500):
+        rows = await conn.execute(
+            select(users.c.id)
+            .join(contacts, contacts.c.phone_hash == users.c.phone_hash)
+            .where(contacts.c.user_id == holder_id, users.c.id.in_(user_ids[start : start + 500]))
+        )
+        found.update(row.id for row in rows)
+    return found
+
+
+async def holders_among(conn: AsyncConnection, user_id: int, holder_ids: list[int]) -> set[int]:
+    """Which of ``holder_ids`` hold the number of the account ``user_id``."""
+    phone_hash = await conn.scalar(select(users.c.phone_hash).where(users.c.id == user_id))
+    found: set[int] = set()
+    for start in range(0, len(holder_ids), 500):
+        rows = await conn.execute(
+            select(contacts.c.user_id).where(
+                contacts.c.phone_hash == phone_hash,
+                contacts.c.user_id.in_(holder_ids[start : start + 500]),
+            )
+        )
+        found.update(row.user_id for row in rows)
+    return found
+
+
 def _chunks(items: list[bytes], size: int = 500) -> list[list[bytes]]:
     return [items[i : i + size] for i in range(0, len(items), size)]

@@ -130,5 +130,14 @@ async def group_adds_of(conn: AsyncConnection, user_id: int) -> str | None:
     return value
 
 
-async def set_group_adds(conn: AsyncConnection, user_id: int, value: str) -> None:
-    await conn.execute(update(users).where(users.c.id == user_id).values(group_adds=value))
+async def group_adds_among(conn: AsyncConnection, user_ids: list[int]) -> dict[int, str | None]:
+    """``group_adds_of`` for many users at once."""
+    found: dict[int, str | None] = {}
+    for start in range(0, len(user_ids), 500):
+        rows = await conn.execute(
+            select(users.c.id, users.c.group_adds).where(
+                users.c.id.in_(user_ids[start : start + 500])
+            )
+        )
+        found.update({row.id: row.group_adds for row in rows})
+    return found
