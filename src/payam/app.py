@@ -140,7 +140,7 @@ def build_services(
         policy=PolicyService(db, clock, notices),
         partners=PartnerService(db, settings, clock, notices),
         promotions=PromotionService(db, clock, notices),
-        export=ExportService(db, clock, blobs),
+        export=ExportService(db, clock, blobs, settings.data_dir / "exports"),
         erasure=ErasureService(db, settings, clock, auth, profiles, updates, purge, sms_records),
         admin=AdminService(db, settings, clock, keys),
     )
