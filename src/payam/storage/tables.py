@@ -552,6 +552,9 @@ media = Table(
         index=True,
         info=personal("media_content", ["P5.1", "P3.3"], MEDIA),
     ),
+    # The file name the uploader sent, sanitised (domain/file_names.py); served in
+    # Content-Disposition. Personal: a name can say who or what ("sara-passport.pdf").
+    Column("name", String(255), nullable=True, info=personal("file_name", ["P5.1"], MEDIA)),
     Column("created_at", Float, nullable=False, info=personal("message_meta", ["P5.1"], MEDIA)),
     # When it was first attached to a message; NULL while it is an unattached upload.
     Column("attached_at", Float, nullable=True, info=not_personal()),
