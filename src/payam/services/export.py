@@ -30,7 +30,7 @@ from payam.domain.events import iso
 from payam.domain.models import Caller
 from payam.storage import media as media_store
 from payam.storage import privacy
-from payam.storage.data_map import personal_fields
+from payam.storage.data_map import personal_fields, personal_files
 from payam.storage.database import Database
 from payam.storage.tables import metadata, users
 
@@ -55,6 +55,9 @@ NOT_INCLUDED = {
     "day, which say only that a view was counted already (P10.1); the server cannot find "
     "yours without computing them for every post, and they are dropped with their salt after "
     "the view-counting window",
+    "sms-outbox.jsonl": "the texts sent to your number by the default SMS backend are sign-in "
+    "codes (credentials, not copied); each line is kept sms_outbox_retention_hours and erased "
+    "with your account",
 }
 
 
@@ -187,6 +190,15 @@ class ExportService:
                 "in_export": _where(f.table, f.column),
             }
             for f in personal_fields()
+        ] + [
+            {
+                "field": f"{f.file}:{f.field}",
+                "category": f.category,
+                "purposes": list(f.purposes),
+                "retention": f.retention,
+                "in_export": None,
+            }
+            for f in personal_files()
         ]
         data["not_included"] = NOT_INCLUDED
         return data
