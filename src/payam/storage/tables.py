@@ -824,8 +824,8 @@ draw_winners = Table(
 
 
 # Full-text search lives beside the declared tables, made by migration 0002: on SQLite the FTS5
-# table messages_fts (and its shadow tables messages_fts_*) with triggers, on PostgreSQL an
-# expression GIN index. Schema comparisons leave these alone.
+# table messages_fts (and its shadow tables messages_fts_*) with triggers (as 0009 left them),
+# on PostgreSQL an expression GIN index. Schema comparisons leave these alone.
 SEARCH_OBJECTS = frozenset({"messages_fts", "ix_messages_text_search"})
 
 
