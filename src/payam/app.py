@@ -116,7 +116,12 @@ def build_services(
     updates = UpdateLog(db, clock, bus)
     purge = Purger(db, delay=settings.purge_delay_seconds)
     notices = NoticeService(db, clock, updates)
-    files = Files(db, blobs)
+    files = Files(
+        db,
+        blobs,
+        decode_workers=settings.image_decode_workers,
+        max_decode_pixels=settings.image_max_decode_pixels,
+    )
     photos = PhotoService(db, settings, blobs, limiter, files)
     media = MediaService(db, settings, clock, blobs, limiter, files)
     auth = AuthService(db, settings, clock, keys, sms, limiter, bus)
@@ -159,7 +164,7 @@ def build_services(
         policy=PolicyService(db, clock, notices),
         partners=PartnerService(db, settings, clock, notices),
         promotions=PromotionService(db, clock, notices),
-        export=ExportService(db, clock, blobs),
+        export=ExportService(db, clock, blobs, settings.data_dir / "exports"),
         erasure=ErasureService(
             db, settings, clock, auth, profiles, updates, purge, erasure_log, sms_records
         ),

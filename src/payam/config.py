@@ -88,6 +88,13 @@ class Settings(BaseSettings):
     status_max_length: int = 140
     photo_max_bytes: int = 10 * 1024 * 1024
     image_max_pixels: int = 40_000_000
+    # P9.2: the most pixels one image is decoded to (a JPEG after its reduced decoding; PNG and
+    # WebP whole), checked from the header before decoding: about 4 bytes each while decoding.
+    image_max_decode_pixels: int = Field(default=16_777_216, ge=1)
+    # How many images are decoded at once, in threads off the event loop; small images (at most
+    # SMALL_IMAGE_PIXELS decoded) have as many slots of their own, so they never wait behind
+    # large ones.
+    image_decode_workers: int = Field(default=2, ge=1, le=64)
     photo_max_side: int = 1280
     thumbnail_side: int = 160
 

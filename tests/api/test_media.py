@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import struct
+import zipfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -432,3 +435,66 @@ async def test_a_videos_display_size_is_reported(harness: Harness) -> None:
     assert (body["kind"], body["width"], body["height"]) == ("video", 1080, 1920)
     served = await fetch(harness, sara, body["id"])
     assert served.content == upright
+
+
+# --- the name a file was sent with (issue 9 #16) ---------------------------------------------
+
+
+async def test_a_download_keeps_its_unicode_name_in_content_disposition(harness: Harness) -> None:
+    [sara] = await people(harness, "Sara")
+    name = "گزارش سالانه — notes.pdf"
+    stored = await uploaded(harness, sara, PDF, filename=name, content_type="application/pdf")
+    assert stored["name"] == name
+    served = await fetch(harness, sara, stored["id"])
+    assert served.status_code == 200
+    disposition = served.headers["content-disposition"]
+    assert disposition.startswith('attachment; filename="')
+    assert f"filename*=UTF-8''{quote(name, safe='')}" in disposition
+    assert disposition.isascii()
+
+
+async def test_a_malicious_name_cannot_break_the_header_or_name_a_path(harness: Harness) -> None:
+    [sara] = await people(harness, "Sara")
+    name = '../../x"; filename=evil.exe\\..\\run.pdf'
+    stored = await uploaded(harness, sara, PDF, filename=name, content_type="application/pdf")
+    assert stored["name"] == "run.pdf"
+    disposition = (await fetch(harness, sara, stored["id"])).headers["content-disposition"]
+    assert disposition == "attachment; filename=\"run.pdf\"; filename*=UTF-8''run.pdf"
+
+
+async def test_an_image_is_named_for_what_is_served_and_nameless_uploads_keep_their_id(
+    harness: Harness,
+) -> None:
+    [sara] = await people(harness, "Sara")
+    jpeg = encode(Image.new("RGB", (40, 30), "blue"), "JPEG")
+    stored = await uploaded(harness, sara, jpeg, filename="holiday.jpg", content_type="image/jpeg")
+    full = await fetch(harness, sara, stored["id"])
+    thumb = await fetch(harness, sara, stored["id"], "/thumbnail")
+    assert 'filename="holiday.webp"' in full.headers["content-disposition"]
+    assert 'filename="holiday-thumb.webp"' in thumb.headers["content-disposition"]
+    nameless = await uploaded(harness, sara, PDF, filename="\u202e", content_type="application/pdf")
+    assert nameless["name"] is None
+    served = await fetch(harness, sara, nameless["id"])
+    assert f'filename="{nameless["id"]}.pdf"' in served.headers["content-disposition"]
+
+
+async def test_the_file_name_is_exported_and_erased_with_the_uploader(harness: Harness) -> None:
+    sara, omid = await people(harness, "Sara", "Omid")
+    stored = await uploaded(
+        harness, sara, PDF, filename="sara-passport.pdf", content_type="application/pdf"
+    )
+    export = await harness.http.get("/v1/me/export", headers=sara.headers)
+    archive = zipfile.ZipFile(io.BytesIO(export.content))
+    data = json.loads(archive.read("export.json"))
+    assert [row["name"] for row in data["other_records"]["media"]] == ["sara-passport.pdf"]
+    # Sent to Omid, then Sara's account is erased: the forward keeps no trace of the name.
+    chat = await direct_chat(harness, sara, omid)
+    message = await send(harness, sara, chat, "my papers", media_ids=[stored["id"]])
+    assert message.status_code == 201, message.text
+    harness.clock.advance(3600)
+    await harness.http.post("/v1/auth/code", json={"phone": sara.phone})
+    erased = await harness.http.request(
+        "DELETE", "/v1/me", json={"code": harness.last_code(sara.phone)}, headers=sara.headers
+    )
+    assert erased.status_code == 200, erased.text
+    assert b"sara-passport" not in everything_on_disk(harness)

@@ -17,16 +17,30 @@ What comes in, and what goes out:
 - Both outputs are WebP, the full image at most ``max_side`` and the thumbnail at most
   ``thumb_side`` pixels on its longer side, aspect ratio kept.
 
-``process_image`` is CPU-bound and not safe to run in several threads at once (Pillow's
-warnings are silenced through the process-wide filter): callers run it one at a time, off the
-event loop.
+Bounded memory (issue 9 #13). ``read_header`` reads only the header: the type, the declared
+size, and the size decoding will really produce (a JPEG is decoded at 1/2, 1/4 or 1/8 scale
+when it is far larger than what is kept; PNG and WebP are decoded whole). An image is refused
+(422 ``image_too_many_pixels``) when either is over its limit, before a single pixel is
+decoded: a 154 KB all-zero 6300x6300 PNG would cost about 400 MB, and is refused for the cost.
+``process_image`` runs the same checks and then decodes; after it, ``release_memory`` hands
+the freed pixel buffers back to the system (glibc keeps them in its arenas otherwise).
+
+``process_image`` is CPU-bound, and Pillow releases the GIL while it decodes and resizes:
+callers run it off the event loop, a bounded number at a time (``services/files.py``). Pillow's
+warnings are silenced for the duration through the process-wide filter, entered and left under
+a lock shared by every concurrent call.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import ctypes.util
 import io
 import math
+import threading
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from PIL import ExifTags, Image, ImageCms
@@ -91,21 +105,40 @@ class ProcessedImage:
     suffix: str = SUFFIX
 
 
+@dataclass(frozen=True, slots=True)
+class ImageHeader:
+    format: str
+    width: int
+    height: int
+    decode_pixels: int  # what decoding will produce (after a JPEG's reduced decoding)
+
+
+def read_header(
+    data: bytes, *, max_bytes: int, max_pixels: int, max_decode_pixels: int, max_side: int
+) -> ImageHeader:
+    """The checks that need no decoding (size, type, declared and decoded pixel counts); a
+    ``PayamError`` for anything refused."""
+    _check_bytes(data, max_bytes)
+    with _quiet_pillow():
+        image = _opened(data, max_pixels, max_decode_pixels, max_side)
+        with image:
+            return ImageHeader(image.format or "", *image.size, image.width * image.height)
+
+
 def process_image(
-    data: bytes, *, max_bytes: int, max_pixels: int, max_side: int, thumb_side: int
+    data: bytes,
+    *,
+    max_bytes: int,
+    max_pixels: int,
+    max_side: int,
+    thumb_side: int,
+    max_decode_pixels: int | None = None,
 ) -> ProcessedImage:
     """Validate and re-encode an uploaded photo; raise a ``PayamError`` for anything refused."""
-    if len(data) > max_bytes:
-        raise PayloadTooLarge(
-            f"The image is larger than {max_bytes} bytes.", code="image_too_large"
-        )
-    if not data:
-        raise InvalidInput("The upload is empty.", code="empty_upload")
-    with warnings.catch_warnings():
-        # Pillow warns about large images (we enforce our own, lower, limit) and about damaged
-        # EXIF blocks (which are dropped anyway); neither should reach the log as noise.
-        warnings.simplefilter("ignore")
-        image = _open(data, max_pixels, max_side)
+    _check_bytes(data, max_bytes)
+    decode_limit = max_pixels if max_decode_pixels is None else max_decode_pixels
+    with _quiet_pillow():
+        image = _open(data, max_pixels, decode_limit, max_side)
         alpha = _has_alpha(image)
         orientation = _orientation(image)
         work = _eight_bit(image)
@@ -123,8 +156,44 @@ def process_image(
         )
 
 
-def _open(data: bytes, max_pixels: int, max_side: int) -> Image.Image:
-    """The decoded first frame, after the type and the declared size were checked."""
+def _check_bytes(data: bytes, max_bytes: int) -> None:
+    if len(data) > max_bytes:
+        raise PayloadTooLarge(
+            f"The image is larger than {max_bytes} bytes.", code="image_too_large"
+        )
+    if not data:
+        raise InvalidInput("The upload is empty.", code="empty_upload")
+
+
+_quiet_lock = threading.Lock()
+_quiet_users = 0
+_quiet_saved: contextlib.AbstractContextManager[object] | None = None
+
+
+@contextlib.contextmanager
+def _quiet_pillow() -> Iterator[None]:
+    """Pillow warns about large images (we enforce our own, lower, limits) and about damaged
+    EXIF blocks (which are dropped anyway); neither should reach the log as noise. The filter
+    is process-wide: the first of overlapping calls silences it, the last one restores it."""
+    global _quiet_users, _quiet_saved  # noqa: PLW0603 (one filter for the whole process)
+    with _quiet_lock:
+        if _quiet_users == 0:
+            _quiet_saved = warnings.catch_warnings()
+            _quiet_saved.__enter__()
+            warnings.simplefilter("ignore")
+        _quiet_users += 1
+    try:
+        yield
+    finally:
+        with _quiet_lock:
+            _quiet_users -= 1
+            if _quiet_users == 0 and _quiet_saved is not None:
+                _quiet_saved.__exit__(None, None, None)
+                _quiet_saved = None
+
+
+def _opened(data: bytes, max_pixels: int, max_decode_pixels: int, max_side: int) -> Image.Image:
+    """The image with its header read and its decoding size set, nothing decoded yet."""
     try:
         image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
     except Image.DecompressionBombError as exc:
@@ -138,9 +207,22 @@ def _open(data: bytes, max_pixels: int, max_side: int) -> Image.Image:
         raise _too_many_pixels(image.size, max_pixels)
     if image.format in {"JPEG", "MPO"}:
         # Let libjpeg decode at 1/2, 1/4 or 1/8 scale when the photo is far larger than what
-        # we keep: less memory and time, same result after the resize below.
+        # we keep: less memory and time, same result after the resize below. The image's
+        # size becomes the size decoding will produce.
         ratio = min(1.0, max_side / width, max_side / height)
         image.draft(None, (math.ceil(width * ratio), math.ceil(height * ratio)))
+    if image.width * image.height > max_decode_pixels:
+        raise InvalidInput(
+            f"The image has {width}x{height} pixels; a PNG or WebP is decoded whole, and at "
+            f"most {max_decode_pixels} decoded pixels are accepted.",
+            code="image_too_many_pixels",
+        )
+    return image
+
+
+def _open(data: bytes, max_pixels: int, max_decode_pixels: int, max_side: int) -> Image.Image:
+    """The decoded first frame, after the type and the declared size were checked."""
+    image = _opened(data, max_pixels, max_decode_pixels, max_side)
     try:
         image.load()
     except Exception as exc:
@@ -148,6 +230,27 @@ def _open(data: bytes, max_pixels: int, max_side: int) -> Image.Image:
         # ValueError, struct.error, ...): every one of them means the file is damaged.
         raise InvalidInput("The image is damaged or truncated.", code="corrupt_image") from exc
     return image
+
+
+def _load_malloc_trim() -> ctypes._NamedFuncPointer | None:
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        return ctypes.CDLL(name).malloc_trim  # glibc only
+    except (OSError, AttributeError):
+        return None
+
+
+_malloc_trim = _load_malloc_trim()
+
+
+def release_memory() -> None:
+    """Give freed memory back to the system. A decode's buffers are tens of megabytes, and
+    glibc keeps freed ones in its (per-thread) arenas: without this, a server that decoded a
+    few large images keeps their peak for good."""
+    if _malloc_trim is not None:
+        _malloc_trim(0)
 
 
 def _too_many_pixels(size: tuple[int, int] | None, max_pixels: int) -> InvalidInput:

@@ -16,6 +16,7 @@ are not left in freed blocks of the file (P5.3, within what the file system allo
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import os
 import re
@@ -67,6 +68,8 @@ class OutboxSms:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
+            # Another server process on the same data directory may be rewriting the file.
+            fcntl.flock(fd, fcntl.LOCK_EX)
             os.write(fd, line.encode())
         finally:
             os.close(fd)
@@ -91,6 +94,7 @@ class OutboxSms:
         except FileNotFoundError:
             return 0
         with fh:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)  # appends from other processes wait
             old = fh.read()
             kept: list[bytes] = []
             removed = 0

@@ -4,19 +4,24 @@ What goes in is read off the data map, not kept by hand: every table annotated w
 ``subject`` (``storage/privacy.py``) contributes the rows that name the caller, with every
 column. ``export.json`` has the layout documented in docs/privacy.md ("The export");
 ``export.html`` is the same for people; ``media/`` holds the files the user uploaded (their
-profile photo, and what they uploaded for messages and posts). Two things are shown as
-withheld rather than copied: credentials (a token's or code's hash opens nothing for the user
-and would only be one more copy of a secret), and the keyed hashes of rate-limit buckets,
-which cannot be tied to anyone without the secret.
+profile photo, and what they uploaded for messages and posts), each once. The zip is built
+in an unnamed temporary file and streamed (``export_file``), never held in memory. Two
+things are shown as withheld rather than copied: credentials (a token's or code's hash opens
+nothing for the user and would only be one more copy of a secret), and the keyed hashes of
+rate-limit buckets, which cannot be tied to anyone without the secret.
 """
 
 from __future__ import annotations
 
+import asyncio
 import html
 import io
 import json
+import tempfile
 import zipfile
-from typing import Any
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import IO, Any
 
 from payam.adapters.blobs import BlobStore
 from payam.domain.clock import Clock
@@ -26,7 +31,7 @@ from payam.domain.models import Caller
 from payam.storage import media as media_store
 from payam.storage import privacy
 from payam.storage import ttl as ttl_store
-from payam.storage.data_map import personal_fields
+from payam.storage.data_map import personal_fields, personal_files
 from payam.storage.database import Database
 from payam.storage.tables import metadata, users
 
@@ -51,6 +56,9 @@ NOT_INCLUDED = {
     "day, which say only that a view was counted already (P10.1); the server cannot find "
     "yours without computing them for every post, and they are dropped with their salt after "
     "the view-counting window",
+    "sms-outbox.jsonl": "the texts sent to your number by the default SMS backend are sign-in "
+    "codes (credentials, not copied); each line is kept sms_outbox_retention_hours and erased "
+    "with your account",
 }
 
 
@@ -89,10 +97,14 @@ def _where(table: str, column: str) -> str | None:
 
 
 class ExportService:
-    def __init__(self, db: Database, clock: Clock, blobs: BlobStore) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, blobs: BlobStore, work_dir: Path | None = None
+    ) -> None:
         self.db = db
         self.clock = clock
         self.blobs = blobs
+        # Where exports are built (unnamed files); None: the system's temporary directory.
+        self.work_dir = work_dir
 
     async def collect(self, user_id: int) -> dict[str, Any]:
         """export.json for ``user_id`` as a dict (one read transaction: a consistent copy)."""
@@ -182,24 +194,107 @@ class ExportService:
                 "in_export": _where(f.table, f.column),
             }
             for f in personal_fields()
+        ] + [
+            {
+                "field": f"{f.file}:{f.field}",
+                "category": f.category,
+                "purposes": list(f.purposes),
+                "retention": f.retention,
+                "in_export": None,
+            }
+            for f in personal_files()
         ]
         data["not_included"] = NOT_INCLUDED
         return data
 
-    async def export_zip(self, caller: Caller) -> bytes:
-        """The zip the user downloads: export.json, export.html and media/."""
+    async def export_file(self, caller: Caller) -> ExportFile:
+        """The zip the user downloads (export.json, export.html, media/), built in a temporary
+        file and never whole in memory: every write runs in a worker thread, a file's bytes
+        go from the blob store to the zip a chunk at a time, so memory stays bounded by the
+        records of export.json whatever the files weigh, and the event loop stays free. A file
+        named twice (the same bytes uploaded twice, or a photo also sent as media) is written
+        once; both entries of ``media`` name it."""
         data = await self.collect(caller.user_id)
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            archive.writestr(
-                "export.json", json.dumps(data, ensure_ascii=False, indent=2, default=str)
+        # Unnamed (unlinked at once where the system allows it): nothing is left by a crash.
+        if self.work_dir is not None:
+            await asyncio.to_thread(self.work_dir.mkdir, parents=True, exist_ok=True)
+        handle = await asyncio.to_thread(_temporary_file, self.work_dir)
+        try:
+            archive = zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED)
+            document = await asyncio.to_thread(
+                json.dumps, data, ensure_ascii=False, indent=2, default=str
             )
-            archive.writestr("export.html", render_html(data))
+            await asyncio.to_thread(archive.writestr, "export.json", document)
+            del document
+            page = await asyncio.to_thread(render_html, data)
+            await asyncio.to_thread(archive.writestr, "export.html", page)
+            del page
+            written: set[str] = set()
             for item in data["media"]:
-                content = await self.blobs.get(item["file"].removeprefix("media/"))
-                if content is not None:
-                    archive.writestr(item["file"], content)
-        return buffer.getvalue()
+                name = item["file"]
+                if name in written:
+                    continue
+                written.add(name)
+                await self._add_file(archive, name, name.removeprefix("media/"))
+            await asyncio.to_thread(archive.close)
+            size = await asyncio.to_thread(handle.seek, 0, io.SEEK_END)
+            await asyncio.to_thread(handle.seek, 0)
+        except BaseException:
+            handle.close()
+            raise
+        return ExportFile(handle, size)
+
+    async def _add_file(self, archive: zipfile.ZipFile, name: str, key: str) -> None:
+        blob = await self.blobs.open(key)
+        if blob is None:  # erased meanwhile by a deletion that committed after collect()
+            return
+        info = zipfile.ZipInfo(name, date_time=_ZIP_EPOCH)
+        # Photos and media are compressed already: stored as they are, without a second pass.
+        info.compress_type = zipfile.ZIP_STORED
+        entry = await asyncio.to_thread(archive.open, info, "w", force_zip64=blob.size > _ZIP32)
+        try:
+            async for chunk in self.blobs.read_range(key, 0, blob.size):
+                await asyncio.to_thread(entry.write, chunk)
+        finally:
+            await asyncio.to_thread(entry.close)
+
+    async def export_zip(self, caller: Caller) -> bytes:
+        """The whole zip as bytes: for small exports and tests only (the route streams)."""
+        export = await self.export_file(caller)
+        try:
+            return b"".join([chunk async for chunk in export.chunks()])
+        finally:
+            export.close()
+
+
+def _temporary_file(folder: Path | None) -> IO[bytes]:
+    return tempfile.TemporaryFile("w+b", dir=folder)
+
+
+# Entries get a fixed time: the zip tells nothing the data does not.
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+# Past this size an entry needs zip64 headers, which must be chosen before its bytes.
+_ZIP32 = 0x7FFF_0000
+CHUNK = 1024 * 1024
+
+
+class ExportFile:
+    """A finished export in an unnamed temporary file: its size, and its bytes in chunks read
+    off the event loop. ``close`` frees the file (``chunks`` does at its end, too)."""
+
+    def __init__(self, handle: IO[bytes], size: int) -> None:
+        self.handle = handle
+        self.size = size
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        try:
+            while chunk := await asyncio.to_thread(self.handle.read, CHUNK):
+                yield chunk
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self.handle.close()
 
 
 def _table(rows: list[dict[str, Any]]) -> str:

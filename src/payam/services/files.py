@@ -13,8 +13,13 @@ naming it is gone, and only then. Two things make that hold:
   are deleted first, in their own transaction; their keys are handed to ``forget`` after the
   commit, which erases the ones nothing names any more.
 
-It also owns the one image decoder slot (``decode``): Pillow work is not thread-safe here and
-a large decode takes over 100 MB, so photos and media decode one image at a time.
+It also owns image decoding for photos and media (P9.2, issue 9 #13). Decoding runs in
+threads, off the event loop, in two bounded lanes of ``image_decode_workers`` slots each: one
+for images that decode to at most ``SMALL_IMAGE_PIXELS``, one for larger ones, so a thumbnail-
+sized upload never queues behind large photos. The header is read first (no pixel decoded):
+what is over ``image_max_pixels`` declared, or ``image_max_decode_pixels`` decoded, is refused
+before it takes a slot. So at most ``image_decode_workers`` large decodes, each bounded by
+``image_max_decode_pixels``, hold memory at once, and it is handed back after each.
 """
 
 from __future__ import annotations
@@ -26,22 +31,33 @@ from typing import TypeVar
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payam.adapters.blobs import BlobStore
-from payam.adapters.images import ProcessedImage, process_image
+from payam.adapters.images import ProcessedImage, process_image, read_header, release_memory
 from payam.storage import chats, media, users
 from payam.storage.database import Database
 
 # A file still being written this long after it was begun was abandoned by a crash.
 LEFTOVER_AGE = 3600
+# Images that decode to at most this many pixels (1000 x 1000) take the small lane.
+SMALL_IMAGE_PIXELS = 1_000_000
 
 T = TypeVar("T")
 
 
 class Files:
-    def __init__(self, db: Database, blobs: BlobStore) -> None:
+    def __init__(
+        self,
+        db: Database,
+        blobs: BlobStore,
+        *,
+        decode_workers: int = 2,
+        max_decode_pixels: int = 16_777_216,
+    ) -> None:
         self.db = db
         self.blobs = blobs
         self.refs = asyncio.Lock()
-        self.decode = asyncio.Lock()
+        self.max_decode_pixels = max_decode_pixels
+        self.small_lane = asyncio.Semaphore(decode_workers)
+        self.large_lane = asyncio.Semaphore(decode_workers)
 
     async def store_image(
         self,
@@ -53,18 +69,28 @@ class Files:
         thumb_side: int,
         record: Callable[[ProcessedImage, str, str], Awaitable[T]],
     ) -> T:
-        """Re-encode ``data`` (P3.3; one image at a time), store the image and its thumbnail,
+        """Re-encode ``data`` (P3.3; in a decoding lane), store the image and its thumbnail,
         and let ``record(image, full_key, thumb_key)`` point a row at them under ``refs``. All
         or nothing (P9.2): a refused image stores nothing, and when ``record`` raises, the new
         files go again unless something else names them."""
-        async with self.decode:
+        header = await asyncio.to_thread(
+            read_header,
+            data,
+            max_bytes=max_bytes,
+            max_pixels=max_pixels,
+            max_decode_pixels=self.max_decode_pixels,
+            max_side=max_side,
+        )
+        small = header.decode_pixels <= SMALL_IMAGE_PIXELS
+        async with self.small_lane if small else self.large_lane:
             image = await asyncio.to_thread(
-                process_image,
+                _decode,
                 data,
                 max_bytes=max_bytes,
                 max_pixels=max_pixels,
                 max_side=max_side,
                 thumb_side=thumb_side,
+                max_decode_pixels=self.max_decode_pixels,
             )
         async with self.refs:
             full_key = await self.blobs.put(image.full, image.suffix)
@@ -110,3 +136,11 @@ class Files:
             or await chats.photo_key_in_use(conn, key)
             or await media.key_in_use(conn, key)
         )
+
+
+def _decode(data: bytes, **limits: int) -> ProcessedImage:
+    """``process_image`` in a worker thread, its freed buffers handed back to the system."""
+    try:
+        return process_image(data, **limits)
+    finally:
+        release_memory()

@@ -40,6 +40,7 @@ from payam.adapters.video import video_size
 from payam.config import Settings
 from payam.domain.clock import Clock
 from payam.domain.errors import InvalidInput, NotFound, PayloadTooLarge, UnsupportedMedia
+from payam.domain.file_names import clean_file_name, with_suffix
 from payam.domain.limits import Limit
 from payam.domain.models import Caller
 from payam.services.files import Files
@@ -64,8 +65,20 @@ class ServedMedia:
     mime: str
     etag: str
     inline: bool
-    filename: str
+    filename: str  # the name sent with the upload (cleaned), else "<id>.<suffix>"
     uploaded_at: float
+
+
+def _served_name(row: MediaRow, media_id: int, suffix: str, *, thumbnail: bool) -> str:
+    """The name a download is saved under: the one it was sent with, with the suffix of
+    what is served (a re-encoded image is WebP whatever it was sent as); else its id."""
+    tail = "-thumb" if thumbnail else ""
+    if row.name is None:
+        return f"{media_id}{tail}.{suffix}"
+    if not (thumbnail or row.kind == "image"):
+        return row.name
+    stem = with_suffix(row.name, suffix).removesuffix(f".{suffix}")
+    return f"{stem}{tail}.{suffix}"
 
 
 def not_found() -> NotFound:
@@ -100,9 +113,15 @@ class MediaService:
         return PayloadTooLarge(f"A file is at most {limit} bytes.", code="payload_too_large")
 
     async def upload(
-        self, caller: Caller, source: BinaryIO, declared_type: str | None
+        self,
+        caller: Caller,
+        source: BinaryIO,
+        declared_type: str | None,
+        file_name: str | None = None,
     ) -> dict[str, Any]:
-        """Steps 2 to 5 for a received file (``source`` at its start); the stored upload."""
+        """Steps 2 to 5 for a received file (``source`` at its start); the stored upload. The
+        name it was sent under is kept, cleaned (``domain/file_names.py``), for downloads."""
+        name = clean_file_name(file_name)
         size = source.seek(0, io.SEEK_END)
         source.seek(0)
         if size == 0:
@@ -120,12 +139,12 @@ class MediaService:
             )
         found = settle(declared_type, found)
         if found.kind == "image":
-            row = await self._store_image(caller, await asyncio.to_thread(source.read))
+            row = await self._store_image(caller, await asyncio.to_thread(source.read), name)
         else:
-            row = await self._store_file(caller, source, found)
+            row = await self._store_file(caller, source, found, name)
         return media_json(row)
 
-    async def _store_image(self, caller: Caller, data: bytes) -> MediaRow:
+    async def _store_image(self, caller: Caller, data: bytes, name: str | None) -> MediaRow:
         async def point(image: ProcessedImage, full_key: str, thumb_key: str) -> MediaRow:
             return await self._record(
                 caller,
@@ -136,6 +155,7 @@ class MediaService:
                 height=image.height,
                 blob_key=full_key,
                 thumb_key=thumb_key,
+                name=name,
             )
 
         return await self.files.store_image(
@@ -147,7 +167,9 @@ class MediaService:
             record=point,
         )
 
-    async def _store_file(self, caller: Caller, source: BinaryIO, found: Sniffed) -> MediaRow:
+    async def _store_file(
+        self, caller: Caller, source: BinaryIO, found: Sniffed, name: str | None
+    ) -> MediaRow:
         size = await asyncio.to_thread(video_size, source) if found.kind == "video" else None
         # The copy (the slow part) happens before the lock; naming it is a rename under it.
         staged = await self.blobs.stage(source)
@@ -167,6 +189,7 @@ class MediaService:
                     height=size[1] if size else None,
                     blob_key=key,
                     thumb_key=None,
+                    name=name,
                 )
             except BaseException:
                 await self.files.forget_locked((key,))
@@ -209,7 +232,7 @@ class MediaService:
             mime=mime,
             etag=f'"{key.partition(".")[0]}"',
             inline=row.kind in INLINE_KINDS,
-            filename=f"{media_id}{'-thumb' if thumbnail else ''}.{suffix}",
+            filename=_served_name(row, media_id, suffix, thumbnail=thumbnail),
             uploaded_at=row.created_at,
         )
 

@@ -70,6 +70,7 @@ def media_json(item: MediaRow) -> dict[str, Any]:
         "height": item.height,
         "url": f"/v1/media/{item.id}",
         "thumbnail_url": f"/v1/media/{item.id}/thumbnail" if item.thumb_key else None,
+        "name": item.name,
     }
 
 

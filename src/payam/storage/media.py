@@ -50,6 +50,7 @@ class MediaRow:
     thumb_key: str | None
     created_at: float
     attached_at: float | None
+    name: str | None = None  # as sent, sanitised
 
 
 _COLUMNS = tuple(media.c)
@@ -219,9 +220,13 @@ async def _delete_uncarried(conn: AsyncConnection, media_ids: Sequence[int]) -> 
 async def release_owner(conn: AsyncConnection, owner_id: int) -> list[str]:
     """Account erasure: the user's uploads that no message carries go (the messages they sent
     were released before). Uploads still carried by others' forwards stay with those
-    messages and lose their uploader (``owner_id`` is set NULL with the account row)."""
+    messages and lose their uploader (``owner_id`` is set NULL with the account row) and the
+    file name they gave it."""
     owned = list((await conn.scalars(select(media.c.id).where(media.c.owner_id == owner_id))).all())
-    return await _delete_uncarried(conn, owned)
+    freed = await _delete_uncarried(conn, owned)
+    # What stays with others' forwards keeps its bytes but not the name the user gave it.
+    await conn.execute(update(media).where(media.c.owner_id == owner_id).values(name=None))
+    return freed
 
 
 async def expire_unattached(conn: AsyncConnection, created_before: float) -> tuple[int, list[str]]:

@@ -634,6 +634,9 @@ media = Table(
         index=True,
         info=personal("media_content", ["P5.1", "P3.3"], MEDIA),
     ),
+    # The file name the uploader sent, sanitised (domain/file_names.py); served in
+    # Content-Disposition. Personal: a name can say who or what ("sara-passport.pdf").
+    Column("name", String(255), nullable=True, info=personal("file_name", ["P5.1"], MEDIA)),
     Column("created_at", Float, nullable=False, info=personal("message_meta", ["P5.1"], MEDIA)),
     # When it was first attached to a message; NULL while it is an unattached upload.
     Column("attached_at", Float, nullable=True, info=not_personal()),
@@ -903,8 +906,8 @@ draw_winners = Table(
 
 
 # Full-text search lives beside the declared tables, made by migration 0002: on SQLite the FTS5
-# table messages_fts (and its shadow tables messages_fts_*) with triggers, on PostgreSQL an
-# expression GIN index. Schema comparisons leave these alone.
+# table messages_fts (and its shadow tables messages_fts_*) with triggers (as 0009 left them),
+# on PostgreSQL an expression GIN index. Schema comparisons leave these alone.
 SEARCH_OBJECTS = frozenset({"messages_fts", "ix_messages_text_search"})
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from email.utils import formatdate
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
@@ -13,6 +14,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from payam.api.deps import CallerDep, ServicesDep
 from payam.api.uploads import received_file, upload_body
+from payam.domain.file_names import ascii_fallback
 from payam.services.media import ServedMedia
 
 router = APIRouter(prefix="/v1", tags=["media"])
@@ -34,6 +36,7 @@ _MEDIA_JSON = {
             ("height", ["integer", "null"]),
             ("url", "string"),
             ("thumbnail_url", ["string", "null"]),
+            ("name", ["string", "null"]),
         )
     },
 }
@@ -94,7 +97,9 @@ async def upload_media(request: Request, caller: CallerDep, services: ServicesDe
         too_large=services.media.too_large(),
         what="the file",
     ) as upload:
-        stored = await services.media.upload(caller, upload.file, upload.content_type)
+        stored = await services.media.upload(
+            caller, upload.file, upload.content_type, upload.filename
+        )
     return JSONResponse(stored, status_code=status.HTTP_201_CREATED)
 
 
@@ -117,6 +122,14 @@ async def get_media_thumbnail(
     return _send(served, request, services)
 
 
+def content_disposition(disposition: str, name: str) -> str:
+    """RFC 6266: an ASCII ``filename`` for old clients and the exact name, percent-encoded
+    UTF-8, in ``filename*`` (RFC 5987). The name was cleaned when stored: no quotes, no
+    separators, no control characters."""
+    fallback = ascii_fallback(name, default="download")
+    return f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
 def _send(served: ServedMedia, request: Request, services: ServicesDep) -> Response:
     disposition = "inline" if served.inline else "attachment"
     headers = {
@@ -126,7 +139,7 @@ def _send(served: ServedMedia, request: Request, services: ServicesDep) -> Respo
         "X-Content-Type-Options": "nosniff",
         # Even opened directly in a browser, an upload runs nothing and loads nothing.
         "Content-Security-Policy": "default-src 'none'; sandbox",
-        "Content-Disposition": f'{disposition}; filename="{served.filename}"',
+        "Content-Disposition": content_disposition(disposition, served.filename),
         # This upload's time, not the shared file's: a file's own time would tell whoever
         # uploads the same bytes when someone first did.
         "Last-Modified": formatdate(served.uploaded_at, usegmt=True),

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Response, status
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.background import BackgroundTask
 
 from payam.api.deps import CallerDep, IpDep, ServicesDep
 from payam.api.schemas import CodeRequest, CodeResponse, UserOut
@@ -51,14 +53,17 @@ class Erasure(BaseModel):
 async def export(caller: CallerDep, services: ServicesDep) -> Response:
     """Everything the server holds about the caller (P11.1): a zip with ``export.json`` (layout
     in docs/privacy.md), ``export.html`` and the files they uploaded under ``media/``."""
-    data = await services.export.export_zip(caller)
-    return Response(
-        data,
+    export = await services.export.export_file(caller)
+    # Built in a temporary file off the event loop, streamed from it in chunks (issue 9 #12).
+    return StreamingResponse(
+        export.chunks(),
         media_type="application/zip",
         headers={
             "Content-Disposition": f'attachment; filename="payam-export-{caller.user_id}.zip"',
+            "Content-Length": str(export.size),
             "Cache-Control": "no-store",
         },
+        background=BackgroundTask(export.close),
     )
 
 

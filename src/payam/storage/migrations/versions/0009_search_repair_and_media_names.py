@@ -1,4 +1,7 @@
-"""the SQLite search index follows edits: one trigger per edit, then a rebuild
+"""the SQLite search index follows edits (one trigger per edit, then a rebuild); media keep
+their file name
+
+Two changes of issue 9, in one revision. First, the search index:
 
 Migration 0002 kept the FTS5 index in step with an edit by two ``AFTER UPDATE OF text``
 triggers, one removing the old text and one adding the new. SQLite runs triggers on the same
@@ -14,12 +17,17 @@ table, which repairs databases damaged by earlier edits; a rebuild reads only wh
 now, so nothing removed comes back (P5.3). PostgreSQL's index is an expression index over the
 row itself and was never affected: nothing changes there.
 
+Second, ``media.name``: the file name the uploader sent, sanitised, served in
+Content-Disposition (personal data: in the data map, the export, erased with the uploader).
+Uploads made before have none and are served under their id, as before.
+
 Revision ID: 0009
 Revises: 0008
 """
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
@@ -62,6 +70,8 @@ REBUILD = "INSERT INTO messages_fts(messages_fts) VALUES ('rebuild')"
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("media", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("name", sa.String(length=255), nullable=True))
     if op.get_bind().dialect.name != "sqlite":
         return
     for name in OLD_NAMES:
@@ -73,6 +83,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("media", schema=None) as batch_op:
+        batch_op.drop_column("name")
     if op.get_bind().dialect.name != "sqlite":
         return
     for name in NEW_NAMES:
