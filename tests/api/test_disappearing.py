@@ -190,6 +190,10 @@ async def test_an_expired_message_is_answered_by_no_route(harness: Harness) -> N
         f"/v1/chats/{chat}/messages/{gone['id']}", json={"text": "back"}, headers=sara.headers
     )
     assert edit.status_code == 404
+    retry = await send(harness, sara, chat, "vanishing words", client_id=gone["client_id"])
+    assert retry.headers["Idempotent-Replayed"] == "true"  # stored once, but not shown
+    assert retry.json()["id"] == gone["id"]
+    assert retry.json()["text"] is None
     export = await harness.services.export.collect(sara.user_id)
     assert "vanishing" not in str(export)
     assert "kept words" in str(export)
