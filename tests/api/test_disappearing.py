@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from payam.domain.limits import MESSAGE_TTL_MAX_SECONDS, MESSAGE_TTL_MIN_SECONDS
 from payam.storage.tables import media, messages
+from tests.api.channel_post_helpers import make_channel, post
 from tests.api.message_helpers import direct_chat, group_chat, history, people, send, sent
 from tests.api.test_admin import make_admin
 from tests.api.test_media import everything_on_disk, fetch, uploaded
@@ -284,3 +285,26 @@ async def test_a_reported_message_that_expired_is_not_shown_to_moderators(
         headers=omid.headers,
     )
     assert too_late.status_code == 404
+
+
+async def test_in_a_channel_admins_set_the_timer_and_its_posts_disappear_for_every_reader(
+    harness: Harness,
+) -> None:
+    owner, admin, reader, passer = await people(harness, "Owner", "Admin", "Reader", "Passer")
+    channel = await make_channel(harness, owner, admins=[admin], subscribers=[reader])
+    refused = await set_ttl(harness, reader, channel, 60)
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "not_admin"
+    assert (await set_ttl(harness, passer, channel, 60)).status_code == 404  # not subscribed
+    assert (await set_ttl(harness, admin, channel, 60)).status_code == 204
+    assert (await chat_of(harness, passer, channel))["message_ttl"] == 60  # public
+
+    posted = await post(harness, owner, channel, "a post that goes")
+    assert posted.status_code == 201, posted.text
+    assert posted.json()["expires_at"] is not None
+    assert (await chat_of(harness, reader, channel))["unread_count"] == 1
+    harness.clock.advance(60)
+    for who in (owner, reader, passer):
+        shown = await harness.http.get(f"/v1/chats/{channel}/messages", headers=who.headers)
+        assert shown.json()["messages"] == []
+    assert (await chat_of(harness, reader, channel))["unread_count"] == 0
