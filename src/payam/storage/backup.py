@@ -90,6 +90,10 @@ def restore_postgres(url: str, schema: str, dump: Path) -> None:
 
 
 def _run(command: list[str]) -> None:
+    if shutil.which(command[0]) is None:
+        raise RuntimeError(
+            f"{command[0]} is not installed (the PostgreSQL client tools, as new as the server)"
+        )
     done = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
     if done.returncode != 0:
         # The URL (and any password in it) stays out of the message.
