@@ -53,10 +53,6 @@ def _libpq(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def pg_tools_available() -> bool:
-    return shutil.which("pg_dump") is not None and shutil.which("pg_restore") is not None
-
-
 def dump_postgres(url: str, schema: str, target: Path) -> None:
     """``pg_dump`` of one schema in the custom format (raises with pg_dump's message)."""
     _run(
