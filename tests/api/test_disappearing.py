@@ -116,7 +116,13 @@ async def test_a_users_default_is_given_to_the_chats_they_create(harness: Harnes
     assert me["default_message_ttl"] == 86400
     assert me["name"] == "Sara"  # the other fields are left as they were
 
-    group = await group_chat(harness, sara, [omid])
+    created = await harness.http.post(
+        "/v1/chats",
+        json={"type": "group", "title": "G", "member_ids": [omid.user_id]},
+        headers=sara.headers,
+    )
+    assert created.json()["message_ttl"] == 86400
+    group = created.json()["id"]
     assert (await chat_of(harness, omid, group))["message_ttl"] == 86400
     direct = await direct_chat(harness, sara, omid)
     assert (await chat_of(harness, omid, direct))["message_ttl"] == 86400
