@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from payam.domain.limits import MESSAGE_TTL_MAX_SECONDS, MESSAGE_TTL_MIN_SECONDS
 from payam.storage.tables import media, messages
+from tests.api.channel_post_helpers import make_channel, post
 from tests.api.message_helpers import direct_chat, group_chat, history, people, send, sent
 from tests.api.test_admin import make_admin
 from tests.api.test_media import everything_on_disk, fetch, uploaded
@@ -115,7 +116,13 @@ async def test_a_users_default_is_given_to_the_chats_they_create(harness: Harnes
     assert me["default_message_ttl"] == 86400
     assert me["name"] == "Sara"  # the other fields are left as they were
 
-    group = await group_chat(harness, sara, [omid])
+    created = await harness.http.post(
+        "/v1/chats",
+        json={"type": "group", "title": "G", "member_ids": [omid.user_id]},
+        headers=sara.headers,
+    )
+    assert created.json()["message_ttl"] == 86400
+    group = created.json()["id"]
     assert (await chat_of(harness, omid, group))["message_ttl"] == 86400
     direct = await direct_chat(harness, sara, omid)
     assert (await chat_of(harness, omid, direct))["message_ttl"] == 86400
@@ -190,6 +197,10 @@ async def test_an_expired_message_is_answered_by_no_route(harness: Harness) -> N
         f"/v1/chats/{chat}/messages/{gone['id']}", json={"text": "back"}, headers=sara.headers
     )
     assert edit.status_code == 404
+    retry = await send(harness, sara, chat, "vanishing words", client_id=gone["client_id"])
+    assert retry.headers["Idempotent-Replayed"] == "true"  # stored once, but not shown
+    assert retry.json()["id"] == gone["id"]
+    assert retry.json()["text"] is None
     export = await harness.services.export.collect(sara.user_id)
     assert "vanishing" not in str(export)
     assert "kept words" in str(export)
@@ -280,3 +291,26 @@ async def test_a_reported_message_that_expired_is_not_shown_to_moderators(
         headers=omid.headers,
     )
     assert too_late.status_code == 404
+
+
+async def test_in_a_channel_admins_set_the_timer_and_its_posts_disappear_for_every_reader(
+    harness: Harness,
+) -> None:
+    owner, admin, reader, passer = await people(harness, "Owner", "Admin", "Reader", "Passer")
+    channel = await make_channel(harness, owner, admins=[admin], subscribers=[reader])
+    refused = await set_ttl(harness, reader, channel, 60)
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "not_admin"
+    assert (await set_ttl(harness, passer, channel, 60)).status_code == 404  # not subscribed
+    assert (await set_ttl(harness, admin, channel, 60)).status_code == 204
+    assert (await chat_of(harness, passer, channel))["message_ttl"] == 60  # public
+
+    posted = await post(harness, owner, channel, "a post that goes")
+    assert posted.status_code == 201, posted.text
+    assert posted.json()["expires_at"] is not None
+    assert (await chat_of(harness, reader, channel))["unread_count"] == 1
+    harness.clock.advance(60)
+    for who in (owner, reader, passer):
+        shown = await harness.http.get(f"/v1/chats/{channel}/messages", headers=who.headers)
+        assert shown.json()["messages"] == []
+    assert (await chat_of(harness, reader, channel))["unread_count"] == 0

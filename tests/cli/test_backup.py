@@ -94,15 +94,29 @@ async def test_a_restore_brings_the_backup_back_and_keeps_later_erasures(
             headers=nima.headers,
         )
         group_id = group.json()["id"]
+        timed = await harness.http.post(
+            "/v1/chats",
+            json={"type": "group", "title": "T", "member_ids": [omid.user_id]},
+            headers=sara.headers,
+        )
+        timed_id = timed.json()["id"]
+        ttl = await harness.http.patch(
+            f"/v1/chats/{timed_id}", json={"message_ttl": HOUR}, headers=sara.headers
+        )
+        assert ttl.status_code == 204
         file = await uploaded(harness, omid, marked("backup"), filename="a.pdf")
-        for who, chat_id, body in (
-            (sara, chat, {"text": "before the backup"}),
-            (omid, chat, {"media_ids": [file["id"]]}),
-            (nima, group_id, {"text": "nima wrote this"}),
+        for n, (who, chat_id, body) in enumerate(
+            (
+                (sara, chat, {"text": "before the backup"}),
+                (omid, chat, {"media_ids": [file["id"]]}),
+                (nima, group_id, {"text": "nima wrote this"}),
+                # Expires hours before the restore (no sweep runs in these phases).
+                (omid, timed_id, {"text": "short lived"}),
+            )
         ):
             sent = await harness.http.post(
                 f"/v1/chats/{chat_id}/messages",
-                json={"client_id": f"c{len(body)}{who.user_id}", **body},
+                json={"client_id": f"c{n}", **body},
                 headers=who.headers,
             )
             assert sent.status_code == 201, sent.text
@@ -152,10 +166,12 @@ async def test_a_restore_brings_the_backup_back_and_keeps_later_erasures(
             ]
         assert sorted(ids) == sorted([sara.user_id, omid.user_id])
         assert "nima wrote this" not in left
+        assert "short lived" not in left  # disappeared since the backup: removed by the restore
         assert (await harness.http.get("/v1/me", headers=nima.headers)).status_code == 401
     if database.backend == "sqlite":
         raw = await asyncio.to_thread(Path(database.url.split("///", 1)[1]).read_bytes)
         assert b"nima wrote this" not in raw
+        assert b"short lived" not in raw
         assert b"before the backup" in raw
 
 

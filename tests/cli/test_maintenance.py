@@ -113,6 +113,8 @@ def test_prune_deletes_expired_access_log_entries_and_prints_counts(tmp_path: Pa
             "draw_winners",
             "view_marks",
             "view_salts",
+            "expired_messages",
+            "erasure_log",
             "unattached_media",
             "file_leftovers",
             "sms_outbox_lines",

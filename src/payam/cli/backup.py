@@ -87,6 +87,9 @@ def restore(
             for user_id in restored.to_erase:
                 if await services.erasure.replay_erasure(user_id) is not None:
                     erased += 1
+            # Messages that disappeared since the backup was made go before anyone reads.
+            await services.ttl.expire()
+            await services.purge.stop()
             await services.purge.run()
         finally:
             await services.db.dispose()

@@ -39,7 +39,7 @@ from payam.domain.events import PendingUpdate, Update
 from payam.domain.models import Caller
 from payam.services.files import Files
 from payam.services.purge import Purger
-from payam.services.render import message_json, render_messages
+from payam.services.render import gone_json, message_json, render_messages
 from payam.services.updates import UpdateLog
 from payam.storage import blocks as block_store
 from payam.storage import chats as chat_store
@@ -701,7 +701,7 @@ class _BatchContext:
         """The row to insert for ``r``, the stored message it repeats, or why not."""
         earlier = self.existing.get((r.sender_id, r.client_id))
         if earlier is not None:
-            return _replay(earlier, r)
+            return _replay(earlier, r, now)
         chat = self.chats.get(r.chat_id)
         channel = r.chat_id in self.channels
         if channel:
@@ -769,9 +769,13 @@ class _BatchContext:
         }
 
 
-def _replay(earlier: MessageRow, r: _SendRequest) -> Sent | PayamError:
+def _replay(earlier: MessageRow, r: _SendRequest, now: float) -> Sent | PayamError:
     if earlier.chat_id != r.chat_id:
         return _conflict()
+    if ttl_store.expired(earlier.expires_at, now):
+        # A retry after the message disappeared learns that it was stored, not what it said
+        # (P5.3): its place in the chat only, as a message deleted for the viewer.
+        return Sent(gone_json(earlier), created=False)
     # No hash once edited or deleted (a hash of removed text is a trace of it): a retry of such
     # a client_id can only be told by its chat, and is answered with the message as it is now.
     if earlier.content_hash is None or earlier.content_hash == r.hash:

@@ -53,10 +53,6 @@ def _libpq(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def pg_tools_available() -> bool:
-    return shutil.which("pg_dump") is not None and shutil.which("pg_restore") is not None
-
-
 def dump_postgres(url: str, schema: str, target: Path) -> None:
     """``pg_dump`` of one schema in the custom format (raises with pg_dump's message)."""
     _run(
@@ -90,6 +86,10 @@ def restore_postgres(url: str, schema: str, dump: Path) -> None:
 
 
 def _run(command: list[str]) -> None:
+    if shutil.which(command[0]) is None:
+        raise RuntimeError(
+            f"{command[0]} is not installed (the PostgreSQL client tools, as new as the server)"
+        )
     done = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
     if done.returncode != 0:
         # The URL (and any password in it) stays out of the message.

@@ -63,6 +63,9 @@ class ChatOut(BaseModel):
     id: int
     type: str
     title: str | None
+    message_ttl: int | None = Field(
+        default=None, description="the disappearing-messages timer in seconds, or null (P5.3)"
+    )
     model_config = {"extra": "allow"}
 
 
