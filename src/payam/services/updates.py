@@ -43,24 +43,20 @@ class UpdateLog:
         now = self.clock.now()
         next_seq = dict(first)
         out: list[Update] = []
-        rows = []
+        rows: list[tuple[Any, ...]] = []
+        last: dict[str, Any] | None = None
+        payload: str | None = None
         for p in pending:
             seq = next_seq[p.user_id]
             next_seq[p.user_id] = seq + 1
             out.append(
                 Update(p.user_id, seq, p.kind, p.chat_id, p.message_id, p.payload, now, p.message)
             )
-            rows.append(
-                {
-                    "user_id": p.user_id,
-                    "seq": seq,
-                    "kind": p.kind,
-                    "chat_id": p.chat_id,
-                    "message_id": p.message_id,
-                    "payload": json.dumps(p.payload, separators=(",", ":")) if p.payload else None,
-                    "created_at": now,
-                }
-            )
+            if p.payload is not last:  # one payload is shared by every member it goes to
+                last = p.payload
+                payload = json.dumps(last, separators=(",", ":")) if last else None
+            # In store.COLUMNS order.
+            rows.append((p.user_id, seq, p.kind, p.chat_id, p.message_id, payload, now))
         await store.insert_many(conn, rows)
         return out
 
