@@ -167,6 +167,10 @@ def create_app(
         services.bus.subscribe(
             gateway.on_updates, gateway.on_ephemeral, gateway.on_resync, gateway.on_channel
         )
+        # Long polls (GET /v1/updates?timeout=S) are woken by the same bus.
+        services.bus.subscribe(
+            services.updates.on_updates, services.updates.on_ephemeral, services.updates.on_resync
+        )
         await services.bus.start()
         services.access_log.start()
         services.consents.start()
