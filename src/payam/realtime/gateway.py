@@ -348,7 +348,7 @@ class Gateway:
                 self._encoded.pop(next(iter(self._encoded)))
             kept = self._encoded[key] = (message, _dumps(message))
         if update.created_at != self._at[0]:
-            self._at = (update.created_at, _dumps(iso(update.created_at)))
+            self._at = (update.created_at, json.dumps(iso(update.created_at)))
         chat = "null" if update.chat_id is None else int(update.chat_id)
         # Kinds are the constants of domain/events.py: plain ASCII words, nothing to escape.
         return (
