@@ -35,6 +35,7 @@ from payam.config import EventBusKind, Settings, SmsBackend
 from payam.domain.clock import Clock, SystemClock
 from payam.domain.keys import Keys
 from payam.realtime import routes as realtime_routes
+from payam.realtime.collector import CollectorPolicy
 from payam.realtime.gateway import Gateway
 from payam.services.access_log import AccessLogWriter
 from payam.services.admin import AdminService
@@ -154,6 +155,7 @@ def create_app(
         services.chats,
         services.bus,
         buffer_limit=settings.ws_buffer_limit,
+        collector=CollectorPolicy(),
     )
 
     @asynccontextmanager

@@ -50,6 +50,7 @@ def serve(
     import uvicorn  # noqa: PLC0415
 
     from payam.app import create_app  # noqa: PLC0415
+    from payam.realtime.collector import watch_pauses  # noqa: PLC0415
 
     settings = settings_with(host=host, port=port, data_dir=data_dir)
     logging.basicConfig(
@@ -65,6 +66,9 @@ def serve(
     # it, a pause of tens of milliseconds each time (docs/benchmarks.md).
     gc.collect()
     gc.freeze()
+    # Sockets opened later are frozen by the gateway's CollectorPolicy; a full collection
+    # that still takes long is logged (realtime/collector.py).
+    watch_pauses()
     uvicorn.run(
         application,
         host=settings.host,

@@ -54,6 +54,7 @@ from payam.domain.errors import InvalidInput, PayamError
 from payam.domain.events import Update, iso
 from payam.domain.models import Caller
 from payam.realtime.channels import ChannelIndex
+from payam.realtime.collector import CollectorPolicy
 from payam.services.chats import ChatService
 from payam.services.messages import MessageService
 from payam.services.updates import UpdateLog
@@ -317,7 +318,10 @@ class Gateway:
         *,
         buffer_limit: int = 2000,
         max_in_flight: int = MAX_SENDS_IN_FLIGHT,
+        collector: CollectorPolicy | None = None,
     ) -> None:
+        self.collector = collector
+        self.open_count = 0
         self.updates = updates
         self.messages = messages
         self.chats = chats
@@ -429,6 +433,9 @@ class Gateway:
     async def serve(self, websocket: WebSocket, caller: Caller) -> None:
         connection = Connection(self, websocket, caller)
         self.connections[caller.user_id].add(connection)
+        self.open_count += 1
+        if self.collector is not None:
+            self.collector.opened(self.open_count)
         # Indexed before the query: a join committed meanwhile is heard, and waits for it.
         self.channel_index.open(connection)
         writer = asyncio.create_task(connection.writer(), name="ws-writer")
@@ -447,6 +454,9 @@ class Gateway:
                 users.discard(connection)
                 if not users:
                     del self.connections[caller.user_id]
+            self.open_count -= 1
+            if self.collector is not None:
+                self.collector.closed(self.open_count)
             # Sends under way carry on (their messages are stored); their acks go nowhere,
             # and the client's retry with the same client_id gets the stored message.
             writer.cancel()
