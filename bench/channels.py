@@ -72,7 +72,9 @@ class Setup:
 def database(data_dir: Path) -> Database:
     settings = Settings(data_dir=data_dir)
     return Database(
-        settings.resolved_database_url(), sqlite_synchronous=settings.sqlite_synchronous
+        settings.resolved_database_url(),
+        sqlite_synchronous=settings.sqlite_synchronous,
+        schema=settings.database_schema,
     )
 
 

@@ -7,6 +7,12 @@ group (one owner, 50 members); the 20 direct chats are opened over HTTP. Usage:
     python -m bench.scenarios [--only sequential,group,direct,latency] [--sends 500]
                               [--per-sender 100] [--rates 5,20,100,1000] [--seconds 10]
                               [--connected 51] [--profile DIR] [--server-env K=V ...]
+                              [--workers N]
+
+On PostgreSQL with the Redis bus (for ``--workers``), set ``PAYAM_DATABASE_URL``,
+``PAYAM_DATABASE_SCHEMA`` (an existing, empty schema), ``PAYAM_EVENT_BUS=redis`` and
+``PAYAM_REDIS_CHANNEL`` in the environment: the set-up and the server both read them. The
+server's CPU is its own and its workers'.
 
 sequential: one member sends ``--sends`` messages into the group over HTTP, one at a time.
 group: 20 members send ``--per-sender`` each into the group over HTTP, concurrently, each on
@@ -268,7 +274,8 @@ async def main(args: argparse.Namespace) -> None:
         ids, tokens = await create_accounts(data_dir, count, list(range(count)))
         group = await create_group(data_dir, ids[:GROUP_SIZE])
         setup = Setup(group, [tokens[i] for i in range(GROUP_SIZE)])
-        with running_server(extra_env, data_dir=data_dir) as server:
+        args_ = ["--workers", str(args.workers)] if args.workers > 1 else []
+        with running_server(extra_env, data_dir=data_dir, args=args_) as server:
             direct_tokens = [tokens[i] for i in range(GROUP_SIZE, count)]
             direct = await open_direct_chats(server, direct_tokens, ids[GROUP_SIZE:count])
             setup.pairs = list(zip(direct_tokens[::2], direct, strict=True))
@@ -322,6 +329,9 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--connected", type=int, default=GROUP_SIZE)
     parser.add_argument("--profile", help="write py-spy raw profiles of the server here")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="serve --workers N (PostgreSQL and Redis only)"
+    )
     parser.add_argument(
         "--server-env", action="append", default=[], help="K=V for the server's environment"
     )
