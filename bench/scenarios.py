@@ -4,7 +4,7 @@ Drives a real ``payam serve`` (SQLite default, durable commits, rate limits off)
 Users and their devices are bulk-written through the storage layer, and so is the 51-member
 group (one owner, 50 members); the 20 direct chats are opened over HTTP. Usage:
 
-    python -m bench.scenarios [--only sequential,group,direct,latency] [--sends 500]
+    python -m bench.scenarios [--only sequential,group,direct,reads,latency] [--sends 500]
                               [--per-sender 100] [--rates 5,20,100,1000] [--seconds 10]
                               [--connected 51] [--profile DIR] [--server-env K=V ...]
                               [--workers N]
@@ -16,7 +16,8 @@ server's CPU is its own and its workers'.
 
 sequential: one member sends ``--sends`` messages into the group over HTTP, one at a time.
 group: 20 members send ``--per-sender`` each into the group over HTTP, concurrently, each on
-its own keep-alive connection, one request at a time. direct: 20 senders, each in its own
+its own keep-alive connection, one request at a time. reads: ``GET /v1/me``, a history page
+of 50 and the chat list, one at a time (``--reads`` each). direct: 20 senders, each in its own
 direct chat with a user of its own, the same way. latency: ``--connected`` members of the
 group hold a WebSocket (resumed, live); 20 of them send over their socket, open loop, at each
 of ``--rates`` msgs/s for ``--seconds`` (at most 5,000 messages per rate), and every other
@@ -163,6 +164,39 @@ def rate_line(count: int, wall: float, latencies: list[float]) -> str:
     )
 
 
+# -- plain authenticated reads -------------------------------------------------------------------
+
+
+async def reads_phase(server: Server, setup: Setup, count: int) -> None:
+    """GET /v1/me, a history page of 50, and the chat list: ``count`` of each, one at a time
+    on one keep-alive connection, by a member of the group (run after the sends, so the page
+    is full)."""
+    token = setup.members[2]
+    for name, path in (
+        ("GET /v1/me", "/v1/me"),
+        ("history page of 50", f"/v1/chats/{setup.group}/messages?limit=50"),
+        ("chat list", "/v1/chats"),
+    ):
+        http = Http(server)
+        latencies = []
+        try:
+            status, answer = await http.request("GET", path, token)  # warm
+            if status != 200:
+                raise RuntimeError(f"{path}: {status} {answer!r}")
+            usage = Usage(server)
+            for _ in range(count):
+                t0 = time.perf_counter()
+                await http.request("GET", path, token)
+                latencies.append(time.perf_counter() - t0)
+        finally:
+            http.close()
+        print(
+            f"reads: {name}, {count} requests: p50 {ms(percentile(latencies, 50))}, "
+            f"p99 {ms(percentile(latencies, 99))}"
+        )
+        print(usage.report(count, "request"))
+
+
 # -- send to receive ------------------------------------------------------------------------------
 
 
@@ -304,6 +338,8 @@ async def main(args: argparse.Namespace) -> None:
                     sent = await http_senders(server, setup.pairs, args.per_sender, "d")
                 print(rate_line(*sent))
                 print(usage.report(sent[0]))
+            if "reads" in phases:
+                await reads_phase(server, setup, args.reads)
             if "latency" in phases:
                 rates = [float(r) for r in args.rates.split(",")]
                 await latency_phase(server, setup, rates, args.seconds, args.connected, profile)
@@ -322,7 +358,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--only", default="sequential,group,direct,latency")
+    parser.add_argument("--only", default="sequential,group,direct,reads,latency")
+    parser.add_argument("--reads", type=int, default=500, help="requests of each read")
     parser.add_argument("--sends", type=int, default=500)
     parser.add_argument("--per-sender", type=int, default=100)
     parser.add_argument("--rates", default="5,20,100,1000")
