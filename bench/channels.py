@@ -38,6 +38,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -71,7 +72,9 @@ class Setup:
 def database(data_dir: Path) -> Database:
     settings = Settings(data_dir=data_dir)
     return Database(
-        settings.resolved_database_url(), sqlite_synchronous=settings.sqlite_synchronous
+        settings.resolved_database_url(),
+        sqlite_synchronous=settings.sqlite_synchronous,
+        schema=settings.database_schema,
     )
 
 
@@ -305,11 +308,14 @@ class LiveSocket(asyncio.Protocol):
             self.transport.close()
 
 
-async def open_live_socket(server: Server, token: str, live: Live) -> LiveSocket:
+async def open_live_socket(
+    server: Server,
+    token: str,
+    live: Live,
+    factory: Callable[[Live], LiveSocket] = LiveSocket,
+) -> LiveSocket:
     loop = asyncio.get_running_loop()
-    transport, sock = await loop.create_connection(
-        lambda: LiveSocket(live), "127.0.0.1", server.port
-    )
+    transport, sock = await loop.create_connection(lambda: factory(live), "127.0.0.1", server.port)
     # uvloop may call connection_made only after this returns.
     sock.connection_made(transport)
     key = base64.b64encode(os.urandom(16)).decode()

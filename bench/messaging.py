@@ -449,6 +449,21 @@ async def idle_connections(server: Server, accounts: list[Account]) -> None:
         f"{len(sockets)} idle sockets ({(after - before) / len(sockets) / 1024:.1f} KiB each)"
     )
     await bounded(sockets, 500, lambda ws: ws.close())
+    print_collections(server)
+
+
+def print_collections(server: Server) -> None:
+    """The full garbage collections the server logged as slow (realtime/collector.py)."""
+    log = server.data_dir / "server.log"
+    pauses = [
+        float(line.split(" took ", 1)[1].split(" ms", 1)[0])
+        for line in (log.read_text().splitlines() if log.exists() else [])
+        if "full garbage collection took" in line
+    ]
+    print(
+        f"  full collections over 50 ms: {len(pauses)}"
+        + (f", longest {max(pauses):.0f} ms: {sorted(pauses)}" if pauses else "")
+    )
 
 
 # -- main -----------------------------------------------------------------------------------------

@@ -51,10 +51,22 @@ class Server:
         raise LookupError("VmRSS")
 
     def cpu_seconds(self) -> tuple[float, float]:
-        """User and system CPU time the server process has used so far."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        """User and system CPU time the server process has used so far, with its workers'
+        (``serve --workers N``: the processes it started, which live as long as it)."""
         tick = os.sysconf("SC_CLK_TCK")
-        return int(fields[11]) / tick, int(fields[12]) / tick
+        user = system = 0
+        for pid in [self.pid, *self.children()]:
+            with contextlib.suppress(OSError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                user += int(fields[11])
+                system += int(fields[12])
+        return user / tick, system / tick
+
+    def children(self) -> list[int]:
+        path = Path(f"/proc/{self.pid}/task/{self.pid}/children")
+        with contextlib.suppress(OSError):
+            return [int(pid) for pid in path.read_text().split()]
+        return []
 
     def code_for(self, phone: str) -> str:
         lines = (self.data_dir / "sms-outbox.jsonl").read_text().splitlines()
@@ -69,7 +81,10 @@ class Server:
 
 @contextlib.contextmanager
 def running_server(
-    extra_env: dict[str, str] | None = None, *, data_dir: Path | None = None
+    extra_env: dict[str, str] | None = None,
+    *,
+    data_dir: Path | None = None,
+    args: list[str] | None = None,
 ) -> Iterator[Server]:
     """A server on a fresh temporary data dir, or on ``data_dir`` if given (set up beforehand)."""
     with contextlib.ExitStack() as stack:
@@ -90,6 +105,7 @@ def running_server(
                 tmp,
                 "--log-level",
                 "warning",
+                *(args or []),
             ],
             env=env,
             stdout=subprocess.DEVNULL,
@@ -97,10 +113,10 @@ def running_server(
         )
         server = Server(Path(tmp), port, process.pid)
         try:
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + 120
             while True:
                 try:
-                    if httpx.get(server.url + "/health", timeout=1).status_code == 200:
+                    if httpx.get(server.url + "/health", timeout=5).status_code == 200:
                         break
                 except httpx.HTTPError:
                     pass

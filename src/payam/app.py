@@ -41,6 +41,7 @@ from payam.domain.clock import Clock, SystemClock
 from payam.domain.keys import Keys
 from payam.realtime import routes as realtime_routes
 from payam.realtime.calls import CallRelay
+from payam.realtime.collector import CollectorPolicy
 from payam.realtime.gateway import Gateway
 from payam.realtime.session_sweep import SessionSweeper
 from payam.services.access_log import AccessLogWriter
@@ -195,6 +196,10 @@ def listen(services: Services, gateway: Gateway, sweeper: SessionSweeper) -> Non
         gateway.on_channel,
         on_session_end=session_end,
     )
+    # Long polls (GET /v1/updates?timeout=S) are woken by the same bus.
+    services.bus.subscribe(
+        services.updates.on_updates, services.updates.on_ephemeral, services.updates.on_resync
+    )
 
 
 def _call_relay(services: Services) -> CallRelay:
@@ -238,6 +243,7 @@ def create_app(
         services.bus,
         buffer_limit=settings.ws_buffer_limit,
         calls=call_relay,
+        collector=CollectorPolicy(),
     )
 
     sweeper = SessionSweeper(

@@ -4,6 +4,8 @@ returns what a device missed in order of the per-user seq, pages with ``limit`` 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 from sqlalchemy import select
@@ -164,3 +166,111 @@ async def test_updates_after_the_end_of_the_log_ask_for_a_resync(harness: Harnes
     assert page["last_seq"] == 2
     assert page["resync_required"] is True
     assert (await updates(harness, bita, after=2))["resync_required"] is False
+
+
+# -- long polling (GET /v1/updates?timeout=S, issue #12) -----------------------------------------
+
+# Bounds the tests' own waits: a long poll that is never woken fails the test instead of
+# hanging it (no timing is asserted).
+BOUND = 20
+
+
+async def test_a_long_poll_answers_as_soon_as_a_message_arrives(harness: Harness) -> None:
+    ali, bita = await people(harness, "Ali", "Bita")
+    chat = await direct_chat(harness, ali, bita)
+    after = (await updates(harness, bita))["last_seq"]
+    poll = asyncio.create_task(updates(harness, bita, after=after, timeout=60))
+    for _ in range(20):  # let the poll reach its wait
+        await asyncio.sleep(0)
+    assert not poll.done()
+    message = await sent(harness, ali, chat, "are you there?")
+    async with asyncio.timeout(BOUND):
+        page = await poll
+    assert [(u["seq"], u["kind"]) for u in page["updates"]] == [(after + 1, "message_new")]
+    assert page["updates"][0]["message"]["id"] == message["id"]
+    assert page["last_seq"] == after + 1
+
+
+async def test_a_long_poll_with_something_new_answers_at_once_without_gap_or_duplicate(
+    harness: Harness,
+) -> None:
+    ali, bita = await people(harness, "Ali", "Bita")
+    chat = await direct_chat(harness, ali, bita)
+    for i in range(3):
+        await sent(harness, ali, chat, f"n{i}")
+    async with asyncio.timeout(BOUND):
+        page = await updates(harness, bita, after=1, limit=1, timeout=60)
+        rest = await updates(harness, bita, after=2, timeout=60)
+    assert [u["seq"] for u in page["updates"]] == [2]
+    assert page["has_more"] is True
+    assert [u["seq"] for u in rest["updates"]] == [3, 4]
+
+
+async def test_a_long_poll_is_not_woken_by_someone_elses_update(harness: Harness) -> None:
+    ali, bita, cyrus = await people(harness, "Ali", "Bita", "Cyrus")
+    chat = await direct_chat(harness, ali, bita)
+    after = (await updates(harness, cyrus))["last_seq"]
+    poll = asyncio.create_task(updates(harness, cyrus, after=after, timeout=60))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    await sent(harness, ali, chat, "not for cyrus")
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not poll.done()
+    poll.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await poll
+    assert harness.services.updates._waiting == {}
+
+
+async def test_long_poll_timeout_is_at_most_sixty_seconds(harness: Harness) -> None:
+    (ali,) = await people(harness, "Ali")
+    for bad in ({"timeout": 61}, {"timeout": -1}, {"timeout": "soon"}):
+        response = await harness.http.get("/v1/updates", params=bad, headers=ali.headers)
+        assert response.status_code == 422, bad
+    async with asyncio.timeout(BOUND):
+        page = await updates(harness, ali, timeout=0)  # the same as no timeout: at once
+    assert page["updates"] == []
+
+
+async def test_a_long_poll_with_nothing_new_ends_empty_when_its_time_is_up(
+    harness: Harness,
+) -> None:
+    ali, bita = await people(harness, "Ali", "Bita")
+    await direct_chat(harness, ali, bita)
+    last = (await updates(harness, bita))["last_seq"]
+    async with asyncio.timeout(BOUND):
+        page = await harness.services.updates.wait(bita.user_id, last, 100, 0.05)
+    assert page.updates == []
+    assert page.last_seq == last
+    assert harness.services.updates._waiting == {}
+
+
+async def test_a_bus_that_may_have_lost_wake_ups_makes_long_polls_read_again(
+    harness: Harness,
+) -> None:
+    ali, bita = await people(harness, "Ali", "Bita")
+    chat = await direct_chat(harness, ali, bita)
+    log = harness.services.updates
+    after = (await updates(harness, bita))["last_seq"]
+    poll = asyncio.create_task(log.wait(bita.user_id, after, 100, 60))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    # A message committed whose wake-up was lost (another process, a Redis reconnect).
+    publish = log.bus.publish
+    log.bus.publish = _nothing  # type: ignore[method-assign]
+    try:
+        await sent(harness, ali, chat, "lost wake-up")
+    finally:
+        log.bus.publish = publish  # type: ignore[method-assign]
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not poll.done()
+    log.on_resync()
+    async with asyncio.timeout(BOUND):
+        page = await poll
+    assert [u.kind for u in page.updates] == ["message_new"]
+
+
+async def _nothing(_updates: Any) -> None:
+    return None

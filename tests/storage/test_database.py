@@ -398,3 +398,59 @@ async def test_a_transaction_whose_first_statement_fails_is_rolled_back(db: Data
     async with db.write() as conn:
         await add_user(conn, 1)
     assert await count(db, users) == 1
+
+
+async def test_a_quick_write_is_two_trips_whatever_its_statements(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """write(quick=True): BEGIN with the first statement, COMMIT; the statements between run
+    on the event loop's thread (the group commit of sends, docs/benchmarks.md)."""
+    db = Database(sqlite_url(tmp_path / "p.sqlite3"))
+    try:
+        await migrate.upgrade(db)
+        trips: list[object] = []
+        original = aiosqlite.Connection._execute
+
+        async def counted(self: aiosqlite.Connection, fn: Any, *args: Any, **kw: Any) -> Any:
+            trips.append(fn)
+            return await original(self, fn, *args, **kw)  # type: ignore[no-untyped-call]
+
+        async with db.write() as conn:  # the writer connection, opened before counting
+            await add_user(conn, 0)
+        monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+        async with db.write(quick=True) as conn:
+            for n in range(1, 6):
+                await add_user(conn, n)
+            await conn.execute(update(users).where(users.c.id > 3).values(name="q"))
+            assert len(trips) == 1
+        assert len(trips) == 2
+        async with db.write() as conn:  # a plain write afterwards: a trip per statement again
+            await add_user(conn, 6)
+            await add_user(conn, 7)
+        assert len(trips) == 5
+        monkeypatch.undo()
+        assert await count(db, users) == 8
+    finally:
+        await db.dispose()
+
+
+async def test_a_quick_write_that_fails_midway_leaves_nothing_written(db: Database) -> None:
+    with pytest.raises(IntegrityError):
+        async with db.write(quick=True) as conn:
+            await add_user(conn, 1)
+            await add_user(conn, 2)
+            await conn.execute(
+                insert(devices).values(
+                    user_id=424242,  # no such user
+                    token_hash=b"t" * 32,
+                    model="m",
+                    os="o",
+                    app_version="1",
+                    created_at=0.0,
+                    last_active_at=0.0,
+                )
+            )
+    assert await count(db, users) == 0
+    async with db.write(quick=True) as conn:
+        await add_user(conn, 3)
+    assert await count(db, users) == 1

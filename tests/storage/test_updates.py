@@ -43,3 +43,23 @@ async def test_allocate_sends_one_statement_compiled_once_whatever_the_batch(
     assert set(counts) == {1}
     # One compiled form for a lone user (execute), one for two or more (executemany).
     assert len(cache) <= 2
+
+
+async def test_insert_many_stores_every_row_in_one_statement(db: Database) -> None:
+    async with db.write() as conn:
+        a, b = await make_users(conn, 2)
+    rows = [
+        (a, 1, "message_new", 7, 70, None, 1.5),
+        (b, 1, "read", 7, None, '{"user_id":1,"read_seq":3}', 2.5),
+        (a, 2, "chat_new", None, None, None, 3.5),
+    ]
+    async with db.write() as conn:
+        with recording(db) as sent:
+            await updates.insert_many(conn, rows)
+            await updates.insert_many(conn, [])
+    assert len(sent.statements) == 1
+    async with db.read() as conn:
+        got = await updates.after(conn, a, 0, 10) + await updates.after(conn, b, 0, 10)
+    assert [
+        (r.user_id, r.seq, r.kind, r.chat_id, r.message_id, r.payload, r.created_at) for r in got
+    ] == [rows[0], rows[2], rows[1]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -47,34 +48,114 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port [env PAYAM_PORT]")] = None,
     data_dir: DataDir = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning")] = "info",
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Server processes on the one port (PostgreSQL and the Redis bus only)",
+        ),
+    ] = 1,
 ) -> None:
     """Start the server (binds to 127.0.0.1:8080 by default)."""
     import uvicorn  # noqa: PLC0415
 
-    from payam.app import create_app  # noqa: PLC0415
-
     settings = settings_with(host=host, port=port, data_dir=data_dir)
     logs.configure(log_level)
+    if workers > 1:
+        refusal = workers_refusal(settings)
+        if refusal:
+            console.print(f"[red]{refusal}[/red]")
+            raise typer.Exit(code=2)
     console.print(
         f"payam on http://{settings.host}:{settings.port}  (data: {settings.data_dir.resolve()})"
+        + (f", {workers} workers" if workers > 1 else "")
     )
     raise_open_files_limit()
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": log_level,
+        "access_log": False,
+        # uvicorn's loggers propagate to ours, which redacts secrets (cli/logs.py).
+        "log_config": None,
+        **server_options(settings),
+    }
+    if workers > 1:
+        # Each worker builds its own app from the environment: hand it what the options said.
+        for name, value in (("PAYAM_DATA_DIR", data_dir), ("PAYAM_HOST", host)):
+            if value is not None:
+                os.environ[name] = str(value)
+        os.environ["PAYAM_PORT"] = str(settings.port)
+        os.environ[WORKER_LOG_LEVEL] = log_level
+        # Migrated once, here, before any worker starts (each would otherwise race to).
+        asyncio.run(_upgrade(settings))
+        uvicorn.run(
+            "payam.cli.main:worker_app",
+            factory=True,
+            workers=workers,
+            # A worker busy with a burst must not be taken for hung and killed (default 5 s).
+            timeout_worker_healthcheck=30,
+            **options,
+        )
+        return
+    uvicorn.run(built_app(settings), **options)
+
+
+def workers_refusal(settings: Settings) -> str | None:
+    """Why ``--workers`` cannot be used with these settings, if it cannot (docs/operations.md)."""
+    from payam.config import EventBusKind  # noqa: PLC0415
+
+    if settings.resolved_database_url().startswith("sqlite"):
+        return (
+            "--workers needs PostgreSQL (PAYAM_DATABASE_URL): SQLite has one writer at a time, "
+            "which one process already keeps busy, and its group commit lives in that process. "
+            "Run one process on SQLite."
+        )
+    if settings.event_bus is not EventBusKind.redis:
+        return (
+            "--workers needs the Redis bus (PAYAM_EVENT_BUS=redis): a message sent through one "
+            "worker must wake the sockets held by the others."
+        )
+    return None
+
+
+def built_app(settings: Settings) -> Any:
+    """The app, with what exists after building it out of the collector's sight."""
+    from payam.app import create_app  # noqa: PLC0415
+    from payam.realtime.collector import watch_pauses  # noqa: PLC0415
+
     application = create_app(settings)
     # What exists now (modules, routes, schemas, table metadata: some 130,000 objects) lives
     # as long as the process: out of the collector's sight, a full collection no longer walks
     # it, a pause of tens of milliseconds each time (docs/benchmarks.md).
     gc.collect()
     gc.freeze()
-    uvicorn.run(
-        application,
-        host=settings.host,
-        port=settings.port,
-        log_level=log_level,
-        access_log=False,
-        # uvicorn's loggers propagate to ours, which redacts secrets (cli/logs.py).
-        log_config=None,
-        **server_options(settings),
-    )
+    # Sockets opened later are frozen by the gateway's CollectorPolicy; a full collection
+    # that still takes long is logged (realtime/collector.py).
+    watch_pauses()
+    return application
+
+
+# How ``serve --workers N`` tells its workers the log level (each sets up its own logging).
+WORKER_LOG_LEVEL = "PAYAM_SERVE_LOG_LEVEL"
+
+
+def worker_app() -> Any:
+    """The app of one worker of ``serve --workers N`` (settings from the environment), logging
+    through the same redacting formatter as a single process (cli/logs.py)."""
+    logs.configure(os.environ.get(WORKER_LOG_LEVEL, "info"))
+    return built_app(Settings())
+
+
+async def _upgrade(settings: Settings) -> None:
+    from payam.storage import migrate  # noqa: PLC0415
+    from payam.storage.database import Database  # noqa: PLC0415
+
+    db = Database(settings.resolved_database_url(), schema=settings.database_schema)
+    try:
+        await migrate.upgrade(db)
+    finally:
+        await db.dispose()
 
 
 def server_options(settings: Settings) -> dict[str, Any]:

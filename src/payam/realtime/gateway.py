@@ -57,12 +57,13 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from payam.adapters.bus import EventBus
 from payam.domain import events
 from payam.domain.errors import InvalidInput, PayamError
-from payam.domain.events import Update
+from payam.domain.events import Update, iso
 from payam.domain.json_depth import nests_deeper_than
 from payam.domain.limits import WS_FRAME_MAX_CHARS, WS_FRAME_MAX_DEPTH
 from payam.domain.models import Caller
 from payam.realtime.calls import CallRelay
 from payam.realtime.channels import ChannelIndex
+from payam.realtime.collector import CollectorPolicy
 from payam.services.chats import ChatService
 from payam.services.messages import MessageService
 from payam.services.updates import UpdateLog
@@ -115,6 +116,10 @@ class SocketGone(Exception):
 
 def _dumps(body: dict[str, Any]) -> str:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+
+
+# Messages whose JSON was encoded lately, by id() (their dicts held, so an id is not reused).
+_ENCODED_KEPT = 64
 
 
 def _error(code: str, message: str, client_id: str | None = None) -> dict[str, Any]:
@@ -306,7 +311,7 @@ class Connection:
                 self.delivered,
             )
         self.buffer.popleft()
-        await self._send(_dumps({"type": "update", **update.to_json()}))
+        await self._send(self.gateway.update_text(update))
         self.delivered = max(self.delivered, update.seq)
 
     async def _replay(self) -> bool:
@@ -337,7 +342,7 @@ class Connection:
                     continue
                 # A join or leave whose live wake-up was lost still updates the channel index.
                 self.gateway.channel_index.follow(self, update)
-                await self._send(_dumps({"type": "update", **update.to_json()}))
+                await self._send(self.gateway.update_text(update))
                 self.delivered = update.seq
             if not page.has_more:
                 return True
@@ -362,9 +367,12 @@ class Gateway:
         buffer_limit: int = 2000,
         max_in_flight: int = MAX_SENDS_IN_FLIGHT,
         calls: CallRelay | None = None,
+        collector: CollectorPolicy | None = None,
     ) -> None:
         # call.* frames and socket closes go to the call relay (realtime/calls.py).
         self.calls = calls
+        self.collector = collector
+        self.open_count = 0
         self.updates = updates
         self.messages = messages
         self.chats = chats
@@ -377,6 +385,31 @@ class Gateway:
         # Connections with a channel frame queued whose writers are still to be woken.
         self._to_wake: deque[Connection] = deque()
         self._waker: asyncio.Task[None] | None = None
+        self._encoded: dict[int, tuple[dict[str, Any], str]] = {}
+        self._at: tuple[float | None, str] = (None, "null")  # the last update time, as JSON
+
+    def update_text(self, update: Update) -> str:
+        """The ``update`` frame of ``update``. A group message reaches every member with the
+        same message dict: its JSON is encoded once and spliced into each member's frame
+        (seq and time are each member's own); building the rest per member costs a few
+        microseconds (docs/benchmarks.md)."""
+        message = update.message
+        if message is None or update.payload:
+            return _dumps({"type": "update", **update.to_json()})
+        key = id(message)
+        kept = self._encoded.get(key)
+        if kept is None or kept[0] is not message:
+            if len(self._encoded) >= _ENCODED_KEPT:
+                self._encoded.pop(next(iter(self._encoded)))
+            kept = self._encoded[key] = (message, _dumps(message))
+        if update.created_at != self._at[0]:
+            self._at = (update.created_at, json.dumps(iso(update.created_at)))
+        chat = "null" if update.chat_id is None else int(update.chat_id)
+        # Kinds are the constants of domain/events.py: plain ASCII words, nothing to escape.
+        return (
+            f'{{"type":"update","seq":{int(update.seq)},"kind":"{update.kind}",'
+            f'"chat_id":{chat},"at":{self._at[1]},"message":{kept[1]}}}'
+        )
 
     # Bus handlers: synchronous and cheap, they only append to buffers.
     def on_updates(self, updates: Sequence[Update]) -> None:
@@ -460,6 +493,9 @@ class Gateway:
         self.connections[caller.user_id].add(connection)
         if self.calls is not None:
             self.calls.opened(connection)
+        self.open_count += 1
+        if self.collector is not None:
+            self.collector.opened(self.open_count)
         # Indexed before the query: a join committed meanwhile is heard, and waits for it.
         self.channel_index.open(connection)
         writer = asyncio.create_task(connection.writer(), name="ws-writer")
@@ -482,6 +518,9 @@ class Gateway:
                 users.discard(connection)
                 if not users:
                     del self.connections[caller.user_id]
+            self.open_count -= 1
+            if self.collector is not None:
+                self.collector.closed(self.open_count)
             # Sends under way carry on (their messages are stored); their acks go nowhere,
             # and the client's retry with the same client_id gets the stored message.
             writer.cancel()

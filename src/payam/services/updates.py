@@ -1,8 +1,15 @@
 """The updates log and fan-out (P5.1): record per-user updates inside a transaction, publish
-them after it commits, and replay what a device missed."""
+them after it commits, and replay what a device missed, at once or by long polling.
+
+A long poll (``wait``) registers a wake-up for its user before it reads the log, so an update
+committed between the read and the wait still wakes it; whatever wakes it, it answers from
+the log, the source of truth: the same no-gap, no-duplicate page as any other read. Woken by
+the same bus as the WebSocket gateway (``on_updates``), including other processes' updates on
+Redis; a bus that may have lost wake-ups (``on_resync``) wakes every poll to read again."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections import Counter
@@ -32,12 +39,57 @@ class UpdatePage:
     too_old: bool = False
 
 
+# The longest a long poll waits (GET /v1/updates?timeout=S).
+MAX_WAIT_SECONDS = 60
+
+
 class UpdateLog:
     def __init__(self, db: Database, clock: Clock, bus: EventBus) -> None:
         self.listeners: list[Callable[[Sequence[Update]], None]] = []
         self.db = db
         self.clock = clock
         self.bus = bus
+        # Long polls waiting, by user.
+        self._waiting: dict[int, set[asyncio.Event]] = {}
+
+    # Bus handlers: synchronous and cheap (app.py subscribes them).
+    def on_updates(self, updates: Sequence[Update]) -> None:
+        if not self._waiting:
+            return
+        for update in updates:
+            for event in self._waiting.get(update.user_id, ()):
+                event.set()
+
+    def on_ephemeral(self, _user_ids: Sequence[int], _event: dict[str, Any]) -> None:
+        """Typing and the like are for live sockets only: not in the log, no long poll."""
+
+    def on_resync(self) -> None:
+        for events in self._waiting.values():
+            for event in events:
+                event.set()
+
+    async def wait(self, user_id: int, after: int, limit: int, seconds: float) -> UpdatePage:
+        """``fetch``, but when nothing is new, wait up to ``seconds`` (at most
+        ``MAX_WAIT_SECONDS``) for something to be; an empty page when nothing came."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(0.0, min(float(seconds), MAX_WAIT_SECONDS))
+        while True:
+            woken = asyncio.Event()
+            waiting = self._waiting.setdefault(user_id, set())
+            waiting.add(woken)
+            try:
+                page = await self.fetch(user_id, after, limit)
+                remaining = deadline - loop.time()
+                if page.updates or page.too_old or remaining <= 0:
+                    return page
+                try:
+                    await asyncio.wait_for(woken.wait(), remaining)
+                except TimeoutError:
+                    return page
+            finally:
+                waiting.discard(woken)
+                if not waiting and self._waiting.get(user_id) is waiting:
+                    del self._waiting[user_id]
 
     async def record(self, conn: AsyncConnection, pending: Sequence[PendingUpdate]) -> list[Update]:
         """Give each pending update the next seq of its user and store it (no message text)."""
@@ -47,24 +99,20 @@ class UpdateLog:
         now = self.clock.now()
         next_seq = dict(first)
         out: list[Update] = []
-        rows = []
+        rows: list[tuple[Any, ...]] = []
+        last: dict[str, Any] | None = None
+        payload: str | None = None
         for p in pending:
             seq = next_seq[p.user_id]
             next_seq[p.user_id] = seq + 1
             out.append(
                 Update(p.user_id, seq, p.kind, p.chat_id, p.message_id, p.payload, now, p.message)
             )
-            rows.append(
-                {
-                    "user_id": p.user_id,
-                    "seq": seq,
-                    "kind": p.kind,
-                    "chat_id": p.chat_id,
-                    "message_id": p.message_id,
-                    "payload": json.dumps(p.payload, separators=(",", ":")) if p.payload else None,
-                    "created_at": now,
-                }
-            )
+            if p.payload is not last:  # one payload is shared by every member it goes to
+                last = p.payload
+                payload = json.dumps(last, separators=(",", ":")) if last else None
+            # In store.COLUMNS order.
+            rows.append((p.user_id, seq, p.kind, p.chat_id, p.message_id, payload, now))
         await store.insert_many(conn, rows)
         return out
 

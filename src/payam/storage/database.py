@@ -15,6 +15,13 @@ back once: executed, fetched and closed in one trip (``_OneTripCursor``), where 
 cursor makes four, and ``BEGIN`` travels with the first statement of its transaction. Every
 trip is a queue handoff, a wake-up of the event loop and a handover of the GIL; under load the
 trips, not the SQL, were most of the time of a write transaction (docs/benchmarks.md).
+
+A write transaction of short statements (the group commit of sends) may ask for
+``write(quick=True)``: on SQLite its ``BEGIN IMMEDIATE`` (which may wait for another process's
+lock) travels with its first statement and ``COMMIT`` (the fsync) goes to the connection's
+thread as before, but every statement in between runs on the event loop's thread, with no
+trip at all. Two trips per transaction instead of one per statement; the loop is held for the
+statements' own time, so long ones (a channel's deletion) keep to plain ``write()``.
 """
 
 from __future__ import annotations
@@ -100,6 +107,18 @@ class _OneTripCursor:
     async def _trip(self, many: bool, sql: str, parameters: Any) -> _OneTripCursor:
         connection = self._connection
         begin, connection.begin_with = connection.begin_with, None
+        if connection.quick and begin is None and connection.transaction_open:
+            # Inside a quick transaction: on this thread. No trip is in flight (every one is
+            # awaited before the next statement), so the connection is never used by two
+            # threads at once.
+            try:
+                outcome = _run(connection._conn, None, many, sql, parameters)
+            except BaseException:
+                connection.transaction_open = True
+                raise
+            self.description, self.rowcount, self.lastrowid, self._rows, open_ = outcome
+            connection.transaction_open = open_
+            return self
         # aiosqlite's queue onto the connection's thread (untyped, hence the annotation).
         on_thread: Callable[..., Awaitable[_Outcome]] = connection._execute
         try:
@@ -141,6 +160,8 @@ class _OneTripConnection(aiosqlite.Connection):
     # As SQLite said on the connection's thread after the last statement: COMMIT or ROLLBACK
     # with nothing open (the pool resets every connection it takes back) needs no trip.
     transaction_open = False
+    # Statements after the first of a transaction run on the caller's thread (write(quick=True)).
+    quick = False
 
     def cursor(self) -> _OneTripCursor:  # type: ignore[override]
         return _OneTripCursor(self)
@@ -161,6 +182,8 @@ class _OneTripConnection(aiosqlite.Connection):
 def _one_trip_connect(database: str, **kwargs: Any) -> _OneTripConnection:
     """``aiosqlite.connect`` with the cursor above; SQLAlchemy's ``async_creator_fn`` hook
     hands it the arguments it would have given ``aiosqlite.connect``."""
+    # Used from the event loop's thread too, never at the same time (write(quick=True)).
+    kwargs["check_same_thread"] = False
     connection = _OneTripConnection(partial(sqlite3.connect, database, **kwargs), 64)
     connection._thread.daemon = True  # as SQLAlchemy does for aiosqlite's own connections
     return connection
@@ -246,12 +269,22 @@ class Database:
                 yield conn
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
-        """A transaction that writes: all of it commits, or none of it (nothing half-written)."""
+    async def write(self, *, quick: bool = False) -> AsyncIterator[AsyncConnection]:
+        """A transaction that writes: all of it commits, or none of it (nothing half-written).
+
+        ``quick``: its statements are short, and on SQLite run on the event loop's thread
+        (see the module's docstring); durability is the same (COMMIT as ever)."""
         async with self.writer.connect() as conn:
             conn.info.pop(_CHANGES_KEY, None)  # a transaction that rolled back left its notes
-            async with conn.begin():
-                yield conn
+            driver = await _driver_of(conn) if quick and self.is_sqlite else None
+            if driver is not None:
+                driver.quick = True
+            try:
+                async with conn.begin():
+                    yield conn
+            finally:
+                if driver is not None:
+                    driver.quick = False
             changes: set[Change] | None = conn.info.pop(_CHANGES_KEY, None)
         if changes and self._watchers:
             for watched, callback in self._watchers:
@@ -266,6 +299,12 @@ class Database:
     @property
     def engine(self) -> AsyncEngine:
         return self.writer
+
+
+async def _driver_of(conn: AsyncConnection) -> _OneTripConnection | None:
+    raw = await conn.get_raw_connection()
+    driver = raw.driver_connection
+    return driver if isinstance(driver, _OneTripConnection) else None
 
 
 def _note_change(

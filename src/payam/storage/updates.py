@@ -56,9 +56,25 @@ def _reserve(dialect_insert: Any) -> Any:
 _RESERVE = {"sqlite": _reserve(sqlite_insert), "postgresql": _reserve(pg_insert)}
 
 
-async def insert_many(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        await conn.execute(insert(updates), list(rows))
+# The columns of a row, in the order ``insert_many`` takes them.
+COLUMNS = ("user_id", "seq", "kind", "chat_id", "message_id", "payload", "created_at")
+_INSERT_SQL: dict[str, str] = {}
+
+
+async def insert_many(conn: AsyncConnection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Store update rows, each a tuple in ``COLUMNS`` order: one executemany of one fixed
+    statement, handed to the driver as it is. A group message writes a row per member, and
+    SQLAlchemy's processing of each row's parameters (a dict per row, compiled defaults,
+    type processors) cost more on the event loop than the database's insert of them."""
+    if not rows:
+        return
+    dialect = conn.dialect
+    sql = _INSERT_SQL.get(dialect.name)
+    if sql is None:
+        compiled = insert(updates).compile(dialect=dialect)
+        assert tuple(compiled.positiontup or ()) == COLUMNS, compiled.positiontup
+        sql = _INSERT_SQL[dialect.name] = str(compiled)
+    await conn.exec_driver_sql(sql, list(rows))
 
 
 async def after(conn: AsyncConnection, user_id: int, after_seq: int, limit: int) -> list[UpdateRow]:

@@ -6,10 +6,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import JSONResponse
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from payam.api.deps import CallerDep, ServicesDep
 from payam.api.schemas import Strict
+from payam.services.updates import MAX_WAIT_SECONDS
 
 router = APIRouter(prefix="/v1", tags=["messages"])
 
@@ -120,15 +121,50 @@ async def search(
     return {"messages": await services.messages.search(caller, q, limit)}
 
 
-@router.get("/updates")
+class UpdateOut(BaseModel):
+    """One entry of the caller's log (docs/realtime.md, "update"): a kind's own fields (a read
+    receipt's ``user_id`` and ``read_seq``, ...) come beside these."""
+
+    model_config = ConfigDict(extra="allow")
+
+    seq: int
+    kind: str
+    chat_id: int | None
+    at: str
+    message: dict[str, Any] | None = Field(default=None, description="as it is now")
+    message_id: int | None = Field(default=None, description="when the message is gone")
+
+
+class UpdatesPage(BaseModel):
+    updates: list[UpdateOut]
+    last_seq: int = Field(description="the caller's newest seq")
+    has_more: bool
+    resync_required: bool = Field(
+        description="updates after ``after`` are no longer kept: reload the chat list"
+    )
+
+
+@router.get("/updates", response_model=UpdatesPage, response_model_exclude_unset=True)
 async def get_updates(
     caller: CallerDep,
     services: ServicesDep,
     after: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    # The public name of the query parameter (GET /v1/updates?timeout=S), not an asyncio one.
+    timeout: Annotated[  # noqa: ASYNC109
+        int,
+        Query(
+            ge=0,
+            le=MAX_WAIT_SECONDS,
+            description="long polling: when nothing is new, wait up to this many seconds",
+        ),
+    ] = 0,
 ) -> dict[str, Any]:
-    """What this device missed: updates after ``after``, in order of the per-user ``seq``."""
-    page = await services.updates.fetch(caller.user_id, after, limit)
+    """What this device missed: updates after ``after``, in order of the per-user ``seq``.
+    With ``timeout`` (seconds, at most 60), a long poll: when there is nothing after
+    ``after``, the answer waits until something is, or the time is up (then ``updates`` is
+    empty); no gap and no duplicate, as over the WebSocket."""
+    page = await services.updates.wait(caller.user_id, after, limit, timeout)
     return {
         "updates": [u.to_json() for u in page.updates],
         "last_seq": page.last_seq,
