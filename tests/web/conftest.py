@@ -211,6 +211,9 @@ class Person:
         self.open("/")
         self.page.locator("ul.chats").wait_for(state="attached")
 
+    def context_csrf(self) -> str:
+        return str(next(c["value"] for c in self.context.cookies() if c["name"] == "payam_csrf"))
+
     def screenshot(self, name: str) -> None:
         SCREENSHOTS.mkdir(exist_ok=True)
         self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))

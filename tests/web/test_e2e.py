@@ -236,3 +236,78 @@ def test_after_a_server_restart_nothing_is_lost_or_doubled(people: Any, server: 
         for text in ("before the restart", "sent while offline", "after the restart"):
             expect(message(person, text)).to_have_count(1)
     expect(ali.page.get_by_role("status")).to_be_hidden()
+
+
+def test_history_scrolls_back_by_seq_in_a_window_of_at_most_200(
+    people: Any, server: Server
+) -> None:
+    ali, bita = people("Ali"), people("Bita")
+    ali.sign_in_quickly()
+    bita.sign_in_quickly()
+    add_contact_and_open_chat(ali, bita)
+    chat_id = int(ali.page.url.rsplit("/", 1)[1])
+    total = 260
+    headers = {"X-CSRF-Token": ali.context_csrf()}
+    for i in range(total):
+        response = ali.context.request.post(
+            f"{server.url}/v1/chats/{chat_id}/messages",
+            data={"client_id": f"h{i}", "text": f"history {i:03d}"},
+            headers=headers,
+        )
+        assert response.status == 201, response.text()
+    bita.page.get_by_role("list", name="Chats").get_by_role("link").first.click()
+    log = bita.page.get_by_role("log", name="Messages")
+    expect(message(bita, f"history {total - 1:03d}")).to_be_visible()
+    assert log.locator(".msg").count() == 50  # the latest page only
+    expect(log).not_to_contain_text("This is the beginning of the chat.")
+    # Scroll to the top again and again: older pages come in by seq, the window stays bounded.
+    for _ in range(30):
+        log.evaluate("el => { el.scrollTop = 0; el.dispatchEvent(new Event('scroll')); }")
+        bita.page.wait_for_timeout(150)
+        count = log.locator(".msg").count()
+        assert count <= 200, count
+        if log.get_by_text("This is the beginning of the chat.").count():
+            break
+    expect(log).to_contain_text("This is the beginning of the chat.")
+    seqs = [int(s) for s in log.locator(".msg").evaluate_all("els => els.map(e => e.dataset.seq)")]
+    assert seqs == sorted(set(seqs)), "shown once each, in seq order"
+    expect(message(bita, "history 000")).to_be_visible()
+    expect(message(bita, f"history {total - 1:03d}")).to_have_count(0)  # left the window
+    # Back down: the newest return.
+    for _ in range(30):
+        log.evaluate(
+            "el => { el.scrollTop = el.scrollHeight; el.dispatchEvent(new Event('scroll')); }"
+        )
+        bita.page.wait_for_timeout(150)
+        if message(bita, f"history {total - 1:03d}").count():
+            break
+    expect(message(bita, f"history {total - 1:03d}")).to_be_visible()
+    assert log.locator(".msg").count() <= 200
+
+
+def test_filter_and_sign_out(people: Any) -> None:
+    ali, bita, cyrus = people("Ali"), people("Bita"), people("Cyrus")
+    bita.sign_in_quickly()
+    cyrus.sign_in_quickly()
+    ali.sign_in_quickly()
+    add_contact_and_open_chat(ali, bita)
+    send(ali, "to Bita")
+    add_contact_and_open_chat(ali, cyrus)
+    send(ali, "to Cyrus")
+    ali.page.get_by_role("link", name="Chats").click()
+    chats = ali.page.get_by_role("list", name="Chats")
+    expect(chats.get_by_role("listitem")).to_have_count(2)
+    # Newest activity first.
+    expect(chats.get_by_role("listitem").first).to_have_attribute(
+        "aria-label", re.compile("^Cyrus")
+    )
+    ali.page.get_by_label("Filter chats").fill("bit")
+    expect(chats.get_by_role("listitem")).to_have_count(1)
+    expect(chats.get_by_role("listitem").first).to_have_attribute("aria-label", re.compile("^Bita"))
+
+    ali.page.get_by_role("button", name="Sign out").click()
+    expect(ali.page.get_by_label("Phone number")).to_be_visible()
+    ali.open("/")  # the cookie is gone: still signed out after a reload
+    expect(ali.page.get_by_label("Phone number")).to_be_visible()
+    assert not [c for c in ali.context.cookies() if c["name"] == "payam_session"]
+    assert ali.page.evaluate("Object.keys(localStorage).filter(k => k.includes('contacts'))") == []
