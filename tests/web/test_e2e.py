@@ -311,3 +311,26 @@ def test_filter_and_sign_out(people: Any) -> None:
     expect(ali.page.get_by_label("Phone number")).to_be_visible()
     assert not [c for c in ali.context.cookies() if c["name"] == "payam_session"]
     assert ali.page.evaluate("Object.keys(localStorage).filter(k => k.includes('contacts'))") == []
+
+
+def test_an_image_is_uploaded_with_progress_and_arrives_as_a_thumbnail(
+    people: Any, tmp_path: Any
+) -> None:
+    from PIL import Image  # noqa: PLC0415
+
+    picture = tmp_path / "sunset.png"
+    Image.new("RGB", (640, 480), (200, 120, 40)).save(picture)
+    ali, bita = people("Ali"), people("Bita")
+    bita.sign_in_quickly()
+    ali.sign_in_quickly()
+    add_contact_and_open_chat(ali, bita)
+    ali.page.locator("#attach").set_input_files(str(picture))
+    sent = ali.page.get_by_role("log", name="Messages").locator(".msg:not(.pending) img")
+    expect(sent).to_have_attribute("src", re.compile(r"^/v1/media/\d+/thumbnail$"))
+    bita.page.get_by_role("list", name="Chats").get_by_role("link").first.click()
+    received = bita.page.get_by_role("log", name="Messages").get_by_role("img", name="Image")
+    expect(received).to_have_attribute("src", re.compile(r"^/v1/media/\d+/thumbnail$"))
+    # The thumbnail is really served to Bita (the cookie authenticates the image request).
+    expect(received).to_have_js_property("complete", True)
+    assert received.evaluate("img => img.naturalWidth") > 0
+    expect(bita.page.get_by_role("list", name="Chats")).to_contain_text("Photo")
