@@ -174,11 +174,23 @@ def test_persian_is_right_to_left_with_jalali_dates_and_persian_digits(people: A
     sara.screenshot("chats-fa")
     copy_to_docs("conversation-fa", "conversation-fa.png")
     copy_to_docs("chats-fa", "chats-fa.png")
-    # The choice is remembered without ?lang=.
-    sara.open("/")
-    expect(page.locator("html")).to_have_attribute("dir", "rtl")
+    # ?lang= lasts for the page: remembering needs the optional preferences category (P6.2).
     sara.open("/?lang=en")
     expect(page.locator("html")).to_have_attribute("dir", "ltr")
+    sara.open("/")
+    expect(page.locator("html")).to_have_attribute("dir", "rtl")  # the browser's language
+    assert not [c for c in sara.context.cookies() if c["name"] == "payam_prefs"]
+    sara.open("/settings?lang=en")
+    page.get_by_label("Remember my language and theme in this browser").check()
+    page.get_by_label("Dark").check()
+    expect(page.locator("html")).to_have_attribute("data-theme", "dark")
+    sara.open("/")
+    expect(page.locator("html")).to_have_attribute("dir", "ltr")  # remembered: English
+    expect(page.locator("html")).to_have_attribute("data-theme", "dark")
+    # The browser keeps nothing of the choices elsewhere (only the contacts' numbers, P2.2).
+    stored = page.evaluate("Object.entries(localStorage)")
+    assert [key for key, _ in stored if not key.startswith("payam.contacts.")] == []
+    assert [value for _, value in stored] == [f'["{reza.phone}"]']
 
 
 @pytest.mark.parametrize("lang", ["en", "fa"])

@@ -115,4 +115,9 @@ export const api = {
   setContacts: (phones: string[]) => call<ContactsResult>("PUT", "/v1/contacts", { phones }),
   invite: (phone: string) => call<unknown>("POST", "/v1/invites", { phone }),
   upload,
+  consents: () => call<{ choices?: Record<string, boolean>; features: Record<string, boolean> }>("GET", "/v1/me/consents"),
+  setConsents: (choices: { preferences?: boolean; statistics?: boolean }) =>
+    call<{ features: Record<string, boolean> }>("PUT", "/v1/me/consents", choices),
+  setPreferences: (prefs: { theme?: string; language?: string }) =>
+    call<{ cookie_set: boolean }>("PUT", "/v1/me/preferences", prefs),
 };

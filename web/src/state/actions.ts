@@ -233,8 +233,10 @@ export async function openDirect(userId: number): Promise<number> {
 }
 
 // -- contacts -------------------------------------------------------------------------------
-// The server keeps only keyed hashes of the numbers (P2.2), so the list of numbers a person
-// typed lives in this browser, per user, and is forgotten at sign-out.
+// The server keeps only keyed hashes of the numbers (P2.2) and replaces the whole address book
+// on each upload, so the numbers a person typed are kept in this browser (numbers only, per
+// user: no names), to upload the whole list again; they are removed at sign-out. Who is on
+// payam is asked again each time the list is shown (numbers already sent cost no budget).
 
 export interface Contact {
   phone: string;
@@ -246,10 +248,11 @@ function contactsKey(): string {
   return `payam.contacts.${store.state.me?.id ?? 0}`;
 }
 
-export function savedContacts(): Contact[] {
+export function savedPhones(): string[] {
   try {
     const raw = localStorage.getItem(contactsKey());
-    return raw ? (JSON.parse(raw) as Contact[]) : [];
+    const list: unknown = raw ? JSON.parse(raw) : [];
+    return Array.isArray(list) ? list.filter((p): p is string => typeof p === "string") : [];
   } catch {
     return [];
   }
@@ -257,7 +260,7 @@ export function savedContacts(): Contact[] {
 
 function saveContacts(list: Contact[]): void {
   try {
-    localStorage.setItem(contactsKey(), JSON.stringify(list));
+    localStorage.setItem(contactsKey(), JSON.stringify(list.map((c) => c.phone)));
   } catch {
     // storage full or private mode: the list lasts for this page
   }
