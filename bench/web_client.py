@@ -61,15 +61,19 @@ def first_load_bytes(server: Server) -> tuple[int, int, list[str]]:
 
 
 async def seed_history(server: Server, chat_id: int, headers: dict[str, str], n: int) -> None:
-    async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as client:
-        queue = iter(range(n))
+    """``n`` messages over one WebSocket, pipelined (the gateway stores many sends at once)."""
+    import json  # noqa: PLC0415
 
-        async def worker() -> None:
-            for i in queue:
-                body = {"client_id": f"seed-{i}", "text": f"message number {i}"}
-                (await client.post(f"/v1/chats/{chat_id}/messages", json=body)).raise_for_status()
+    from websockets.asyncio.client import connect  # noqa: PLC0415
 
-        await asyncio.gather(*(worker() for _ in range(6)))
+    async with connect(server.ws_url, additional_headers=headers, max_size=None) as ws:
+        for i in range(n):
+            frame = {"type": "send", "chat_id": chat_id, "client_id": f"seed-{i}"}
+            await ws.send(json.dumps({**frame, "text": f"message number {i}"}))
+        acked = 0
+        while acked < n:
+            if json.loads(await ws.recv()).get("type") == "ack":
+                acked += 1
 
 
 def sign_in_context(browser: Any, server: Server, number: str, name: str) -> Any:
@@ -132,7 +136,11 @@ def main() -> None:
                 context = sign_in_context(browser, server, me_phone, "Reader")
                 page = context.new_page()
                 page.goto(server.url + "/")
-                page.locator("ul.chats li").nth(args.chats).wait_for()
+                try:
+                    page.locator("ul.chats li").nth(args.chats).wait_for()
+                except Exception:
+                    page.screenshot(path="bench-web-client-failure.png")
+                    raise
                 page.locator("#chat-filter:enabled").wait_for()
                 # The client marks the moment its list of chats first rendered ready for input.
                 interactive.append(
