@@ -32,6 +32,14 @@ export function ChatList({ activeId }: { activeId?: number }) {
   const needle = filter.trim().toLocaleLowerCase();
   const shown = needle ? all.filter((e) => chatTitle(e.chat, state.names).toLocaleLowerCase().includes(needle)) : all;
 
+  const [, tick] = useState(0);
+  const typingSomewhere = all.some((e) => Object.values(e.typing).some((until) => until > now));
+  useEffect(() => {
+    // "typing…" ends on its own: look again when it may have.
+    if (!typingSomewhere) return;
+    const timer = setTimeout(() => tick((n) => n + 1), 1000);
+    return () => clearTimeout(timer);
+  });
   useEffect(() => {
     // For bench/web_client.py: when the list first stood ready for input.
     if (all.length && performance.getEntriesByName(READY_MARK).length === 0) performance.mark(READY_MARK);

@@ -55,9 +55,9 @@ export function Composer(p: ComposerProps) {
         <input
           id="attach"
           type="file"
-          class="sr-only"
+          hidden
           multiple
-          tabIndex={-1}
+          aria-label={t("conv.attach")}
           onChange={(e) => {
             const files = [...(e.currentTarget.files ?? [])];
             e.currentTarget.value = "";

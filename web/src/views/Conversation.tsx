@@ -54,6 +54,15 @@ export function Conversation({ chatId }: { chatId: number }) {
     if (stick.current && below === 0 && document.visibilityState === "visible") void actions.markRead(chatId);
   }, [newest?.seq, chatId]);
 
+  useEffect(() => {
+    // Coming back to the tab with the chat open and scrolled down reads what arrived meanwhile.
+    const onVisible = () => {
+      if (document.visibilityState === "visible" && stick.current) void actions.markRead(chatId);
+    };
+    document.addEventListener("visibilitychange", onVisible);
+    return () => document.removeEventListener("visibilitychange", onVisible);
+  }, [chatId]);
+
   const typingNames = e
     ? Object.entries(e.typing)
         .filter(([, until]) => until > Date.now())
