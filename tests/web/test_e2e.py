@@ -91,6 +91,7 @@ def test_two_people_add_each_other_and_chat_both_ways_live(people: Any, server: 
     send(bita, "Hi Ali!")
     reply = message(ali, "Hi Ali!")
     expect(reply.locator(".quote")).to_contain_text("Hello Bita")
+    ali.screenshot("conversation-en")
 
     # Typing reaches the other side.
     bita.page.get_by_role("textbox", name="Message").press_sequentially("abc")
@@ -110,11 +111,7 @@ def test_two_people_add_each_other_and_chat_both_ways_live(people: Any, server: 
     expect(bita.page.get_by_role("log", name="Messages")).to_contain_text(
         "This message was deleted."
     )
-    ali.screenshot("conversation-en")
-    bita.page.get_by_role("link", name="Chats").click()
-    bita.screenshot("chats-en")
     copy_to_docs("conversation-en", "conversation-en.png")
-    copy_to_docs("chats-en", "chats-en.png")
 
     for person in (ali, bita):
         assert_served_only_by(person, server)
@@ -160,6 +157,10 @@ def test_persian_is_right_to_left_with_jalali_dates_and_persian_digits(people: A
     box.fill("سلام رضا! 12 ساعت دیگر می‌بینمت")
     box.press("Enter")
     log = page.get_by_role("log", name="پیام‌ها")
+    # Reza (English interface) answers in Persian: mixed text reads right in both.
+    reza.page.get_by_role("list", name="Chats").get_by_role("link").first.click()
+    send(reza, "سلام سارا! see you at 18:30 ✔")
+    expect(log).to_contain_text("see you at 18:30")
     # The day separator: today's date in the Jalali calendar (a Persian month, year 14xx).
     separator = log.get_by_role("separator")
     expect(separator).to_contain_text("امروز")
@@ -313,6 +314,8 @@ def test_filter_and_sign_out(people: Any) -> None:
     expect(chats.get_by_role("listitem").first).to_have_attribute(
         "aria-label", re.compile("^Cyrus")
     )
+    ali.screenshot("chats-en")
+    copy_to_docs("chats-en", "chats-en.png")
     ali.page.get_by_label("Filter chats").fill("bit")
     expect(chats.get_by_role("listitem")).to_have_count(1)
     expect(chats.get_by_role("listitem").first).to_have_attribute("aria-label", re.compile("^Bita"))

@@ -5,6 +5,7 @@ import { useStore } from "../state/hooks";
 import { navigate } from "../state/route";
 import { type ChatEntry, store } from "../state/store";
 import { Avatar } from "./Avatar";
+import { Icon } from "./Icon";
 import { chatTitle } from "./names";
 
 const READY_MARK = "payam:chats-ready";
@@ -79,7 +80,11 @@ export function ChatList({ activeId }: { activeId?: number }) {
               <span class={typing ? "chat-last typing" : "chat-last"} dir="auto">
                 {line}
               </span>
-              {e.chat.muted && <span class="muted-mark" aria-hidden="true">🔕</span>}
+              {e.chat.muted && (
+                <span class="muted-mark">
+                  <Icon name="muted" />
+                </span>
+              )}
               {unread > 0 && <span class="badge">{num(unread)}</span>}
             </span>
           </span>

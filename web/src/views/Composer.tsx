@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import type { Message } from "../api/types";
 import { t } from "../i18n";
+import { Icon } from "./Icon";
 
 export interface ComposerProps {
   replyTo: Message | null;
@@ -71,7 +72,7 @@ export function Composer(p: ComposerProps) {
           title={t("conv.attach")}
           onClick={() => document.getElementById("attach")?.click()}
         >
-          <span aria-hidden="true">📎</span>
+          <Icon name="clip" />
         </button>
         <textarea
           id="composer"

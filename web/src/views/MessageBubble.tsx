@@ -2,6 +2,7 @@ import { useState } from "preact/hooks";
 import type { Media, Message } from "../api/types";
 import { num, t, time } from "../i18n";
 import type { Pending } from "../state/store";
+import { Icon } from "./Icon";
 import { RichText } from "./RichText";
 
 export interface BubbleProps {
@@ -140,7 +141,7 @@ export function PendingBubble({ p, onRetry }: { p: Pending; onRetry(): void }) {
         <div class="meta">
           <time dateTime={p.created_at}>{time(new Date(p.created_at))}</time>
           <span class="ticks" title={label}>
-            <span aria-hidden="true">{p.status === "failed" ? "!" : "🕓"}</span>
+            {p.status === "failed" ? <span aria-hidden="true">!</span> : <Icon name="clock" />}
             <span class="sr-only">{label}</span>
           </span>
           {p.status === "failed" && (
