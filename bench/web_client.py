@@ -4,7 +4,7 @@
 - first load: the JavaScript and CSS the page loads, gzipped as served (fonts aside);
 - the chat list interactive after a cold navigation (new browser context, empty cache): from
   navigation start to the list of chats rendered with the filter enabled;
-- opening a chat of 10,000 messages: from the click to its newest message on screen;
+- opening a chat of 10,000 messages: from the click to its latest page (50 messages) on screen;
 - a message typed in one tab appearing in another user's tab (Enter to the bubble in the
   DOM, both stamps from the same machine clock).
 
@@ -149,13 +149,17 @@ def main() -> None:
                 if os.environ.get("BENCH_TRACE"):
                     print(page.evaluate(TRACE))
                 page.locator("ul.chats li", has_text="Long history").wait_for()
-                last = f"message number {args.messages - 1}"
+                # The latest page is on screen: its newest and its oldest (50th) message.
+                last = [f"message number {args.messages - n}" for n in (1, 50)]
                 # Click and watch inside the page: no driver round trip in the figure.
                 took = page.evaluate(
                     """([title, last]) => new Promise((resolve) => {
                         const t0 = performance.now();
-                        const done = () => [...document.querySelectorAll('.msg .text')]
-                            .some((el) => el.textContent === last);
+                        const done = () => {
+                            const shown = new Set([...document.querySelectorAll('.msg .text')]
+                                .map((el) => el.textContent));
+                            return last.every((text) => shown.has(text));
+                        };
                         new MutationObserver((_, obs) => {
                             if (done()) { obs.disconnect(); resolve(performance.now() - t0); }
                         }).observe(document.body, {subtree: true, childList: true});
@@ -172,7 +176,7 @@ def main() -> None:
                 f"{statistics.median(interactive):.0f} ms, runs {[round(x) for x in interactive]}"
             )
             print(
-                f"open a chat of {args.messages} messages to its newest on screen: median "
+                f"open a chat of {args.messages} messages to its latest page on screen: median "
                 f"{statistics.median(opening):.0f} ms, runs {[round(x) for x in opening]}"
             )
 

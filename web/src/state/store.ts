@@ -53,7 +53,9 @@ function fresh(): State {
 }
 
 function entry(chat: Chat): ChatEntry {
-  return { chat, messages: [], loaded: false, hasOlder: true, pending: [], typing: {}, peerRead: 0 };
+  // The last message is known from the list: a chat opens showing it while its page loads.
+  const messages = chat.last_message ? [chat.last_message] : [];
+  return { chat, messages, loaded: false, hasOlder: true, pending: [], typing: {}, peerRead: 0 };
 }
 
 /** Insert or replace `incoming` in an ascending-seq list; a message id appears once. */
@@ -111,7 +113,6 @@ export class Store {
     const me = this.state.me?.id;
     const others = members.filter((m) => m.user_id !== me).map((m) => m.read_seq);
     if (others.length) merged.peerRead = Math.max(merged.peerRead, ...others);
-    if (old === undefined && chat.last_message) merged.messages = [chat.last_message];
     this.state.chats = { ...this.state.chats, [chat.id]: merged };
     this.state.missingChats = this.state.missingChats.filter((id) => id !== chat.id);
     this.emit();
