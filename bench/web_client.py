@@ -19,7 +19,9 @@ import itertools
 import os
 import re
 import statistics
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -139,7 +141,9 @@ def main() -> None:
                 try:
                     page.locator("ul.chats li").nth(args.chats).wait_for()
                 except Exception:
-                    page.screenshot(path="bench-web-client-failure.png")
+                    shot = Path(tempfile.gettempdir()) / "bench-web-client-failure.png"
+                    page.screenshot(path=str(shot))
+                    print(f"the chat list did not render: {shot}")
                     raise
                 page.locator("#chat-filter:enabled").wait_for()
                 # The client marks the moment its list of chats first rendered ready for input.
