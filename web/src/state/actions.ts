@@ -32,7 +32,9 @@ async function start(me: Awaited<ReturnType<typeof api.me>>, cursor?: number): P
   // idempotently, so nothing falls between the snapshot and the stream.
   const last_seq = cursor ?? (await api.updates(FAR_AHEAD, 1)).last_seq;
   const chats = await api.chats();
+  const pending = store.allPending(); // a fresh start keeps what is still to be sent
   store.signedIn(me, last_seq, chats);
+  for (const p of pending) store.addPending(p);
   for (const chat of chats) void learnNames(chat);
   connect();
 }
@@ -44,9 +46,10 @@ function connect(): void {
     frame: (frame) => {
       store.frame(frame);
       if (frame.type === "synced") resendPending();
-      if (frame.type === "resume_required") {
-        // The server closes next; the reconnect resumes from our cursor.
-      }
+      // resume_required: the server closes next and the reconnect resumes from the cursor.
+      // resync_required: the log no longer reaches back to the cursor: start again from a
+      // fresh snapshot (cursor, then chats), as a new tab would.
+      if (frame.type === "resync_required" && store.state.me) void start(store.state.me);
       void fetchMissingChats();
     },
     status: (online) => store.setOnline(online),
