@@ -62,4 +62,5 @@ class BuildPyWithWeb(build_py):
         super().run()
 
 
-setup(cmdclass={"build_py": BuildPyWithWeb})
+if __name__ == "__main__":  # how pip and setuptools' build backend run this file
+    setup(cmdclass={"build_py": BuildPyWithWeb})

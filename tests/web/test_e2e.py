@@ -91,6 +91,7 @@ def test_two_people_add_each_other_and_chat_both_ways_live(people: Any, server: 
     send(bita, "Hi Ali!")
     reply = message(ali, "Hi Ali!")
     expect(reply.locator(".quote")).to_contain_text("Hello Bita")
+    ali.screenshot("conversation-en")
 
     # Typing reaches the other side.
     bita.page.get_by_role("textbox", name="Message").press_sequentially("abc")
@@ -110,11 +111,7 @@ def test_two_people_add_each_other_and_chat_both_ways_live(people: Any, server: 
     expect(bita.page.get_by_role("log", name="Messages")).to_contain_text(
         "This message was deleted."
     )
-    ali.screenshot("conversation-en")
-    bita.page.get_by_role("link", name="Chats").click()
-    bita.screenshot("chats-en")
     copy_to_docs("conversation-en", "conversation-en.png")
-    copy_to_docs("chats-en", "chats-en.png")
 
     for person in (ali, bita):
         assert_served_only_by(person, server)
@@ -160,6 +157,10 @@ def test_persian_is_right_to_left_with_jalali_dates_and_persian_digits(people: A
     box.fill("سلام رضا! 12 ساعت دیگر می‌بینمت")
     box.press("Enter")
     log = page.get_by_role("log", name="پیام‌ها")
+    # Reza (English interface) answers in Persian: mixed text reads right in both.
+    reza.page.get_by_role("list", name="Chats").get_by_role("link").first.click()
+    send(reza, "سلام سارا! see you at 18:30 ✔")
+    expect(log).to_contain_text("see you at 18:30")
     # The day separator: today's date in the Jalali calendar (a Persian month, year 14xx).
     separator = log.get_by_role("separator")
     expect(separator).to_contain_text("امروز")
@@ -174,11 +175,23 @@ def test_persian_is_right_to_left_with_jalali_dates_and_persian_digits(people: A
     sara.screenshot("chats-fa")
     copy_to_docs("conversation-fa", "conversation-fa.png")
     copy_to_docs("chats-fa", "chats-fa.png")
-    # The choice is remembered without ?lang=.
-    sara.open("/")
-    expect(page.locator("html")).to_have_attribute("dir", "rtl")
+    # ?lang= lasts for the page: remembering needs the optional preferences category (P6.2).
     sara.open("/?lang=en")
     expect(page.locator("html")).to_have_attribute("dir", "ltr")
+    sara.open("/")
+    expect(page.locator("html")).to_have_attribute("dir", "rtl")  # the browser's language
+    assert not [c for c in sara.context.cookies() if c["name"] == "payam_prefs"]
+    sara.open("/settings?lang=en")
+    page.get_by_label("Remember my language and theme in this browser").check()
+    page.get_by_label("Dark").check()
+    expect(page.locator("html")).to_have_attribute("data-theme", "dark")
+    sara.open("/")
+    expect(page.locator("html")).to_have_attribute("dir", "ltr")  # remembered: English
+    expect(page.locator("html")).to_have_attribute("data-theme", "dark")
+    # The browser keeps nothing of the choices elsewhere (only the contacts' numbers, P2.2).
+    stored = page.evaluate("Object.entries(localStorage)")
+    assert [key for key, _ in stored if not key.startswith("payam.contacts.")] == []
+    assert [value for _, value in stored] == [f'["{reza.phone}"]']
 
 
 @pytest.mark.parametrize("lang", ["en", "fa"])
@@ -236,3 +249,103 @@ def test_after_a_server_restart_nothing_is_lost_or_doubled(people: Any, server: 
         for text in ("before the restart", "sent while offline", "after the restart"):
             expect(message(person, text)).to_have_count(1)
     expect(ali.page.get_by_role("status")).to_be_hidden()
+
+
+def test_history_scrolls_back_by_seq_in_a_window_of_at_most_200(
+    people: Any, server: Server
+) -> None:
+    ali, bita = people("Ali"), people("Bita")
+    ali.sign_in_quickly()
+    bita.sign_in_quickly()
+    add_contact_and_open_chat(ali, bita)
+    chat_id = int(ali.page.url.rsplit("/", 1)[1])
+    total = 260
+    headers = {"X-CSRF-Token": ali.context_csrf()}
+    for i in range(total):
+        response = ali.context.request.post(
+            f"{server.url}/v1/chats/{chat_id}/messages",
+            data={"client_id": f"h{i}", "text": f"history {i:03d}"},
+            headers=headers,
+        )
+        assert response.status == 201, response.text()
+    bita.page.get_by_role("list", name="Chats").get_by_role("link").first.click()
+    log = bita.page.get_by_role("log", name="Messages")
+    expect(message(bita, f"history {total - 1:03d}")).to_be_visible()
+    assert log.locator(".msg").count() == 50  # the latest page only
+    expect(log).not_to_contain_text("This is the beginning of the chat.")
+    # Scroll to the top again and again: older pages come in by seq, the window stays bounded.
+    for _ in range(30):
+        log.evaluate("el => { el.scrollTop = 0; el.dispatchEvent(new Event('scroll')); }")
+        bita.page.wait_for_timeout(150)
+        count = log.locator(".msg").count()
+        assert count <= 200, count
+        if log.get_by_text("This is the beginning of the chat.").count():
+            break
+    expect(log).to_contain_text("This is the beginning of the chat.")
+    seqs = [int(s) for s in log.locator(".msg").evaluate_all("els => els.map(e => e.dataset.seq)")]
+    assert seqs == sorted(set(seqs)), "shown once each, in seq order"
+    expect(message(bita, "history 000")).to_be_visible()
+    expect(message(bita, f"history {total - 1:03d}")).to_have_count(0)  # left the window
+    # Back down: the newest return.
+    for _ in range(30):
+        log.evaluate(
+            "el => { el.scrollTop = el.scrollHeight; el.dispatchEvent(new Event('scroll')); }"
+        )
+        bita.page.wait_for_timeout(150)
+        if message(bita, f"history {total - 1:03d}").count():
+            break
+    expect(message(bita, f"history {total - 1:03d}")).to_be_visible()
+    assert log.locator(".msg").count() <= 200
+
+
+def test_filter_and_sign_out(people: Any) -> None:
+    ali, bita, cyrus = people("Ali"), people("Bita"), people("Cyrus")
+    bita.sign_in_quickly()
+    cyrus.sign_in_quickly()
+    ali.sign_in_quickly()
+    add_contact_and_open_chat(ali, bita)
+    send(ali, "to Bita")
+    add_contact_and_open_chat(ali, cyrus)
+    send(ali, "to Cyrus")
+    ali.page.get_by_role("link", name="Chats").click()
+    chats = ali.page.get_by_role("list", name="Chats")
+    expect(chats.get_by_role("listitem")).to_have_count(2)
+    # Newest activity first.
+    expect(chats.get_by_role("listitem").first).to_have_attribute(
+        "aria-label", re.compile("^Cyrus")
+    )
+    ali.screenshot("chats-en")
+    copy_to_docs("chats-en", "chats-en.png")
+    ali.page.get_by_label("Filter chats").fill("bit")
+    expect(chats.get_by_role("listitem")).to_have_count(1)
+    expect(chats.get_by_role("listitem").first).to_have_attribute("aria-label", re.compile("^Bita"))
+
+    ali.page.get_by_role("button", name="Sign out").click()
+    expect(ali.page.get_by_label("Phone number")).to_be_visible()
+    ali.open("/")  # the cookie is gone: still signed out after a reload
+    expect(ali.page.get_by_label("Phone number")).to_be_visible()
+    assert not [c for c in ali.context.cookies() if c["name"] == "payam_session"]
+    assert ali.page.evaluate("Object.keys(localStorage).filter(k => k.includes('contacts'))") == []
+
+
+def test_an_image_is_uploaded_with_progress_and_arrives_as_a_thumbnail(
+    people: Any, tmp_path: Any
+) -> None:
+    from PIL import Image  # noqa: PLC0415
+
+    picture = tmp_path / "sunset.png"
+    Image.new("RGB", (640, 480), (200, 120, 40)).save(picture)
+    ali, bita = people("Ali"), people("Bita")
+    bita.sign_in_quickly()
+    ali.sign_in_quickly()
+    add_contact_and_open_chat(ali, bita)
+    ali.page.locator("#attach").set_input_files(str(picture))
+    sent = ali.page.get_by_role("log", name="Messages").locator(".msg:not(.pending) img")
+    expect(sent).to_have_attribute("src", re.compile(r"^/v1/media/\d+/thumbnail$"))
+    bita.page.get_by_role("list", name="Chats").get_by_role("link").first.click()
+    received = bita.page.get_by_role("log", name="Messages").get_by_role("img", name="Image")
+    expect(received).to_have_attribute("src", re.compile(r"^/v1/media/\d+/thumbnail$"))
+    # The thumbnail is really served to Bita (the cookie authenticates the image request).
+    expect(received).to_have_js_property("complete", True)
+    assert received.evaluate("img => img.naturalWidth") > 0
+    expect(bita.page.get_by_role("list", name="Chats")).to_contain_text("Photo")

@@ -4,6 +4,7 @@ import type {
   Chat,
   CodeResponse,
   ContactsResult,
+  Media,
   Message,
   ProfileView,
   SessionRequest,
@@ -57,6 +58,28 @@ async function call<T>(method: string, path: string, body?: unknown): Promise<T>
   return data as T;
 }
 
+/** Upload one file (POST /v1/media, field `file`), reporting progress from 0 to 1. */
+function upload(file: Blob, onProgress: (fraction: number) => void): Promise<Media> {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", "/v1/media");
+    xhr.setRequestHeader(CSRF_HEADER, csrf());
+    xhr.responseType = "json";
+    xhr.upload.onprogress = (e) => {
+      if (e.lengthComputable) onProgress(e.loaded / e.total);
+    };
+    xhr.onload = () => {
+      if (xhr.status === 201) return resolve(xhr.response as Media);
+      const error = (xhr.response as { error?: { code?: string; message?: string } } | null)?.error;
+      reject(new ApiFailure(xhr.status, error?.code ?? `http_${xhr.status}`, error?.message ?? ""));
+    };
+    xhr.onerror = () => reject(new ApiFailure(0, "network", "network"));
+    const form = new FormData();
+    form.append("file", file);
+    xhr.send(form);
+  });
+}
+
 const q = (params: Record<string, number | string | undefined>) => {
   const s = new URLSearchParams();
   for (const [k, v] of Object.entries(params)) if (v !== undefined) s.set(k, String(v));
@@ -91,4 +114,10 @@ export const api = {
   updates: (after: number, limit = 1) => call<UpdatesPage>("GET", `/v1/updates${q({ after, limit })}`),
   setContacts: (phones: string[]) => call<ContactsResult>("PUT", "/v1/contacts", { phones }),
   invite: (phone: string) => call<unknown>("POST", "/v1/invites", { phone }),
+  upload,
+  consents: () => call<{ choices?: Record<string, boolean>; features: Record<string, boolean> }>("GET", "/v1/me/consents"),
+  setConsents: (choices: { preferences?: boolean; statistics?: boolean }) =>
+    call<{ features: Record<string, boolean> }>("PUT", "/v1/me/consents", choices),
+  setPreferences: (prefs: { theme?: string; language?: string }) =>
+    call<{ cookie_set: boolean }>("PUT", "/v1/me/preferences", prefs),
 };

@@ -90,6 +90,13 @@ export type ServerFrame =
 /** Frames the client sends. */
 export type ClientFrame =
   | { type: "resume"; after: number }
-  | { type: "send"; chat_id: number; client_id: string; text: string; reply_to?: number }
+  | {
+      type: "send";
+      chat_id: number;
+      client_id: string;
+      text?: string;
+      reply_to?: number;
+      media_ids?: number[];
+    }
   | { type: "typing"; chat_id: number }
   | { type: "ping" };

@@ -7,7 +7,6 @@ export type Key = keyof typeof en;
 export type Lang = "en" | "fa";
 export const LANGS: readonly Lang[] = ["en", "fa"];
 const TABLES: Record<Lang, Record<Key, string>> = { en, fa };
-const STORAGE_KEY = "payam.lang";
 
 let current: Lang = "en";
 
@@ -15,7 +14,7 @@ export function isLang(value: unknown): value is Lang {
   return value === "en" || value === "fa";
 }
 
-/** `?lang=` wins (and is remembered), then the remembered choice, then the browser's. */
+/** `?lang=` wins, then the remembered choice (the preferences cookie), then the browser's. */
 export function detectLang(search: string, stored: string | null, browser: readonly string[]): Lang {
   const asked = new URLSearchParams(search).get("lang");
   if (isLang(asked)) return asked;
@@ -37,22 +36,6 @@ export function lang(): Lang {
 
 export function dir(l: Lang = current): "rtl" | "ltr" {
   return l === "fa" ? "rtl" : "ltr";
-}
-
-export function rememberLang(l: Lang): void {
-  try {
-    localStorage.setItem(STORAGE_KEY, l);
-  } catch {
-    // private mode: the choice lasts for this page only
-  }
-}
-
-export function storedLang(): string | null {
-  try {
-    return localStorage.getItem(STORAGE_KEY);
-  } catch {
-    return null;
-  }
 }
 
 /** The string for `key` in the current language, with `{name}` placeholders filled. */

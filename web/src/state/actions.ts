@@ -3,7 +3,7 @@
 import { api } from "../api/http";
 import { Socket } from "../api/socket";
 import type { Chat, Message } from "../api/types";
-import { store } from "./store";
+import { type Pending, store } from "./store";
 
 const PAGE = 50;
 const TYPING_EVERY_MS = 3000;
@@ -32,7 +32,9 @@ async function start(me: Awaited<ReturnType<typeof api.me>>, cursor?: number): P
   // idempotently, so nothing falls between the snapshot and the stream.
   const last_seq = cursor ?? (await api.updates(FAR_AHEAD, 1)).last_seq;
   const chats = await api.chats();
+  const pending = store.allPending(); // a fresh start keeps what is still to be sent
   store.signedIn(me, last_seq, chats);
+  for (const p of pending) store.addPending(p);
   for (const chat of chats) void learnNames(chat);
   connect();
 }
@@ -44,9 +46,10 @@ function connect(): void {
     frame: (frame) => {
       store.frame(frame);
       if (frame.type === "synced") resendPending();
-      if (frame.type === "resume_required") {
-        // The server closes next; the reconnect resumes from our cursor.
-      }
+      // resume_required: the server closes next and the reconnect resumes from the cursor.
+      // resync_required: the log no longer reaches back to the cursor: start again from a
+      // fresh snapshot (cursor, then chats), as a new tab would.
+      if (frame.type === "resync_required" && store.state.me) void start(store.state.me);
       void fetchMissingChats();
     },
     status: (online) => store.setOnline(online),
@@ -140,28 +143,65 @@ export function send(chatId: number, text: string, replyTo?: number): void {
   const clientId = newClientId();
   // The others stop showing "typing" when the message arrives: the next keystroke says it again.
   lastTyping.delete(chatId);
-  store.addPending({ client_id: clientId, chat_id: chatId, text, reply_to: replyTo, status: "sending", created_at: new Date().toISOString() });
-  push(chatId, clientId, text, replyTo);
+  const p: Pending = { client_id: clientId, chat_id: chatId, text, reply_to: replyTo, status: "sending", created_at: new Date().toISOString() };
+  store.addPending(p);
+  push(p);
 }
 
-function push(chatId: number, clientId: string, text: string, replyTo?: number): void {
-  const sent = socket?.send({ type: "send", chat_id: chatId, client_id: clientId, text, ...(replyTo ? { reply_to: replyTo } : {}) });
-  if (!sent) store.setPendingStatus(clientId, "queued");
+/** Send a file: shown at once (an image with its preview), uploaded with progress, then sent
+ * with its media id; a reconnect resends it like any other pending message. */
+export async function sendFile(chatId: number, file: File, text = "", replyTo?: number): Promise<void> {
+  const clientId = newClientId();
+  const preview = file.type.startsWith("image/") ? URL.createObjectURL(file) : undefined;
+  const pending: Pending = {
+    client_id: clientId,
+    chat_id: chatId,
+    text,
+    reply_to: replyTo,
+    status: "uploading",
+    created_at: new Date().toISOString(),
+    file: { name: file.name, type: file.type, size: file.size, preview, progress: 0 },
+  };
+  store.addPending(pending);
+  try {
+    const media = await api.upload(file, (progress) =>
+      store.updatePending(clientId, { file: { ...pending.file!, progress } }),
+    );
+    const file_ = { ...pending.file!, progress: 1, media_id: media.id };
+    store.updatePending(clientId, { status: "sending", file: file_ });
+    push({ ...pending, status: "sending", file: file_ });
+  } catch {
+    store.setPendingStatus(clientId, "failed");
+  }
+}
+
+function push(p: Pending): void {
+  const mediaIds = p.file?.media_id ? [p.file.media_id] : undefined;
+  const sent = socket?.send({
+    type: "send",
+    chat_id: p.chat_id,
+    client_id: p.client_id,
+    ...(p.text ? { text: p.text } : {}),
+    ...(p.reply_to ? { reply_to: p.reply_to } : {}),
+    ...(mediaIds ? { media_ids: mediaIds } : {}),
+  });
+  if (!sent) store.setPendingStatus(p.client_id, "queued");
 }
 
 /** After a reconnect: every send not yet acknowledged goes again, with the same client_id. */
 function resendPending(): void {
   for (const p of store.allPending()) {
-    if (p.status === "failed") continue;
-    push(p.chat_id, p.client_id, p.text, p.reply_to);
+    if (p.status === "failed" || p.status === "uploading") continue;
+    push(p);
   }
 }
 
 export function retry(chatId: number, clientId: string): void {
   const p = store.state.chats[chatId]?.pending.find((x) => x.client_id === clientId);
   if (!p) return;
+  if (p.file && !p.file.media_id) return; // the upload failed: pick the file again
   store.setPendingStatus(clientId, "sending");
-  push(chatId, clientId, p.text, p.reply_to);
+  push(p);
 }
 
 export async function edit(m: Message, text: string): Promise<void> {
@@ -196,8 +236,10 @@ export async function openDirect(userId: number): Promise<number> {
 }
 
 // -- contacts -------------------------------------------------------------------------------
-// The server keeps only keyed hashes of the numbers (P2.2), so the list of numbers a person
-// typed lives in this browser, per user, and is forgotten at sign-out.
+// The server keeps only keyed hashes of the numbers (P2.2) and replaces the whole address book
+// on each upload, so the numbers a person typed are kept in this browser (numbers only, per
+// user: no names), to upload the whole list again; they are removed at sign-out. Who is on
+// payam is asked again each time the list is shown (numbers already sent cost no budget).
 
 export interface Contact {
   phone: string;
@@ -209,10 +251,11 @@ function contactsKey(): string {
   return `payam.contacts.${store.state.me?.id ?? 0}`;
 }
 
-export function savedContacts(): Contact[] {
+export function savedPhones(): string[] {
   try {
     const raw = localStorage.getItem(contactsKey());
-    return raw ? (JSON.parse(raw) as Contact[]) : [];
+    const list: unknown = raw ? JSON.parse(raw) : [];
+    return Array.isArray(list) ? list.filter((p): p is string => typeof p === "string") : [];
   } catch {
     return [];
   }
@@ -220,7 +263,7 @@ export function savedContacts(): Contact[] {
 
 function saveContacts(list: Contact[]): void {
   try {
-    localStorage.setItem(contactsKey(), JSON.stringify(list));
+    localStorage.setItem(contactsKey(), JSON.stringify(list.map((c) => c.phone)));
   } catch {
     // storage full or private mode: the list lasts for this page
   }

@@ -5,7 +5,16 @@
 import type { Chat, Message, ServerFrame, Update, User } from "../api/types";
 
 export type Phase = "loading" | "signedOut" | "ready";
-export type SendStatus = "sending" | "queued" | "failed";
+export type SendStatus = "uploading" | "sending" | "queued" | "failed";
+
+export interface PendingFile {
+  name: string;
+  type: string;
+  size: number;
+  preview?: string; // a blob: URL of an image, shown while it uploads
+  progress: number; // 0..1
+  media_id?: number;
+}
 
 export interface Pending {
   client_id: string;
@@ -14,6 +23,7 @@ export interface Pending {
   reply_to?: number;
   status: SendStatus;
   created_at: string;
+  file?: PendingFile;
 }
 
 export interface ChatEntry {
@@ -43,7 +53,9 @@ function fresh(): State {
 }
 
 function entry(chat: Chat): ChatEntry {
-  return { chat, messages: [], loaded: false, hasOlder: true, pending: [], typing: {}, peerRead: 0 };
+  // The last message is known from the list: a chat opens showing it while its page loads.
+  const messages = chat.last_message ? [chat.last_message] : [];
+  return { chat, messages, loaded: false, hasOlder: true, pending: [], typing: {}, peerRead: 0 };
 }
 
 /** Insert or replace `incoming` in an ascending-seq list; a message id appears once. */
@@ -101,7 +113,6 @@ export class Store {
     const me = this.state.me?.id;
     const others = members.filter((m) => m.user_id !== me).map((m) => m.read_seq);
     if (others.length) merged.peerRead = Math.max(merged.peerRead, ...others);
-    if (old === undefined && chat.last_message) merged.messages = [chat.last_message];
     this.state.chats = { ...this.state.chats, [chat.id]: merged };
     this.state.missingChats = this.state.missingChats.filter((id) => id !== chat.id);
     this.emit();
@@ -135,6 +146,14 @@ export class Store {
     }
   }
 
+  updatePending(clientId: string, change: Partial<Pending>): void {
+    for (const e of Object.values(this.state.chats)) {
+      if (e.pending.some((p) => p.client_id === clientId)) {
+        this.put({ ...e, pending: e.pending.map((p) => (p.client_id === clientId ? { ...p, ...change } : p)) });
+      }
+    }
+  }
+
   allPending(): Pending[] {
     return Object.values(this.state.chats).flatMap((e) => e.pending);
   }
@@ -144,6 +163,9 @@ export class Store {
     const e = this.state.chats[m.chat_id];
     if (!e) return;
     const pending = m.client_id ? e.pending.filter((p) => p.client_id !== m.client_id) : e.pending;
+    for (const gone of e.pending) {
+      if (gone.file?.preview && !pending.includes(gone)) URL.revokeObjectURL(gone.file.preview);
+    }
     const chat = { ...e.chat, last_seq: Math.max(e.chat.last_seq, m.seq) };
     const last = e.chat.last_message;
     if (!last || last.seq <= m.seq) chat.last_message = m;

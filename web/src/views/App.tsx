@@ -1,15 +1,15 @@
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import type { Lang } from "../i18n";
 import { lang, t } from "../i18n";
 import { signOut } from "../state/actions";
 import { useStore } from "../state/hooks";
+import { store } from "../state/store";
 import { navigate, useRoute } from "../state/route";
 import { ChatList } from "./ChatList";
 import { Contacts } from "./Contacts";
 import { Conversation } from "./Conversation";
 import { OfflineBanner } from "./OfflineBanner";
-import { applyLang } from "./prefs";
-import { rememberLang } from "../i18n";
+import { applyLang, rememberPrefs } from "./prefs";
 import { Settings } from "./Settings";
 import { SignIn } from "./SignIn";
 
@@ -19,9 +19,13 @@ export function App() {
   const [, setLangState] = useState<Lang>(lang());
   const changeLang = (l: Lang) => {
     applyLang(l);
-    rememberLang(l);
     setLangState(l);
+    if (store.state.phase === "ready") void rememberPrefs(l);
   };
+  // A language asked for with ?lang= is remembered too, where the preferences are allowed.
+  useEffect(() => {
+    if (state.phase === "ready" && new URLSearchParams(location.search).has("lang")) void rememberPrefs(lang());
+  }, [state.phase]);
 
   if (state.phase === "loading") {
     return (

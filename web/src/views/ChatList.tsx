@@ -5,6 +5,7 @@ import { useStore } from "../state/hooks";
 import { navigate } from "../state/route";
 import { type ChatEntry, store } from "../state/store";
 import { Avatar } from "./Avatar";
+import { Icon } from "./Icon";
 import { chatTitle } from "./names";
 
 const READY_MARK = "payam:chats-ready";
@@ -32,6 +33,14 @@ export function ChatList({ activeId }: { activeId?: number }) {
   const needle = filter.trim().toLocaleLowerCase();
   const shown = needle ? all.filter((e) => chatTitle(e.chat, state.names).toLocaleLowerCase().includes(needle)) : all;
 
+  const [, tick] = useState(0);
+  const typingSomewhere = all.some((e) => Object.values(e.typing).some((until) => until > now));
+  useEffect(() => {
+    // "typing…" ends on its own: look again when it may have.
+    if (!typingSomewhere) return;
+    const timer = setTimeout(() => tick((n) => n + 1), 1000);
+    return () => clearTimeout(timer);
+  });
   useEffect(() => {
     // For bench/web_client.py: when the list first stood ready for input.
     if (all.length && performance.getEntriesByName(READY_MARK).length === 0) performance.mark(READY_MARK);
@@ -71,7 +80,11 @@ export function ChatList({ activeId }: { activeId?: number }) {
               <span class={typing ? "chat-last typing" : "chat-last"} dir="auto">
                 {line}
               </span>
-              {e.chat.muted && <span class="muted-mark" aria-hidden="true">🔕</span>}
+              {e.chat.muted && (
+                <span class="muted-mark">
+                  <Icon name="muted" />
+                </span>
+              )}
               {unread > 0 && <span class="badge">{num(unread)}</span>}
             </span>
           </span>

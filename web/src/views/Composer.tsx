@@ -1,12 +1,14 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import type { Message } from "../api/types";
 import { t } from "../i18n";
+import { Icon } from "./Icon";
 
 export interface ComposerProps {
   replyTo: Message | null;
   replyName: string;
   editing: Message | null;
   onSend(text: string): void;
+  onFiles(files: File[]): void;
   onTyping(): void;
   onCancel(): void;
 }
@@ -51,6 +53,27 @@ export function Composer(p: ComposerProps) {
         <label for="composer" class="sr-only">
           {t("conv.message")}
         </label>
+        <input
+          id="attach"
+          type="file"
+          hidden
+          multiple
+          aria-label={t("conv.attach")}
+          onChange={(e) => {
+            const files = [...(e.currentTarget.files ?? [])];
+            e.currentTarget.value = "";
+            if (files.length) p.onFiles(files);
+          }}
+        />
+        <button
+          type="button"
+          class="icon-button attach"
+          aria-label={t("conv.attach")}
+          title={t("conv.attach")}
+          onClick={() => document.getElementById("attach")?.click()}
+        >
+          <Icon name="clip" />
+        </button>
         <textarea
           id="composer"
           ref={box}
@@ -61,6 +84,13 @@ export function Composer(p: ComposerProps) {
           onInput={(e) => {
             setText(e.currentTarget.value);
             p.onTyping();
+          }}
+          onPaste={(e) => {
+            const files = [...(e.clipboardData?.files ?? [])];
+            if (files.length) {
+              e.preventDefault();
+              p.onFiles(files);
+            }
           }}
           onKeyDown={(e) => {
             if (e.key === "Enter" && !e.shiftKey && !e.isComposing) submit(e);

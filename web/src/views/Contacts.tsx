@@ -1,6 +1,6 @@
 import { useEffect, useState } from "preact/hooks";
 import { t } from "../i18n";
-import { type Contact, invite, openDirect, savedContacts, setContacts } from "../state/actions";
+import { type Contact, invite, openDirect, savedPhones, setContacts } from "../state/actions";
 import { navigate } from "../state/route";
 import { errorText } from "./SignIn";
 
@@ -10,7 +10,6 @@ export function Contacts() {
   const [error, setError] = useState("");
   const [invited, setInvited] = useState<string[]>([]);
   const [busy, setBusy] = useState(false);
-  useEffect(() => setList(savedContacts()), []);
 
   const upload = async (phones: string[]) => {
     setBusy(true);
@@ -26,6 +25,14 @@ export function Contacts() {
       setBusy(false);
     }
   };
+
+  useEffect(() => {
+    const phones = savedPhones();
+    if (phones.length) {
+      setList(phones.map((phone) => ({ phone })));
+      void upload(phones);
+    }
+  }, []);
 
   const add = async (e: Event) => {
     e.preventDefault();

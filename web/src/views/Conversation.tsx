@@ -34,6 +34,7 @@ export function Conversation({ chatId }: { chatId: number }) {
   const [below, setBelow] = useState(0); // newest messages left out of the window
   const [loadingOlder, setLoadingOlder] = useState(false);
   const [, tick] = useState(0);
+  const [dragging, setDragging] = useState(false);
   const log = useRef<HTMLDivElement>(null);
   const stick = useRef(true);
 
@@ -52,6 +53,15 @@ export function Conversation({ chatId }: { chatId: number }) {
   useEffect(() => {
     if (stick.current && below === 0 && document.visibilityState === "visible") void actions.markRead(chatId);
   }, [newest?.seq, chatId]);
+
+  useEffect(() => {
+    // Coming back to the tab with the chat open and scrolled down reads what arrived meanwhile.
+    const onVisible = () => {
+      if (document.visibilityState === "visible" && stick.current) void actions.markRead(chatId);
+    };
+    document.addEventListener("visibilitychange", onVisible);
+    return () => document.removeEventListener("visibilitychange", onVisible);
+  }, [chatId]);
 
   const typingNames = e
     ? Object.entries(e.typing)
@@ -151,8 +161,36 @@ export function Conversation({ chatId }: { chatId: number }) {
     setReplyTo(null);
   };
 
+  const sendFiles = (files: File[]) => {
+    stick.current = true;
+    setBelow(0);
+    for (const file of files) void actions.sendFile(chatId, file, "", replyTo?.id);
+    setReplyTo(null);
+  };
+
   return (
-    <main class="pane conversation">
+    <main
+      class={dragging ? "pane conversation dragging" : "pane conversation"}
+      onDragOver={(ev) => {
+        if (ev.dataTransfer?.types.includes("Files")) {
+          ev.preventDefault();
+          setDragging(true);
+        }
+      }}
+      onDragLeave={(ev) => {
+        if (ev.currentTarget === ev.target) setDragging(false);
+      }}
+      onDrop={(ev) => {
+        ev.preventDefault();
+        setDragging(false);
+        sendFiles([...(ev.dataTransfer?.files ?? [])]);
+      }}
+    >
+      {dragging && (
+        <div class="drop-hint" aria-hidden="true">
+          {t("conv.drop")}
+        </div>
+      )}
       <header class="conv-head">
         <button type="button" class="icon-button back" aria-label={t("conv.back")} onClick={() => navigate("/")}>
           <span aria-hidden="true">‹</span>
@@ -177,6 +215,7 @@ export function Conversation({ chatId }: { chatId: number }) {
         replyName={(replyTo?.sender_id && state.names[replyTo.sender_id]) || ""}
         editing={editing}
         onSend={send}
+        onFiles={sendFiles}
         onTyping={() => actions.typing(chatId)}
         onCancel={() => {
           setReplyTo(null);

@@ -1,7 +1,8 @@
 import { useState } from "preact/hooks";
-import type { Message } from "../api/types";
-import { t, time } from "../i18n";
+import type { Media, Message } from "../api/types";
+import { num, t, time } from "../i18n";
 import type { Pending } from "../state/store";
+import { Icon } from "./Icon";
 import { RichText } from "./RichText";
 
 export interface BubbleProps {
@@ -36,12 +37,15 @@ export function MessageBubble(p: BubbleProps) {
             <span class="quote-text">{p.replied.deleted ? t("conv.deleted") : p.replied.text}</span>
           </div>
         )}
+        {!m.deleted && m.media?.map((item) => <MediaView key={item.id} media={item} />)}
         {m.deleted ? (
           <p class="text deleted">{t("conv.deleted")}</p>
         ) : (
-          <p class="text" dir="auto">
-            <RichText text={m.text ?? ""} />
-          </p>
+          m.text && (
+            <p class="text" dir="auto">
+              <RichText text={m.text} />
+            </p>
+          )
         )}
         <div class="meta">
           {m.edited && !m.deleted && <span class="edited">{t("conv.edited")}</span>}
@@ -91,18 +95,53 @@ export function MessageBubble(p: BubbleProps) {
   );
 }
 
+/** A file in a message: images as thumbnails opening the full image, players for video and
+ * audio, anything else a download link. All from this origin, with the session cookie. */
+export function MediaView({ media }: { media: Media }) {
+  if (media.kind === "image") {
+    return (
+      <a class="media" href={media.url} target="_blank" rel="noopener noreferrer">
+        <img
+          src={media.thumbnail_url ?? media.url}
+          alt={t("conv.image")}
+          width={media.width ?? undefined}
+          height={media.height ?? undefined}
+          loading="lazy"
+        />
+      </a>
+    );
+  }
+  if (media.kind === "video") return <video class="media" controls preload="metadata" src={media.url} aria-label={t("conv.video")} />;
+  if (media.kind === "audio") return <audio controls preload="metadata" src={media.url} aria-label={t("conv.audio")} />;
+  return (
+    <a class="file" href={media.url} download>
+      {t("conv.file", { size: Math.max(1, Math.round(media.size / 1024)) })}
+    </a>
+  );
+}
+
 export function PendingBubble({ p, onRetry }: { p: Pending; onRetry(): void }) {
   const label = p.status === "failed" ? t("conv.failed") : t("conv.sending");
+  const percent = Math.round((p.file?.progress ?? 0) * 100);
   return (
     <div class="msg mine pending" data-client-id={p.client_id}>
       <div class="bubble">
-        <p class="text" dir="auto">
-          <RichText text={p.text} />
-        </p>
+        {p.file?.preview && <img class="media preview" src={p.file.preview} alt={t("conv.image")} />}
+        {p.file && !p.file.preview && <span class="file">{p.file.name}</span>}
+        {p.status === "uploading" && (
+          <progress max={100} value={percent} aria-label={t("conv.uploading", { percent })}>
+            {num(percent)}
+          </progress>
+        )}
+        {p.text && (
+          <p class="text" dir="auto">
+            <RichText text={p.text} />
+          </p>
+        )}
         <div class="meta">
           <time dateTime={p.created_at}>{time(new Date(p.created_at))}</time>
           <span class="ticks" title={label}>
-            <span aria-hidden="true">{p.status === "failed" ? "!" : "🕓"}</span>
+            {p.status === "failed" ? <span aria-hidden="true">!</span> : <Icon name="clock" />}
             <span class="sr-only">{label}</span>
           </span>
           {p.status === "failed" && (

@@ -1,18 +1,31 @@
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
+import { api } from "../api/http";
 import { type Lang, LANGS, lang, t } from "../i18n";
 import { signOut } from "../state/actions";
 import { useStore } from "../state/hooks";
 import { navigate } from "../state/route";
-import { type Theme, applyTheme, storedTheme } from "./prefs";
+import { type Theme, applyTheme, currentTheme, rememberPrefs } from "./prefs";
 
 export function Settings({ onLang }: { onLang: (l: Lang) => void }) {
   const state = useStore();
-  const [theme, setTheme] = useState<Theme>(storedTheme());
+  const [theme, setTheme] = useState<Theme>(currentTheme());
+  const [remember, setRemember] = useState<boolean | null>(null);
+  useEffect(() => {
+    api
+      .consents()
+      .then((c) => setRemember(Boolean(c.features.remembered_preferences)))
+      .catch(() => setRemember(false));
+  }, []);
   const themes: [Theme, string][] = [
     ["system", t("settings.themeSystem")],
     ["light", t("settings.themeLight")],
     ["dark", t("settings.themeDark")],
   ];
+  const toggleRemember = async (on: boolean) => {
+    const answer = await api.setConsents({ preferences: on });
+    setRemember(Boolean(answer.features.remembered_preferences));
+    if (on) await rememberPrefs(lang());
+  };
   return (
     <main class="pane page">
       <h1>{t("settings.title")}</h1>
@@ -37,12 +50,26 @@ export function Settings({ onLang }: { onLang: (l: Lang) => void }) {
               onChange={() => {
                 setTheme(value);
                 applyTheme(value);
+                void rememberPrefs(lang());
               }}
             />
             {label}
           </label>
         ))}
       </fieldset>
+      <label class="radio">
+        <input
+          type="checkbox"
+          checked={remember === true}
+          disabled={remember === null}
+          aria-describedby="remember-hint"
+          onChange={(e) => void toggleRemember(e.currentTarget.checked)}
+        />
+        {t("settings.remember")}
+      </label>
+      <p id="remember-hint" class="hint-start">
+        {t("settings.rememberHint")}
+      </p>
       <button type="button" onClick={() => void signOut().then(() => navigate("/"))}>
         {t("nav.signOut")}
       </button>
