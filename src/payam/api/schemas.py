@@ -11,7 +11,12 @@ from payam.domain.models import Device, User
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+    """A request body: unknown fields are refused, and so is every value of the wrong JSON type
+    (``"5"`` for an integer, ``true`` for an id, ``"yes"`` for a boolean), as the WebSocket
+    does: 422 ``invalid_request``, the field and the expected type in ``details``. Only bodies
+    are strict; path and query parameters are text on the wire and still parse from it."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=False)
 
 
 class CodeRequest(Strict):

@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response, status
-from pydantic import BaseModel, ConfigDict
 
 from payam.api.deps import CallerDep, ServicesDep
+from payam.api.schemas import Strict
 from payam.domain.models import Caller
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
@@ -26,9 +26,7 @@ async def admin_caller(caller: CallerDep, services: ServicesDep) -> Caller:
 AdminDep = Annotated[Caller, Depends(admin_caller)]
 
 
-class ReportResolution(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ReportResolution(Strict):
     status: Literal["resolved", "dismissed", "open"]
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Response, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from payam.api.deps import CallerDep, IpDep, ServicesDep
-from payam.api.schemas import CodeRequest, CodeResponse, UserOut
+from payam.api.schemas import CodeRequest, CodeResponse, Strict, UserOut
 from payam.domain.events import iso
 from payam.services import privacy_map as privacy_map_service
 
@@ -23,16 +23,12 @@ async def privacy_map() -> dict[str, Any]:
     return {"fields": privacy_map_service.personal_fields()}
 
 
-class PhoneChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class PhoneChange(Strict):
     phone: str = Field(max_length=64, description="The new number")
     code: str = Field(max_length=16, description="The code sent to the new number")
 
 
-class Erasure(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class Erasure(Strict):
     code: str = Field(
         max_length=16,
         description="A fresh code sent to the account's own number (POST /v1/auth/code)",
