@@ -12,7 +12,7 @@ from payam import __version__
 from payam.adapters.blobs import FileBlobStore
 from payam.adapters.bus import EventBus, InProcessBus, RedisBus
 from payam.adapters.sms import HttpSms, OutboxSms, SmsSender
-from payam.api import errors
+from payam.api import errors, openapi
 from payam.api.access_log import AccessLogMiddleware
 from payam.api.body_limit import BodyLimitMiddleware
 from payam.api.input_guard import guard_input
@@ -194,11 +194,14 @@ def create_app(
         summary="A self-hostable messenger server whose privacy promises are kept by code.",
         lifespan=lifespan,
         responses=errors.RESPONSES,
+        docs_url=None,  # served by openapi.install, from the package
+        redoc_url=None,
         dependencies=[Depends(guard_input)],
     )
     app.state.services = services
     app.state.gateway = gateway
     errors.install(app)
+    openapi.install(app, settings)
     for module in (system, auth, profiles, contacts, chats, channels, messages, consents, notices):
         app.include_router(module.router)
     app.include_router(realtime_routes.router)

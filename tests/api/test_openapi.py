@@ -8,6 +8,7 @@ undocumented. The document must also tell the truth about error bodies: payam an
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from fastapi.routing import APIRoute, APIWebSocketRoute
 
 from tests.conftest import Harness
 
-DOC_PATHS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+DOC_PATHS = {"/openapi.json", "/docs", "/docs/assets"}
 REALTIME_DOC = Path(__file__).resolve().parents[2] / "docs" / "realtime.md"
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "options", "head", "trace"}
 
@@ -121,6 +122,21 @@ async def test_docs_page_is_served_as_html(harness: Harness) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     assert "/openapi.json" in response.text
+
+
+async def test_docs_page_loads_nothing_from_another_host(harness: Harness) -> None:
+    """Offline, /docs still works, and no third party learns who reads the API docs: every
+    script, stylesheet and icon comes from the package; Swagger UI's online validator is off."""
+    html = (await harness.http.get("/docs")).text
+    assert not re.search(r"(?i)(https?:)?//[a-z0-9.-]+", html), "an external host in /docs"
+    assert re.search(r"validatorUrl\W+null", html), "Swagger UI would call its online validator"
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert len(assets) >= 3, assets
+    for asset in assets:
+        answer = await harness.http.get(asset)
+        assert answer.status_code == 200, asset
+        assert answer.content, asset
+    assert (await harness.http.get("/redoc")).status_code == 404, "ReDoc only exists on a CDN"
 
 
 def assert_error_shape(response: httpx.Response, status: int, code: str | None = None) -> None:
