@@ -9,11 +9,16 @@ from fastapi.responses import JSONResponse
 from pydantic import Field
 
 from payam.api.deps import CallerDep, ServicesDep
+from payam.api.openapi import setting_limit
+from payam.api.responses import EXACT, MessageOut, MessagesOut, ReadOut, UpdatesOut
 from payam.api.schemas import Strict
+from payam.domain import limits
 
 router = APIRouter(prefix="/v1", tags=["messages"])
 
 Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
+# The service answers 422 message_too_long past the setting; 65,536 is only a parsing cap.
+MESSAGE_TEXT = setting_limit("message_max_length", limits.MESSAGE_MAX_LENGTH)
 
 
 class MessageIn(Strict):
@@ -21,26 +26,35 @@ class MessageIn(Strict):
         min_length=1,
         max_length=64,
         description="chosen by the sending device; makes the send idempotent",
+        json_schema_extra={"pattern": limits.CLIENT_ID_PATTERN},
     )
-    text: str | None = Field(default=None, max_length=65536)
+    text: str | None = Field(default=None, max_length=65536, json_schema_extra=MESSAGE_TEXT)
     reply_to: Id | None = None
     forward_of: Id | None = None
     media_ids: list[Id] | None = Field(
         default=None,
         max_length=100,
         description="uploads (POST /v1/media) to carry, each once, at most media_per_message",
+        json_schema_extra=setting_limit(
+            "media_per_message", limits.MEDIA_PER_MESSAGE, keyword="maxItems"
+        ),
     )
 
 
 class EditIn(Strict):
-    text: str = Field(max_length=65536)
+    text: str = Field(max_length=65536, json_schema_extra=MESSAGE_TEXT)
 
 
 class ReadIn(Strict):
     seq: int = Field(ge=0, le=2**63 - 1)
 
 
-@router.post("/chats/{chat_id}/messages", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/chats/{chat_id}/messages",
+    status_code=status.HTTP_201_CREATED,
+    response_model=MessageOut,
+    **EXACT,
+)
 async def send_message(
     chat_id: int, body: MessageIn, caller: CallerDep, services: ServicesDep
 ) -> JSONResponse:
@@ -62,7 +76,7 @@ async def send_message(
     return JSONResponse(sent.message, status_code=201, headers=headers)
 
 
-@router.get("/chats/{chat_id}/messages")
+@router.get("/chats/{chat_id}/messages", response_model=MessagesOut, **EXACT)
 async def history(
     chat_id: int,
     caller: CallerDep,
@@ -79,7 +93,7 @@ async def history(
     return {"messages": found}
 
 
-@router.patch("/chats/{chat_id}/messages/{message_id}")
+@router.patch("/chats/{chat_id}/messages/{message_id}", response_model=MessageOut, **EXACT)
 async def edit_message(
     chat_id: int, message_id: int, body: EditIn, caller: CallerDep, services: ServicesDep
 ) -> dict[str, Any]:
@@ -101,7 +115,7 @@ async def delete_message(
     return Response(status_code=204)
 
 
-@router.post("/chats/{chat_id}/read")
+@router.post("/chats/{chat_id}/read", response_model=ReadOut)
 async def mark_read(
     chat_id: int, body: ReadIn, caller: CallerDep, services: ServicesDep
 ) -> dict[str, int]:
@@ -109,18 +123,18 @@ async def mark_read(
     return {"read_seq": await services.messages.mark_read(caller, chat_id, body.seq)}
 
 
-@router.get("/search")
+@router.get("/search", response_model=MessagesOut, **EXACT)
 async def search(
     caller: CallerDep,
     services: ServicesDep,
-    q: Annotated[str, Query(max_length=256)],
+    q: Annotated[str, Query(max_length=limits.SEARCH_QUERY_MAX_LENGTH)],
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> dict[str, Any]:
     """Full-text search over the caller's own accessible history."""
     return {"messages": await services.messages.search(caller, q, limit)}
 
 
-@router.get("/updates")
+@router.get("/updates", response_model=UpdatesOut, **EXACT)
 async def get_updates(
     caller: CallerDep,
     services: ServicesDep,
