@@ -8,6 +8,7 @@ from fastapi import APIRouter, Response, status
 from pydantic import Field
 
 from payam.api.deps import CallerDep, IpDep, ServicesDep
+from payam.api.responses import EXACT, ErasureReceiptOut, PrivacyMapOut, binary
 from payam.api.schemas import CodeRequest, CodeResponse, Strict, UserOut
 from payam.domain.events import iso
 from payam.services import privacy_map as privacy_map_service
@@ -15,7 +16,7 @@ from payam.services import privacy_map as privacy_map_service
 router = APIRouter(prefix="/v1", tags=["privacy"])
 
 
-@router.get("/privacy/map")
+@router.get("/privacy/map", response_model=PrivacyMapOut, **EXACT)
 async def privacy_map() -> dict[str, Any]:
     """The data map (P7.1): every stored personal field with its category, the promises
     (P-ids) it serves and its retention, read off the schema. Public: it describes the
@@ -38,7 +39,7 @@ class Erasure(Strict):
 @router.get(
     "/me/export",
     response_class=Response,
-    responses={200: {"content": {"application/zip": {}}, "description": "export.zip"}},
+    responses={200: {"content": binary("application/zip"), "description": "export.zip"}},
 )
 async def export(caller: CallerDep, services: ServicesDep) -> Response:
     """Everything the server holds about the caller (P11.1): a zip with ``export.json`` (layout
@@ -80,7 +81,7 @@ async def change_phone(
     return UserOut.of(user)
 
 
-@router.delete("/me", status_code=status.HTTP_200_OK)
+@router.delete("/me", status_code=status.HTTP_200_OK, response_model=ErasureReceiptOut, **EXACT)
 async def erase_account(
     body: Erasure, caller: CallerDep, services: ServicesDep, ip: IpDep
 ) -> dict[str, Any]:
