@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Request, Response
 
 from payam.api.deps import CallerDep, ServicesDep
+from payam.api.responses import binary
 from payam.api.schemas import ProfilePatch, ProfileView, UserOut
 from payam.api.uploads import received_file, upload_body
 from payam.domain.errors import PayloadTooLarge
@@ -85,7 +86,7 @@ async def get_user(user_id: int, caller: CallerDep, services: ServicesDep) -> di
     "/users/{user_id}/photo",
     response_class=Response,
     responses={
-        200: {"content": {"image/webp": {}}, "description": "The photo"},
+        200: {"content": binary("image/webp"), "description": "The photo"},
         304: {"description": "Unchanged since the ETag sent in If-None-Match"},
         404: {"description": "No photo, or not one the caller may see (P3.2)"},
     },
