@@ -197,3 +197,39 @@ def test_every_websocket_route_is_described_in_docs_realtime(harness: Harness) -
     assert sockets, "the app serves no WebSocket"
     for path in sockets:
         assert f"`{path}`" in text, f"{path} is not described in docs/realtime.md"
+
+
+async def test_the_websocket_is_in_the_document_and_plain_http_is_told_to_upgrade(
+    harness: Harness,
+) -> None:
+    operation = harness.app.openapi()["paths"]["/v1/ws"]["get"]
+    assert operation["x-websocket"] is True
+    assert {"4401", "4008", "1011"} <= set(operation["x-websocket-close-codes"])
+    assert "101" in operation["responses"]
+    assert "token" in {p["name"] for p in operation["parameters"]}
+    response = await harness.http.get("/v1/ws")
+    assert_error_shape(response, 426, "upgrade_required")
+    assert response.headers["upgrade"] == "websocket"
+
+
+API_DOC = Path(__file__).resolve().parents[2] / "docs" / "api.md"
+PUBLIC_LINE = re.compile(r"Every `/v1` route except (.+?) needs it", re.DOTALL)
+
+
+async def test_docs_name_exactly_the_v1_routes_that_need_no_token(harness: Harness) -> None:
+    """docs/api.md says which /v1 routes answer without a token; the document's security
+    says the same, and so do the routes (the data map is public, like a privacy policy)."""
+    text = API_DOC.read_text()
+    found = PUBLIC_LINE.search(text)
+    assert found, "docs/api.md no longer says which routes need no token"
+    named = set(re.findall(r"`((?:GET|POST|PUT|PATCH|DELETE) /v1/[^`]+)`", found.group(1)))
+    public = {
+        f"{method.upper()} {path}"
+        for path, item in harness.app.openapi()["paths"].items()
+        for method, operation in item.items()
+        if path.startswith("/v1/") and not operation.get("security")
+    }
+    assert named == public
+    response = await harness.http.get("/v1/privacy/map")
+    assert response.status_code == 200
+    assert response.json()["fields"]
