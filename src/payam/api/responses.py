@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from payam.api.schemas import ProfileView
+
 # Every route whose answer is a service's dict declares its model with these options.
 EXACT: dict[str, Any] = {"response_model_exclude_unset": True}
 
@@ -187,11 +189,16 @@ class ChannelStatsOut(Out):
 # --- people, contacts, consents, notices ---------------------------------------------------
 
 
+class HeldContact(Out):
+    user_id: int
+    profile: ProfileView
+
+
 class ContactsHeldOut(Out):
     count: int
     stored_as: str
     hashes: list[str]
-    registered: list[dict[str, Any]]
+    registered: list[HeldContact]
 
 
 class DeletedOut(Out):

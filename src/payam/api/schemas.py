@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, ConfigDict, Field
 
 from payam.domain.events import iso
@@ -120,10 +118,16 @@ class ProfilePatch(Strict):
 
 
 class ProfileView(BaseModel):
-    """What the viewer may see of a profile: always ``id``; the rest only where allowed (P3.2)."""
+    """What the viewer may see of a profile: always ``id``; the rest only where allowed (P3.2):
+    a field the viewer may not see is absent, not null."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="forbid")
     id: int
+    name: str | None = None
+    status: str | None = None
+    has_photo: bool | None = None
+    photo_url: str | None = None
+    phone: str | None = Field(default=None, description="only to those who hold the number")
 
 
 class ContactsUpload(Strict):
@@ -133,7 +137,7 @@ class ContactsUpload(Strict):
 class RegisteredContact(BaseModel):
     phone: str = Field(description="the number as it was sent")
     user_id: int
-    profile: dict[str, Any]
+    profile: ProfileView
 
 
 class ContactsResult(BaseModel):

@@ -19,7 +19,7 @@ from payam.api.schemas import (
 router = APIRouter(prefix="/v1", tags=["contacts"])
 
 
-@router.put("/contacts", response_model=ContactsResult)
+@router.put("/contacts", response_model=ContactsResult, response_model_exclude_unset=True)
 async def replace_contacts(
     body: ContactsUpload, caller: CallerDep, services: ServicesDep
 ) -> ContactsResult:

@@ -75,7 +75,7 @@ async def delete_photo(caller: CallerDep, services: ServicesDep) -> UserOut:
     return UserOut.of(await services.profiles.delete_photo(caller))
 
 
-@router.get("/users/{user_id}", response_model=ProfileView)
+@router.get("/users/{user_id}", response_model=ProfileView, response_model_exclude_unset=True)
 async def get_user(user_id: int, caller: CallerDep, services: ServicesDep) -> dict[str, Any]:
     """A profile as the caller may see it: name, status and photo only to those who hold the
     number or share a chat; the number only to those who hold it (P1.5, P3.2)."""
