@@ -16,6 +16,7 @@ import fastapi.routing
 import httpx
 from fastapi.routing import APIRoute, APIWebSocketRoute
 
+from payam.domain import handles, limits
 from tests.conftest import Harness
 
 DOC_PATHS = {"/openapi.json", "/docs", "/docs/assets"}
@@ -233,3 +234,69 @@ async def test_docs_name_exactly_the_v1_routes_that_need_no_token(harness: Harne
     response = await harness.http.get("/v1/privacy/map")
     assert response.status_code == 200
     assert response.json()["fields"]
+
+
+def _open_object(schema: dict[str, Any]) -> bool:
+    """A schema that says nothing of the answer: any object (``dict[str, Any]``), or nothing."""
+    if not schema:
+        return True
+    return (
+        schema.get("type") == "object" and not schema.get("properties") and not schema.get("$ref")
+    )
+
+
+async def test_every_operation_declares_the_schema_of_its_answers(harness: Harness) -> None:
+    """A route that answers a body says what it is: a named model, or a file of named types;
+    ``dict[str, Any]`` does not count. 101, 204 and 304 answer no body."""
+    vague = []
+    for path, item in harness.app.openapi()["paths"].items():
+        for method, operation in item.items():
+            successes = {
+                code: answer
+                for code, answer in operation["responses"].items()
+                if code.startswith("2") or code == "101"
+            }
+            assert successes, f"{method} {path} declares no success answer"
+            for code, answer in successes.items():
+                content = answer.get("content", {})
+                if code in {"101", "204"}:
+                    assert not content, f"{method} {path} {code} has a body?"
+                    continue
+                if not content or any(_open_object(c.get("schema", {})) for c in content.values()):
+                    vague.append(f"{method.upper()} {path} {code}")
+    assert not vague, "answers without a schema:\n" + "\n".join(vague)
+
+
+async def test_files_are_declared_with_their_real_media_types(harness: Harness) -> None:
+    paths = harness.app.openapi()["paths"]
+    media = paths["/v1/media/{media_id}"]["get"]["responses"]["200"]["content"]
+    assert "image/webp" in media, "images are served as WebP"
+    assert media["image/webp"]["schema"] == {"type": "string", "format": "binary"}
+    thumbnail = paths["/v1/media/{media_id}/thumbnail"]["get"]["responses"]["200"]["content"]
+    assert set(thumbnail) == {"image/webp"}
+    export = paths["/v1/me/export"]["get"]["responses"]["200"]["content"]
+    assert set(export) == {"application/zip"}
+
+
+async def test_the_schema_states_the_limits_the_server_enforces(make_harness: Any) -> None:
+    """The text limit is the server's (4096, or the operator's value), not a parsing cap, and
+    client_id carries the pattern the service checks."""
+    harness = await make_harness(message_max_length=1000)
+    schemas = harness.app.openapi()["components"]["schemas"]
+    message = schemas["MessageIn"]["properties"]
+    assert message["text"]["maxLength"] == 1000
+    assert message["client_id"]["pattern"] == limits.CLIENT_ID_PATTERN
+    assert schemas["EditIn"]["properties"]["text"]["maxLength"] == 1000
+    channel = schemas["ChannelChatIn"]["properties"]
+    assert channel["description"]["maxLength"] == limits.CHANNEL_DESCRIPTION_MAX_LENGTH
+    assert channel["handle"]["maxLength"] == handles.MAX_LENGTH
+    alice = await harness.sign_in("+989121234567", "Alice")
+    chat = await harness.http.post(
+        "/v1/chats", json={"type": "group", "title": "g"}, headers=alice.headers
+    )
+    too_long = await harness.http.post(
+        f"/v1/chats/{chat.json()['id']}/messages",
+        json={"client_id": "c1", "text": "x" * 1001},
+        headers=alice.headers,
+    )
+    assert_error_shape(too_long, 422, "message_too_long")
