@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from payam.api.openapi import setting_limit
+from payam.domain import limits
 from payam.domain.events import iso
 from payam.domain.models import Device, User
+
+# Checked by the services after cleaning, with their own codes (name_too_long,
+# status_too_long, too_many_contacts); the document states the configured limits.
+NAME = setting_limit("name_max_length", limits.NAME_MAX_LENGTH)
+STATUS = setting_limit("status_max_length", limits.STATUS_MAX_LENGTH)
+CONTACTS = setting_limit("contacts_max", limits.CONTACTS_MAX, keyword="maxItems")
 
 
 class Strict(BaseModel):
@@ -38,7 +46,7 @@ class DeviceIn(Strict):
 class SessionRequest(Strict):
     phone: str = Field(max_length=64)
     code: str = Field(max_length=16)
-    name: str | None = Field(default=None, max_length=1024)
+    name: str | None = Field(default=None, max_length=1024, json_schema_extra=NAME)
     device: DeviceIn
     cookie: bool = Field(
         default=False,
@@ -110,10 +118,14 @@ class ProfilePatch(Strict):
     # Lengths are checked after cleaning, by the service, so every too-long value answers the
     # same stable code (name_too_long, status_too_long) whatever its size.
     name: str | None = Field(
-        default=None, description="not empty; at most name_max_length (64) characters"
+        default=None,
+        description="not empty; at most name_max_length (64) characters",
+        json_schema_extra=NAME,
     )
     status: str | None = Field(
-        default=None, description="null clears it; at most status_max_length (140) characters"
+        default=None,
+        description="null clears it; at most status_max_length (140) characters",
+        json_schema_extra=STATUS,
     )
 
 
@@ -131,7 +143,9 @@ class ProfileView(BaseModel):
 
 
 class ContactsUpload(Strict):
-    phones: list[str] = Field(description="numbers as written in the address book")
+    phones: list[str] = Field(
+        description="numbers as written in the address book", json_schema_extra=CONTACTS
+    )
 
 
 class RegisteredContact(BaseModel):
