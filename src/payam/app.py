@@ -14,7 +14,7 @@ from payam.adapters.bus import EventBus, InProcessBus, RedisBus
 from payam.adapters.erasure_log import ErasureLog
 from payam.adapters.push import WebPush, public_key_b64
 from payam.adapters.sms import HttpSms, OutboxSms, SmsRecords, SmsSender
-from payam.api import errors, web
+from payam.api import errors, openapi, web
 from payam.api.access_log import AccessLogMiddleware
 from payam.api.body_limit import BodyLimitMiddleware
 from payam.api.input_guard import guard_input
@@ -294,12 +294,15 @@ def create_app(
         summary="A self-hostable messenger server whose privacy promises are kept by code.",
         lifespan=lifespan,
         responses=errors.RESPONSES,
+        docs_url=None,  # served by openapi.install, from the package
+        redoc_url=None,
         dependencies=[Depends(guard_input)],
     )
     app.state.services = services
     app.state.gateway = gateway
     app.state.session_sweeper = sweeper
     errors.install(app)
+    openapi.install(app, settings)
     include_routes(app)
     web.mount(app)  # the web client at /, for whatever no API route matched
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.json_body_max_bytes)

@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from payam.domain import limits as domain_limits
 from payam.domain.limits import DEFAULT_CODE_RESEND_WAITS, Limit, Rate
 
 MIN_SECRET_LENGTH = 32
@@ -84,8 +85,8 @@ class Settings(BaseSettings):
         default_factory=dict, description='overrides by name, e.g. {"auth_code_per_ip": "20/3600"}'
     )
 
-    name_max_length: int = 64
-    status_max_length: int = 140
+    name_max_length: int = domain_limits.NAME_MAX_LENGTH
+    status_max_length: int = domain_limits.STATUS_MAX_LENGTH
     photo_max_bytes: int = 10 * 1024 * 1024
     image_max_pixels: int = 40_000_000
     # P9.2: the most pixels one image is decoded to (a JPEG after its reduced decoding; PNG and
@@ -98,12 +99,12 @@ class Settings(BaseSettings):
     photo_max_side: int = 1280
     thumbnail_side: int = 160
 
-    contacts_max: int = 5000
+    contacts_max: int = domain_limits.CONTACTS_MAX
     # Largest request body that is not a multipart upload (JSON); uploads have their own limits.
     json_body_max_bytes: int = 1024 * 1024
 
-    message_max_length: int = 4096
-    chat_title_max_length: int = 128
+    message_max_length: int = domain_limits.MESSAGE_MAX_LENGTH
+    chat_title_max_length: int = domain_limits.CHAT_TITLE_MAX_LENGTH
     group_member_limit: int = 1000
     # P3.2: who may add an account to groups until its user chooses (PATCH /v1/me group_adds):
     # "contacts" (people whose number the user holds) or "everyone"; others send invitations.
@@ -112,7 +113,7 @@ class Settings(BaseSettings):
     # an upload no message carries is kept before it is deleted.
     media_max_bytes: int = 50 * 1024 * 1024
     media_image_max_side: int = 2560
-    media_per_message: int = 10
+    media_per_message: int = domain_limits.MEDIA_PER_MESSAGE
     media_unattached_hours: int = 24
     # P10.1: channel statistics suppress any cell describing fewer than this many people.
     stats_min_group: int = 10

@@ -142,3 +142,20 @@ async def test_a_users_consents_are_their_own(harness: Harness) -> None:
 
     features = (await harness.http.get("/v1/me/consents", headers=bita.headers)).json()["features"]
     assert features["usage_statistics"] is False
+
+
+async def test_an_unknown_or_required_category_answers_invalid_request_as_documented(
+    harness: Harness,
+) -> None:
+    """docs/api.md promised ``unknown_category`` while the route answered ``invalid_request``;
+    the document, the docs and the answer now say ``invalid_request``, naming the key."""
+    sara = await harness.sign_in(SARA)
+    for key in ("marketing", "essential"):
+        response = await harness.http.put("/v1/me/consents", json={key: True}, headers=sara.headers)
+        assert response.status_code == 422, response.text
+        error = response.json()["error"]
+        assert error["code"] == "invalid_request"
+        assert error["details"][0]["loc"] == ["body", key]
+    schema = harness.app.openapi()["components"]["schemas"]["ConsentsIn"]
+    assert schema["additionalProperties"] is False
+    assert set(schema["properties"]) == {"preferences", "statistics"}

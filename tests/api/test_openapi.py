@@ -8,6 +8,7 @@ undocumented. The document must also tell the truth about error bodies: payam an
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +16,10 @@ import fastapi.routing
 import httpx
 from fastapi.routing import APIRoute, APIWebSocketRoute
 
+from payam.domain import handles, limits
 from tests.conftest import Harness
 
-DOC_PATHS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+DOC_PATHS = {"/openapi.json", "/docs", "/docs/assets"}
 REALTIME_DOC = Path(__file__).resolve().parents[2] / "docs" / "realtime.md"
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "options", "head", "trace"}
 
@@ -123,6 +125,21 @@ async def test_docs_page_is_served_as_html(harness: Harness) -> None:
     assert "/openapi.json" in response.text
 
 
+async def test_docs_page_loads_nothing_from_another_host(harness: Harness) -> None:
+    """Offline, /docs still works, and no third party learns who reads the API docs: every
+    script, stylesheet and icon comes from the package; Swagger UI's online validator is off."""
+    html = (await harness.http.get("/docs")).text
+    assert not re.search(r"(?i)(https?:)?//[a-z0-9.-]+", html), "an external host in /docs"
+    assert re.search(r"validatorUrl\W+null", html), "Swagger UI would call its online validator"
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert len(assets) >= 3, assets
+    for asset in assets:
+        answer = await harness.http.get(asset)
+        assert answer.status_code == 200, asset
+        assert answer.content, asset
+    assert (await harness.http.get("/redoc")).status_code == 404, "ReDoc only exists on a CDN"
+
+
 def assert_error_shape(response: httpx.Response, status: int, code: str | None = None) -> None:
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/json")
@@ -181,3 +198,105 @@ def test_every_websocket_route_is_described_in_docs_realtime(harness: Harness) -
     assert sockets, "the app serves no WebSocket"
     for path in sockets:
         assert f"`{path}`" in text, f"{path} is not described in docs/realtime.md"
+
+
+async def test_the_websocket_is_in_the_document_and_plain_http_is_told_to_upgrade(
+    harness: Harness,
+) -> None:
+    operation = harness.app.openapi()["paths"]["/v1/ws"]["get"]
+    assert operation["x-websocket"] is True
+    assert {"4401", "4008", "1011"} <= set(operation["x-websocket-close-codes"])
+    assert "101" in operation["responses"]
+    assert "token" in {p["name"] for p in operation["parameters"]}
+    response = await harness.http.get("/v1/ws")
+    assert_error_shape(response, 426, "upgrade_required")
+    assert response.headers["upgrade"] == "websocket"
+
+
+API_DOC = Path(__file__).resolve().parents[2] / "docs" / "api.md"
+PUBLIC_LINE = re.compile(r"Every `/v1` route except (.+?) needs it", re.DOTALL)
+
+
+async def test_docs_name_exactly_the_v1_routes_that_need_no_token(harness: Harness) -> None:
+    """docs/api.md says which /v1 routes answer without a token; the document's security
+    says the same, and so do the routes (the data map is public, like a privacy policy)."""
+    text = API_DOC.read_text()
+    found = PUBLIC_LINE.search(text)
+    assert found, "docs/api.md no longer says which routes need no token"
+    named = set(re.findall(r"`((?:GET|POST|PUT|PATCH|DELETE) /v1/[^`]+)`", found.group(1)))
+    public = {
+        f"{method.upper()} {path}"
+        for path, item in harness.app.openapi()["paths"].items()
+        for method, operation in item.items()
+        if path.startswith("/v1/") and not operation.get("security")
+    }
+    assert named == public
+    response = await harness.http.get("/v1/privacy/map")
+    assert response.status_code == 200
+    assert response.json()["fields"]
+
+
+def _open_object(schema: dict[str, Any]) -> bool:
+    """A schema that says nothing of the answer: any object (``dict[str, Any]``), or nothing."""
+    if not schema:
+        return True
+    return (
+        schema.get("type") == "object" and not schema.get("properties") and not schema.get("$ref")
+    )
+
+
+async def test_every_operation_declares_the_schema_of_its_answers(harness: Harness) -> None:
+    """A route that answers a body says what it is: a named model, or a file of named types;
+    ``dict[str, Any]`` does not count. 101, 204 and 304 answer no body."""
+    vague = []
+    for path, item in harness.app.openapi()["paths"].items():
+        for method, operation in item.items():
+            successes = {
+                code: answer
+                for code, answer in operation["responses"].items()
+                if code.startswith("2") or code == "101"
+            }
+            assert successes, f"{method} {path} declares no success answer"
+            for code, answer in successes.items():
+                content = answer.get("content", {})
+                if code in {"101", "204"}:
+                    assert not content, f"{method} {path} {code} has a body?"
+                    continue
+                if not content or any(_open_object(c.get("schema", {})) for c in content.values()):
+                    vague.append(f"{method.upper()} {path} {code}")
+    assert not vague, "answers without a schema:\n" + "\n".join(vague)
+
+
+async def test_files_are_declared_with_their_real_media_types(harness: Harness) -> None:
+    paths = harness.app.openapi()["paths"]
+    media = paths["/v1/media/{media_id}"]["get"]["responses"]["200"]["content"]
+    assert "image/webp" in media, "images are served as WebP"
+    assert media["image/webp"]["schema"] == {"type": "string", "format": "binary"}
+    thumbnail = paths["/v1/media/{media_id}/thumbnail"]["get"]["responses"]["200"]["content"]
+    assert set(thumbnail) == {"image/webp"}
+    export = paths["/v1/me/export"]["get"]["responses"]["200"]["content"]
+    assert set(export) == {"application/zip"}
+
+
+async def test_the_schema_states_the_limits_the_server_enforces(make_harness: Any) -> None:
+    """The text limit is the server's (4096, or the operator's value), not a parsing cap, and
+    client_id carries the pattern the service checks."""
+    harness = await make_harness(message_max_length=1000)
+    schemas = harness.app.openapi()["components"]["schemas"]
+    message = schemas["MessageIn"]["properties"]
+    assert message["text"]["maxLength"] == 1000
+    assert message["client_id"]["pattern"] == limits.CLIENT_ID_PATTERN
+    assert schemas["EditIn"]["properties"]["text"]["maxLength"] == 1000
+    channel = schemas["ChannelChatIn"]["properties"]
+    assert channel["description"]["maxLength"] == limits.CHANNEL_DESCRIPTION_MAX_LENGTH
+    assert channel["handle"]["maxLength"] == handles.MAX_LENGTH
+    alice = await harness.sign_in("+989121234567", "Alice")
+    chat = await harness.http.post(
+        "/v1/chats", json={"type": "group", "title": "g"}, headers=alice.headers
+    )
+    too_long = await harness.http.post(
+        f"/v1/chats/{chat.json()['id']}/messages",
+        json={"client_id": "c1", "text": "x" * 1001},
+        headers=alice.headers,
+    )
+    assert_error_shape(too_long, 422, "message_too_long")

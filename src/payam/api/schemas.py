@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
+from payam.api.openapi import setting_limit
+from payam.domain import limits
 from payam.domain.events import iso
 from payam.domain.limits import MESSAGE_TTL_MAX_SECONDS, MESSAGE_TTL_MIN_SECONDS
 from payam.domain.models import Device, User
 
+# Checked by the services after cleaning, with their own codes (name_too_long,
+# status_too_long, too_many_contacts); the document states the configured limits.
+NAME = setting_limit("name_max_length", limits.NAME_MAX_LENGTH)
+STATUS = setting_limit("status_max_length", limits.STATUS_MAX_LENGTH)
+CONTACTS = setting_limit("contacts_max", limits.CONTACTS_MAX, keyword="maxItems")
+
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+    """A request body: unknown fields are refused, and so is every value of the wrong JSON type
+    (``"5"`` for an integer, ``true`` for an id, ``"yes"`` for a boolean), as the WebSocket
+    does: 422 ``invalid_request``, the field and the expected type in ``details``. Only bodies
+    are strict; path and query parameters are text on the wire and still parse from it."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=False)
 
 
 # P5.3: a disappearing-messages timer in whole seconds, or null for off.
@@ -47,7 +60,7 @@ class DeviceIn(Strict):
 class SessionRequest(Strict):
     phone: str = Field(max_length=64)
     code: str = Field(max_length=16)
-    name: str | None = Field(default=None, max_length=1024)
+    name: str | None = Field(default=None, max_length=1024, json_schema_extra=NAME)
     device: DeviceIn
     cookie: bool = Field(
         default=False,
@@ -131,10 +144,14 @@ class ProfilePatch(Strict):
     # Lengths are checked after cleaning, by the service, so every too-long value answers the
     # same stable code (name_too_long, status_too_long) whatever its size.
     name: str | None = Field(
-        default=None, description="not empty; at most name_max_length (64) characters"
+        default=None,
+        description="not empty; at most name_max_length (64) characters",
+        json_schema_extra=NAME,
     )
     status: str | None = Field(
-        default=None, description="null clears it; at most status_max_length (140) characters"
+        default=None,
+        description="null clears it; at most status_max_length (140) characters",
+        json_schema_extra=STATUS,
     )
     group_adds: Literal["everyone", "contacts"] | None = Field(
         default=None,
@@ -145,20 +162,28 @@ class ProfilePatch(Strict):
 
 
 class ProfileView(BaseModel):
-    """What the viewer may see of a profile: always ``id``; the rest only where allowed (P3.2)."""
+    """What the viewer may see of a profile: always ``id``; the rest only where allowed (P3.2):
+    a field the viewer may not see is absent, not null."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="forbid")
     id: int
+    name: str | None = None
+    status: str | None = None
+    has_photo: bool | None = None
+    photo_url: str | None = None
+    phone: str | None = Field(default=None, description="only to those who hold the number")
 
 
 class ContactsUpload(Strict):
-    phones: list[str] = Field(description="numbers as written in the address book")
+    phones: list[str] = Field(
+        description="numbers as written in the address book", json_schema_extra=CONTACTS
+    )
 
 
 class RegisteredContact(BaseModel):
     phone: str = Field(description="the number as it was sent")
     user_id: int
-    profile: dict[str, Any]
+    profile: ProfileView
 
 
 class ContactsResult(BaseModel):

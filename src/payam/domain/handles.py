@@ -17,7 +17,9 @@ import re
 from payam.domain.errors import InvalidInput
 
 MIN_LENGTH, MAX_LENGTH = 5, 32
-_SHAPE = re.compile(r"[A-Za-z][A-Za-z0-9_]{3,30}[A-Za-z0-9]", re.ASCII)
+# The shape of a handle, as the OpenAPI document states it (check_handle also refuses "__").
+PATTERN = r"^(?!.*__)[A-Za-z][A-Za-z0-9_]{3,30}[A-Za-z0-9]$"
+_SHAPE = re.compile(PATTERN, re.ASCII)
 
 RESERVED_PREFIXES = ("payam",)
 RESERVED = frozenset(

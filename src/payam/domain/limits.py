@@ -147,3 +147,22 @@ def code_resend_wait(sends_in_window: int, waits: tuple[int, ...]) -> int:
 WS_FRAME_MAX_CHARS = 64 * 1024
 # How deep a frame may nest arrays and objects; deeper is answered ``invalid_frame`` unparsed.
 WS_FRAME_MAX_DEPTH = 32
+
+# --- Input limits ------------------------------------------------------------------------------
+# What one request may carry. The services enforce them (each with its own stable error code);
+# the OpenAPI document states them (api/limits.py reads them from here, and the operator's own
+# value for the ones that are settings), so the schema is never looser than the server.
+
+# Settings with these defaults (config.py): an operator may change them.
+MESSAGE_MAX_LENGTH = 4096
+NAME_MAX_LENGTH = 64
+STATUS_MAX_LENGTH = 140
+CHAT_TITLE_MAX_LENGTH = 128
+CONTACTS_MAX = 5000
+MEDIA_PER_MESSAGE = 10
+# Fixed.
+CLIENT_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
+CHANNEL_DESCRIPTION_MAX_LENGTH = 255
+CHANNEL_QUERY_MAX_LENGTH = 64
+SEARCH_QUERY_MAX_LENGTH = 256
+REPORT_REASON_MAX_LENGTH = 500

@@ -1,16 +1,83 @@
-"""``GET /v1/ws``: the WebSocket door to the gateway."""
+"""``GET /v1/ws``: the WebSocket door to the gateway.
+
+OpenAPI cannot describe a WebSocket, so the document carries ``GET /v1/ws`` as the upgrade
+request it is: its parameters, the 101 answer, the close codes (``x-websocket-close-codes``)
+and a pointer to the frames in docs/realtime.md. A plain HTTP request, which no WebSocket can
+be, answers 426 ``upgrade_required`` in the usual error shape.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, WebSocket
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, WebSocket
+from fastapi.responses import JSONResponse
 
 from payam.domain.cookies import SESSION_COOKIE
 from payam.domain.errors import PayamError, Unauthenticated
-from payam.realtime.gateway import CLOSE_UNAUTHENTICATED, Gateway
+from payam.realtime.gateway import (
+    CLOSE_INTERNAL_ERROR,
+    CLOSE_TOO_FAR_BEHIND,
+    CLOSE_UNAUTHENTICATED,
+    Gateway,
+)
 from payam.realtime.origin import CLOSE_FORBIDDEN_ORIGIN, origin_allowed
 from payam.services.container import Services
 
 router = APIRouter(prefix="/v1", tags=["realtime"])
+
+CLOSE_CODES = {
+    CLOSE_UNAUTHENTICATED: "the token is missing, wrong or signed out: sign in again "
+    "(the reason is the error code, e.g. invalid_token)",
+    CLOSE_TOO_FAR_BEHIND: "too far behind: reconnect and resume",
+    CLOSE_INTERNAL_ERROR: "an error on the server's side: reconnect and resume",
+}
+_ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
+UPGRADE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    101: {
+        "description": "Switching Protocols: the socket is open. Send "
+        '`{"type": "resume", "after": N}` first; frames are JSON text objects '
+        "(docs/realtime.md). Close codes: "
+        + "; ".join(f"{code}: {meaning}" for code, meaning in CLOSE_CODES.items())
+        + "."
+    },
+    426: {"description": "upgrade_required: not a WebSocket upgrade request", "content": _ERROR},
+}
+
+
+@router.get(
+    "/ws",
+    summary="Open the WebSocket (live updates and sends)",
+    status_code=101,
+    responses=UPGRADE_RESPONSES,
+    response_class=JSONResponse,
+    openapi_extra={
+        "x-websocket": True,
+        "x-websocket-close-codes": {str(code): text for code, text in CLOSE_CODES.items()},
+    },
+)
+async def websocket_upgrade(
+    token: Annotated[
+        str | None,
+        Query(description="the session token, for clients that cannot set a header"),
+    ] = None,
+    authorization: Annotated[
+        str | None, Header(description="Bearer <token>; wins over the query parameter")
+    ] = None,
+) -> JSONResponse:
+    """A WebSocket upgrade (``Connection: Upgrade``, ``Upgrade: websocket``) with the session
+    token opens the socket of docs/realtime.md. Anything else is not a WebSocket: 426."""
+    del token, authorization  # read by the WebSocket route below, never here
+    return JSONResponse(
+        {
+            "error": {
+                "code": "upgrade_required",
+                "message": "GET /v1/ws is a WebSocket: connect with a WebSocket client.",
+            }
+        },
+        status_code=426,
+        headers={"Upgrade": "websocket", "Connection": "Upgrade"},
+    )
 
 
 @router.websocket("/ws")

@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payam.config import Settings
-from payam.domain import events
+from payam.domain import events, limits
 from payam.domain.clock import Clock
 from payam.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from payam.domain.events import PendingUpdate, Update, iso
@@ -49,9 +49,9 @@ CHANNEL = "channel"
 OWNER, ADMIN, SUBSCRIBER = "owner", "admin", "subscriber"
 ROLES = {OWNER, ADMIN, SUBSCRIBER}
 STAFF = {OWNER, ADMIN}
-DESCRIPTION_MAX_LENGTH = 255
+DESCRIPTION_MAX_LENGTH = limits.CHANNEL_DESCRIPTION_MAX_LENGTH
 SEARCH_MAX_LIMIT = 50
-QUERY_MAX_LENGTH = 64
+QUERY_MAX_LENGTH = limits.CHANNEL_QUERY_MAX_LENGTH
 # Updates per transaction when telling the subscribers of a deleted channel.
 TELL_CHUNK = 2000
 _HANDLE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payam.config import Settings
-from payam.domain import events
+from payam.domain import events, limits
 from payam.domain.clock import Clock
 from payam.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from payam.domain.events import PendingUpdate, iso
@@ -740,8 +740,11 @@ class ChatService:
         """Report a message for moderators (kept with the reporter, never shown to the author).
         A channel's posts are public, so any reader reports them, subscribed or not."""
         reason = (reason or "").strip()
-        if not reason or len(reason) > 500:
-            raise InvalidInput("Give a reason of at most 500 characters.", code="invalid_reason")
+        if not reason or len(reason) > limits.REPORT_REASON_MAX_LENGTH:
+            raise InvalidInput(
+                f"Give a reason of at most {limits.REPORT_REASON_MAX_LENGTH} characters.",
+                code="invalid_reason",
+            )
         async with self.db.write() as conn:
             chat = await store.get(conn, chat_id)
             if chat is not None and chat.type == CHANNEL:

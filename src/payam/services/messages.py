@@ -32,7 +32,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payam.config import Settings
-from payam.domain import events
+from payam.domain import events, limits
 from payam.domain.clock import Clock
 from payam.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, PayamError
 from payam.domain.events import PendingUpdate, Update
@@ -54,7 +54,7 @@ from payam.storage.tables import chat_members
 
 log = logging.getLogger(__name__)
 
-CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+CLIENT_ID = re.compile(limits.CLIENT_ID_PATTERN)
 ADMIN_ROLES = {"owner", "admin"}
 MAX_ID = 2**63 - 1
 # Errors caused by one request's data rather than by the database being unwell: a batch that
@@ -608,8 +608,11 @@ class MessageService:
         query = query.strip()
         if not query:
             raise InvalidInput("Search for at least one word.", code="empty_query")
-        if len(query) > 256:
-            raise InvalidInput("A search is at most 256 characters.", code="query_too_long")
+        if len(query) > limits.SEARCH_QUERY_MAX_LENGTH:
+            raise InvalidInput(
+                f"A search is at most {limits.SEARCH_QUERY_MAX_LENGTH} characters.",
+                code="query_too_long",
+            )
         async with self.db.read() as conn:
             rows = await store.search(
                 conn, caller.user_id, query, limit=max(1, min(limit, 100)), now=self.clock.now()

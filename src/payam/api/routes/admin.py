@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response, status
-from pydantic import BaseModel, ConfigDict
 
 from payam.api.deps import CallerDep, ServicesDep
+from payam.api.responses import EXACT, AdminReportOut, AdminUserOut
+from payam.api.schemas import Strict
 from payam.domain.models import Caller
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
@@ -26,13 +27,11 @@ async def admin_caller(caller: CallerDep, services: ServicesDep) -> Caller:
 AdminDep = Annotated[Caller, Depends(admin_caller)]
 
 
-class ReportResolution(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ReportResolution(Strict):
     status: Literal["resolved", "dismissed", "open"]
 
 
-@router.get("/users")
+@router.get("/users", response_model=AdminUserOut, **EXACT)
 async def look_up_user(
     caller: AdminDep,
     services: ServicesDep,
@@ -57,7 +56,7 @@ async def unsuspend(user_id: int, caller: AdminDep, services: ServicesDep) -> Re
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/reports")
+@router.get("/reports", response_model=list[AdminReportOut], **EXACT)
 async def list_reports(
     caller: AdminDep,
     services: ServicesDep,

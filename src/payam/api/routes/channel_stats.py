@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from pydantic import Field
 
 from payam.api.deps import CallerDep, ServicesDep
+from payam.api.responses import EXACT, ChannelStatsOut, ViewsOut
 from payam.api.schemas import Strict
 
 router = APIRouter(prefix="/v1", tags=["channel_stats"])
@@ -21,7 +22,7 @@ class ViewsIn(Strict):
     )
 
 
-@router.post("/chats/{chat_id}/views")
+@router.post("/chats/{chat_id}/views", response_model=ViewsOut, **EXACT)
 async def report_views(
     chat_id: int, body: ViewsIn, caller: CallerDep, services: ServicesDep
 ) -> dict[str, Any]:
@@ -31,7 +32,9 @@ async def report_views(
     return await services.channel_stats.report_views(caller, chat_id, body.message_ids)
 
 
-@router.get("/chats/{chat_id}/stats")
+@router.get(
+    "/chats/{chat_id}/stats", response_model=ChannelStatsOut, response_model_by_alias=True, **EXACT
+)
 async def channel_stats(
     chat_id: int,
     caller: CallerDep,

@@ -6,15 +6,36 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import Field
+from pydantic.config import JsonDict
 
 from payam.api.deps import CallerDep, ServicesDep
+from payam.api.openapi import setting_limit
+from payam.api.responses import (
+    EXACT,
+    AnyChat,
+    BlockedOut,
+    ChatOut,
+    InviteLinkOut,
+    ReportOut,
+    binary,
+)
 from payam.api.routes.profiles import PHOTO_UPLOAD_BODY, PhotoUpload, photo_response
 from payam.api.schemas import MessageTtl, Strict
+from payam.domain import handles, limits
 
 router = APIRouter(prefix="/v1", tags=["chats"])
 
 UserId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+# The services refuse past these with their own stable codes (name_too_long,
+# description_too_long, invalid_handle, invalid_reason); the max_length values only cap parsing.
+TITLE = setting_limit("chat_title_max_length", limits.CHAT_TITLE_MAX_LENGTH)
+DESCRIPTION: JsonDict = {"maxLength": limits.CHANNEL_DESCRIPTION_MAX_LENGTH}
+HANDLE: JsonDict = {
+    "minLength": handles.MIN_LENGTH,
+    "maxLength": handles.MAX_LENGTH,
+    "pattern": handles.PATTERN,
+}
 
 
 class DirectChatIn(Strict):
@@ -24,15 +45,15 @@ class DirectChatIn(Strict):
 
 class GroupChatIn(Strict):
     type: Literal["group"]
-    title: str = Field(max_length=1024)
+    title: str = Field(max_length=1024, json_schema_extra=TITLE)
     member_ids: list[UserId] = Field(default_factory=list, max_length=1000)
 
 
 class ChannelChatIn(Strict):
     type: Literal["channel"]
-    title: str = Field(max_length=1024)
-    handle: str = Field(max_length=64)
-    description: str | None = Field(default=None, max_length=4096)
+    title: str = Field(max_length=1024, json_schema_extra=TITLE)
+    handle: str = Field(max_length=64, json_schema_extra=HANDLE)
+    description: str | None = Field(default=None, max_length=4096, json_schema_extra=DESCRIPTION)
 
 
 class MembersIn(Strict):
@@ -44,10 +65,10 @@ class RoleIn(Strict):
 
 
 class TitleIn(Strict):
-    title: str | None = Field(default=None, max_length=1024)
+    title: str | None = Field(default=None, max_length=1024, json_schema_extra=TITLE)
     muted: bool | None = None
     # Channels only; null or "" clears it.
-    description: str | None = Field(default=None, max_length=4096)
+    description: str | None = Field(default=None, max_length=4096, json_schema_extra=DESCRIPTION)
     message_ttl: MessageTtl = None
 
 
@@ -56,24 +77,19 @@ class BlockIn(Strict):
 
 
 class ReportIn(Strict):
-    reason: str = Field(max_length=2000)
-
-
-class ChatOut(BaseModel):
-    id: int
-    type: str
-    title: str | None
-    message_ttl: int | None = Field(
-        default=None, description="the disappearing-messages timer in seconds, or null (P5.3)"
+    reason: str = Field(
+        max_length=2000, json_schema_extra={"maxLength": limits.REPORT_REASON_MAX_LENGTH}
     )
-    model_config = {"extra": "allow"}
 
 
 @router.post(
     "/chats",
     status_code=status.HTTP_201_CREATED,
-    response_model=ChatOut,
-    responses={200: {"description": "the direct chat with this user already existed"}},
+    response_model=AnyChat,
+    responses={
+        200: {"model": ChatOut, "description": "the direct chat with this user already existed"}
+    },
+    **EXACT,
 )
 async def create_chat(
     body: Annotated[DirectChatIn | GroupChatIn | ChannelChatIn, Field(discriminator="type")],
@@ -91,7 +107,7 @@ async def create_chat(
     return await services.channels.create(caller, body.title, body.handle, body.description)
 
 
-@router.get("/chats")
+@router.get("/chats", response_model=list[AnyChat], **EXACT)
 async def list_chats(
     caller: CallerDep, services: ServicesDep, limit: Annotated[int, Query(ge=1, le=500)] = 100
 ) -> list[dict[str, Any]]:
@@ -99,7 +115,7 @@ async def list_chats(
     return await services.chats.list_chats(caller, limit)
 
 
-@router.get("/chats/{chat_id}")
+@router.get("/chats/{chat_id}", response_model=AnyChat, **EXACT)
 async def get_chat(chat_id: int, caller: CallerDep, services: ServicesDep) -> dict[str, Any]:
     """One chat with its members. Not a member: 404. A channel answers anyone signed in,
     without members (see docs/api.md, "Channels")."""
@@ -175,7 +191,9 @@ async def clear_history(
     return Response(status_code=204)
 
 
-@router.put("/chats/{chat_id}/photo", response_model=ChatOut, openapi_extra=PHOTO_UPLOAD_BODY)
+@router.put(
+    "/chats/{chat_id}/photo", response_model=AnyChat, openapi_extra=PHOTO_UPLOAD_BODY, **EXACT
+)
 async def put_chat_photo(
     chat_id: int, caller: CallerDep, data: PhotoUpload, services: ServicesDep
 ) -> dict[str, Any]:
@@ -185,7 +203,7 @@ async def put_chat_photo(
     return await services.chats.set_photo(caller, chat_id, data)
 
 
-@router.delete("/chats/{chat_id}/photo", response_model=ChatOut)
+@router.delete("/chats/{chat_id}/photo", response_model=AnyChat, **EXACT)
 async def delete_chat_photo(
     chat_id: int, caller: CallerDep, services: ServicesDep
 ) -> dict[str, Any]:
@@ -198,7 +216,7 @@ async def delete_chat_photo(
     "/chats/{chat_id}/photo",
     response_class=Response,
     responses={
-        200: {"content": {"image/webp": {}}, "description": "The photo"},
+        200: {"content": binary("image/webp"), "description": "The photo"},
         304: {"description": "Unchanged since the ETag sent in If-None-Match"},
         404: {"description": "No photo, or not a member of the chat"},
     },
@@ -216,13 +234,18 @@ async def get_chat_photo(
     return photo_response(photo, request)
 
 
-@router.post("/chats/{chat_id}/invites", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/chats/{chat_id}/invites",
+    status_code=status.HTTP_201_CREATED,
+    response_model=InviteLinkOut,
+    **EXACT,
+)
 async def create_invite(chat_id: int, caller: CallerDep, services: ServicesDep) -> dict[str, Any]:
     """Admins create an invite link; anyone holding the token can join."""
     return await services.chats.create_invite(caller, chat_id)
 
 
-@router.get("/chats/{chat_id}/invites")
+@router.get("/chats/{chat_id}/invites", response_model=list[InviteLinkOut], **EXACT)
 async def list_invites(
     chat_id: int, caller: CallerDep, services: ServicesDep
 ) -> list[dict[str, Any]]:
@@ -239,13 +262,17 @@ async def revoke_invite(
     return Response(status_code=204)
 
 
-@router.post("/invites/{token}/join")
+@router.post("/invites/{token}/join", response_model=AnyChat, **EXACT)
 async def join_by_invite(token: str, caller: CallerDep, services: ServicesDep) -> dict[str, Any]:
     """Join the group of an invite link."""
     return await services.chats.join_by_invite(caller, token)
 
 
-@router.post("/chats/{chat_id}/messages/{message_id}/report", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/chats/{chat_id}/messages/{message_id}/report",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ReportOut,
+)
 async def report_message(
     chat_id: int, message_id: int, body: ReportIn, caller: CallerDep, services: ServicesDep
 ) -> dict[str, int]:
@@ -268,7 +295,7 @@ async def unblock(user_id: int, caller: CallerDep, services: ServicesDep) -> Res
     return Response(status_code=204)
 
 
-@router.get("/blocks")
+@router.get("/blocks", response_model=list[BlockedOut], **EXACT)
 async def list_blocks(caller: CallerDep, services: ServicesDep) -> list[dict[str, Any]]:
     """The users the caller blocked."""
     return await services.chats.blocked(caller)

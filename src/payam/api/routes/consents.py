@@ -9,6 +9,7 @@ from pydantic import Field
 
 from payam.api import cookies
 from payam.api.deps import CallerDep, ServicesDep
+from payam.api.responses import EXACT, ConsentsOut, PreferencesOut
 from payam.api.schemas import Strict
 from payam.domain import cookies as categories
 
@@ -25,14 +26,14 @@ class PreferencesIn(Strict):
     language: str | None = Field(default=None, pattern=r"^[a-z]{2,3}(-[A-Z]{2})?$")
 
 
-@router.get("/me/consents")
+@router.get("/me/consents", response_model=ConsentsOut, **EXACT)
 async def get_consents(caller: CallerDep, services: ServicesDep) -> dict[str, Any]:
     """Each cookie category (purpose, cookies, features, the caller's choice) and which
     features are on and off. Optional categories are off until granted (P6.1, P6.2)."""
     return (await services.consents.get(caller)).to_json()
 
 
-@router.put("/me/consents")
+@router.put("/me/consents", response_model=ConsentsOut, **EXACT)
 async def set_consents(
     body: ConsentsIn, request: Request, response: Response, caller: CallerDep, services: ServicesDep
 ) -> dict[str, Any]:
@@ -45,7 +46,7 @@ async def set_consents(
     return state.to_json()
 
 
-@router.put("/me/preferences")
+@router.put("/me/preferences", response_model=PreferencesOut, **EXACT)
 async def set_preferences(
     body: PreferencesIn,
     request: Request,

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, status
 
 from payam.api.deps import CallerDep, ServicesDep
+from payam.api.responses import EXACT, ContactsHeldOut, DeletedOut
 from payam.api.schemas import (
     ContactsResult,
     ContactsUpload,
@@ -18,7 +19,7 @@ from payam.api.schemas import (
 router = APIRouter(prefix="/v1", tags=["contacts"])
 
 
-@router.put("/contacts", response_model=ContactsResult)
+@router.put("/contacts", response_model=ContactsResult, response_model_exclude_unset=True)
 async def replace_contacts(
     body: ContactsUpload, caller: CallerDep, services: ServicesDep
 ) -> ContactsResult:
@@ -33,13 +34,13 @@ async def replace_contacts(
     )
 
 
-@router.get("/contacts")
+@router.get("/contacts", response_model=ContactsHeldOut, **EXACT)
 async def get_contacts(caller: CallerDep, services: ServicesDep) -> dict[str, Any]:
     """What is held of the caller's address book: the count and the keyed hashes (P2.2, P11.1)."""
     return await services.contacts.held(caller)
 
 
-@router.delete("/contacts")
+@router.delete("/contacts", response_model=DeletedOut)
 async def delete_contacts(caller: CallerDep, services: ServicesDep) -> dict[str, int]:
     """Wipe the uploaded address book (P5.2)."""
     return {"deleted": await services.contacts.wipe(caller)}

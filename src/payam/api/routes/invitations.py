@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Response, status
 from pydantic import BaseModel, Field
 
 from payam.api.deps import CallerDep, ServicesDep
-from payam.api.routes.chats import ChatOut
+from payam.api.responses import EXACT, ChatOut
 
 router = APIRouter(prefix="/v1", tags=["invitations"])
 
@@ -31,7 +31,7 @@ async def list_invitations(caller: CallerDep, services: ServicesDep) -> list[dic
     return await services.invitations.list(caller)
 
 
-@router.post("/me/invitations/{invitation_id}/accept", response_model=ChatOut)
+@router.post("/me/invitations/{invitation_id}/accept", response_model=ChatOut, **EXACT)
 async def accept_invitation(
     invitation_id: InvitationId, caller: CallerDep, services: ServicesDep
 ) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import Message, Receive, Scope, Send
 
 from payam.api.deps import CallerDep, ServicesDep
+from payam.api.responses import MediaOut, binary
 from payam.api.uploads import received_file, upload_body
 from payam.domain.file_names import ascii_fallback
 from payam.services.media import ServedMedia
@@ -23,30 +24,27 @@ _REFUSALS = {
     400: ("invalid_range", "The Range header is malformed."),
     416: ("range_not_satisfiable", "The requested range is outside the file."),
 }
-_MEDIA_JSON = {
-    "type": "object",
-    "properties": {
-        name: {"type": kind}
-        for name, kind in (
-            ("id", "integer"),
-            ("kind", "string"),
-            ("mime", "string"),
-            ("size", "integer"),
-            ("width", ["integer", "null"]),
-            ("height", ["integer", "null"]),
-            ("url", "string"),
-            ("thumbnail_url", ["string", "null"]),
-            ("name", ["string", "null"]),
-        )
-    },
-}
-_FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"application/octet-stream": {}}, "description": "The whole file"},
-    206: {"description": "The requested byte range(s), with Content-Range"},
-    304: {"description": "Unchanged since the ETag sent in If-None-Match"},
-    404: {"description": "No such media, or none the caller may see (the same answer)"},
-    416: {"description": "range_not_satisfiable: the range starts past the end of the file"},
-}
+
+
+def _file_responses(*media_types: str) -> dict[int | str, dict[str, Any]]:
+    """A file's answers: the whole file, byte ranges of it (one range in the file's own type,
+    several as multipart/byteranges), or the error envelope for a refused range."""
+    return {
+        200: {"content": binary(*media_types), "description": "The whole file"},
+        206: {
+            "content": binary(*media_types, "multipart/byteranges"),
+            "description": "The requested byte range(s), with Content-Range",
+        },
+        304: {"description": "Unchanged since the ETag sent in If-None-Match"},
+        404: {"description": "No such media, or none the caller may see (the same answer)"},
+        416: {"description": "range_not_satisfiable: the range starts past the end of the file"},
+    }
+
+
+# An image is always stored as WebP (P3.3); any other file keeps the type its bytes have (or,
+# when nothing recognises them, the type it was sent with, else application/octet-stream).
+_FILE_RESPONSES = _file_responses("image/webp", "*/*")
+_THUMBNAIL_RESPONSES = _file_responses("image/webp")
 
 
 class _MediaFile(FileResponse):
@@ -77,7 +75,7 @@ class _MediaFile(FileResponse):
     "/media",
     status_code=status.HTTP_201_CREATED,
     openapi_extra=upload_body("Any file, at most media_max_bytes; its type is read from its bytes"),
-    responses={201: {"content": {"application/json": {"schema": _MEDIA_JSON}}}},
+    response_model=MediaOut,
 )
 async def upload_media(request: Request, caller: CallerDep, services: ServicesDep) -> JSONResponse:
     """Upload a file for a message or channel post (``media_ids``). Its kind (image, video,
@@ -113,7 +111,7 @@ async def get_media(
     return _send(served, request, services)
 
 
-@router.get("/media/{media_id}/thumbnail", response_class=Response, responses=_FILE_RESPONSES)
+@router.get("/media/{media_id}/thumbnail", response_class=Response, responses=_THUMBNAIL_RESPONSES)
 async def get_media_thumbnail(
     media_id: int, request: Request, caller: CallerDep, services: ServicesDep
 ) -> Response:

@@ -6,15 +6,20 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from payam.api.deps import CallerDep, ServicesDep
+from payam.api.openapi import setting_limit
+from payam.api.responses import EXACT, MessageOut, MessagesOut, ReadOut, UpdatesOut
 from payam.api.schemas import Strict
+from payam.domain import limits
 from payam.services.updates import MAX_WAIT_SECONDS
 
 router = APIRouter(prefix="/v1", tags=["messages"])
 
 Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
+# The service answers 422 message_too_long past the setting; 65,536 is only a parsing cap.
+MESSAGE_TEXT = setting_limit("message_max_length", limits.MESSAGE_MAX_LENGTH)
 
 
 class MessageIn(Strict):
@@ -22,26 +27,35 @@ class MessageIn(Strict):
         min_length=1,
         max_length=64,
         description="chosen by the sending device; makes the send idempotent",
+        json_schema_extra={"pattern": limits.CLIENT_ID_PATTERN},
     )
-    text: str | None = Field(default=None, max_length=65536)
+    text: str | None = Field(default=None, max_length=65536, json_schema_extra=MESSAGE_TEXT)
     reply_to: Id | None = None
     forward_of: Id | None = None
     media_ids: list[Id] | None = Field(
         default=None,
         max_length=100,
         description="uploads (POST /v1/media) to carry, each once, at most media_per_message",
+        json_schema_extra=setting_limit(
+            "media_per_message", limits.MEDIA_PER_MESSAGE, keyword="maxItems"
+        ),
     )
 
 
 class EditIn(Strict):
-    text: str = Field(max_length=65536)
+    text: str = Field(max_length=65536, json_schema_extra=MESSAGE_TEXT)
 
 
 class ReadIn(Strict):
     seq: int = Field(ge=0, le=2**63 - 1)
 
 
-@router.post("/chats/{chat_id}/messages", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/chats/{chat_id}/messages",
+    status_code=status.HTTP_201_CREATED,
+    response_model=MessageOut,
+    **EXACT,
+)
 async def send_message(
     chat_id: int, body: MessageIn, caller: CallerDep, services: ServicesDep
 ) -> JSONResponse:
@@ -63,7 +77,7 @@ async def send_message(
     return JSONResponse(sent.message, status_code=201, headers=headers)
 
 
-@router.get("/chats/{chat_id}/messages")
+@router.get("/chats/{chat_id}/messages", response_model=MessagesOut, **EXACT)
 async def history(
     chat_id: int,
     caller: CallerDep,
@@ -80,7 +94,7 @@ async def history(
     return {"messages": found}
 
 
-@router.patch("/chats/{chat_id}/messages/{message_id}")
+@router.patch("/chats/{chat_id}/messages/{message_id}", response_model=MessageOut, **EXACT)
 async def edit_message(
     chat_id: int, message_id: int, body: EditIn, caller: CallerDep, services: ServicesDep
 ) -> dict[str, Any]:
@@ -102,7 +116,7 @@ async def delete_message(
     return Response(status_code=204)
 
 
-@router.post("/chats/{chat_id}/read")
+@router.post("/chats/{chat_id}/read", response_model=ReadOut)
 async def mark_read(
     chat_id: int, body: ReadIn, caller: CallerDep, services: ServicesDep
 ) -> dict[str, int]:
@@ -110,41 +124,18 @@ async def mark_read(
     return {"read_seq": await services.messages.mark_read(caller, chat_id, body.seq)}
 
 
-@router.get("/search")
+@router.get("/search", response_model=MessagesOut, **EXACT)
 async def search(
     caller: CallerDep,
     services: ServicesDep,
-    q: Annotated[str, Query(max_length=256)],
+    q: Annotated[str, Query(max_length=limits.SEARCH_QUERY_MAX_LENGTH)],
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> dict[str, Any]:
     """Full-text search over the caller's own accessible history."""
     return {"messages": await services.messages.search(caller, q, limit)}
 
 
-class UpdateOut(BaseModel):
-    """One entry of the caller's log (docs/realtime.md, "update"): a kind's own fields (a read
-    receipt's ``user_id`` and ``read_seq``, ...) come beside these."""
-
-    model_config = ConfigDict(extra="allow")
-
-    seq: int
-    kind: str
-    chat_id: int | None
-    at: str
-    message: dict[str, Any] | None = Field(default=None, description="as it is now")
-    message_id: int | None = Field(default=None, description="when the message is gone")
-
-
-class UpdatesPage(BaseModel):
-    updates: list[UpdateOut]
-    last_seq: int = Field(description="the caller's newest seq")
-    has_more: bool
-    resync_required: bool = Field(
-        description="updates after ``after`` are no longer kept: reload the chat list"
-    )
-
-
-@router.get("/updates", response_model=UpdatesPage, response_model_exclude_unset=True)
+@router.get("/updates", response_model=UpdatesOut, **EXACT)
 async def get_updates(
     caller: CallerDep,
     services: ServicesDep,

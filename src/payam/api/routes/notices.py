@@ -7,12 +7,13 @@ from typing import Any
 from fastapi import APIRouter
 
 from payam.api.deps import CallerDep, ServicesDep
+from payam.api.responses import EXACT, DisclosuresOut, NoticeOut, NoticesOut, PartnerOut, PolicyOut
 from payam.domain.events import iso
 
 router = APIRouter(prefix="/v1", tags=["notices"])
 
 
-@router.get("/policy")
+@router.get("/policy", response_model=PolicyOut, **EXACT)
 async def get_policy(services: ServicesDep) -> dict[str, Any]:
     """The policy version in force, readable without signing in (404 before the first)."""
     current = await services.policy.current()
@@ -25,14 +26,14 @@ async def get_policy(services: ServicesDep) -> dict[str, Any]:
     }
 
 
-@router.get("/me/notices")
+@router.get("/me/notices", response_model=NoticesOut, **EXACT)
 async def list_notices(caller: CallerDep, services: ServicesDep) -> dict[str, Any]:
     """The caller's notices, oldest first: policy versions, partner proposals, prizes. Listing
     them records that they were seen (``seen_at``, null in this answer for new ones)."""
     return {"notices": await services.notices.list_notices(caller)}
 
 
-@router.post("/me/notices/{notice_id}/ack")
+@router.post("/me/notices/{notice_id}/ack", response_model=NoticeOut, **EXACT)
 async def acknowledge_notice(
     notice_id: int, caller: CallerDep, services: ServicesDep
 ) -> dict[str, Any]:
@@ -40,7 +41,7 @@ async def acknowledge_notice(
     return await services.notices.acknowledge(caller, notice_id)
 
 
-@router.post("/me/partner-objections/{partner_id}")
+@router.post("/me/partner-objections/{partner_id}", response_model=PartnerOut, **EXACT)
 async def object_to_partner(
     partner_id: int, caller: CallerDep, services: ServicesDep
 ) -> dict[str, Any]:
@@ -49,7 +50,7 @@ async def object_to_partner(
     return await services.partners.object(caller, partner_id)
 
 
-@router.get("/me/disclosures")
+@router.get("/me/disclosures", response_model=DisclosuresOut, **EXACT)
 async def list_disclosures(caller: CallerDep, services: ServicesDep) -> dict[str, Any]:
     """Shares that included the caller's data (partner, purpose, fields, when, the file's
     SHA-256), the caller's objections, and proposals still pending (P8.2)."""

@@ -6,18 +6,19 @@ from typing import Any
 
 from fastapi import APIRouter, Response, status
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from starlette.background import BackgroundTask
 
 from payam.api.deps import CallerDep, IpDep, ServicesDep
-from payam.api.schemas import CodeRequest, CodeResponse, UserOut
+from payam.api.responses import EXACT, ErasureReceiptOut, PrivacyMapOut, binary
+from payam.api.schemas import CodeRequest, CodeResponse, Strict, UserOut
 from payam.domain.events import iso
 from payam.services import privacy_map as privacy_map_service
 
 router = APIRouter(prefix="/v1", tags=["privacy"])
 
 
-@router.get("/privacy/map")
+@router.get("/privacy/map", response_model=PrivacyMapOut, **EXACT)
 async def privacy_map() -> dict[str, Any]:
     """The data map (P7.1): every stored personal field with its category, the promises
     (P-ids) it serves and its retention, read off the schema. Public: it describes the
@@ -29,16 +30,12 @@ async def privacy_map() -> dict[str, Any]:
     }
 
 
-class PhoneChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class PhoneChange(Strict):
     phone: str = Field(max_length=64, description="The new number")
     code: str = Field(max_length=16, description="The code sent to the new number")
 
 
-class Erasure(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class Erasure(Strict):
     code: str = Field(
         max_length=16,
         description="A fresh code sent to the account's own number (POST /v1/auth/code)",
@@ -48,7 +45,7 @@ class Erasure(BaseModel):
 @router.get(
     "/me/export",
     response_class=Response,
-    responses={200: {"content": {"application/zip": {}}, "description": "export.zip"}},
+    responses={200: {"content": binary("application/zip"), "description": "export.zip"}},
 )
 async def export(caller: CallerDep, services: ServicesDep) -> Response:
     """Everything the server holds about the caller (P11.1): a zip with ``export.json`` (layout
@@ -94,7 +91,7 @@ async def change_phone(
     return UserOut.of(user)
 
 
-@router.delete("/me", status_code=status.HTTP_200_OK)
+@router.delete("/me", status_code=status.HTTP_200_OK, response_model=ErasureReceiptOut, **EXACT)
 async def erase_account(
     body: Erasure, caller: CallerDep, services: ServicesDep, ip: IpDep
 ) -> dict[str, Any]:

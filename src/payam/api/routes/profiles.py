@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Request, Response
 
 from payam.api.deps import CallerDep, ServicesDep
+from payam.api.responses import binary
 from payam.api.schemas import MeOut, ProfilePatch, ProfileView, UserOut
 from payam.api.uploads import received_file, upload_body
 from payam.domain.errors import PayloadTooLarge
@@ -89,7 +90,7 @@ async def delete_photo(caller: CallerDep, services: ServicesDep) -> UserOut:
     return UserOut.of(await services.profiles.delete_photo(caller))
 
 
-@router.get("/users/{user_id}", response_model=ProfileView)
+@router.get("/users/{user_id}", response_model=ProfileView, response_model_exclude_unset=True)
 async def get_user(user_id: int, caller: CallerDep, services: ServicesDep) -> dict[str, Any]:
     """A profile as the caller may see it: name, status and photo only to those who hold the
     number or share a chat; the number only to those who hold it (P1.5, P3.2)."""
@@ -100,7 +101,7 @@ async def get_user(user_id: int, caller: CallerDep, services: ServicesDep) -> di
     "/users/{user_id}/photo",
     response_class=Response,
     responses={
-        200: {"content": {"image/webp": {}}, "description": "The photo"},
+        200: {"content": binary("image/webp"), "description": "The photo"},
         304: {"description": "Unchanged since the ETag sent in If-None-Match"},
         404: {"description": "No photo, or not one the caller may see (P3.2)"},
     },

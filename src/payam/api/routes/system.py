@@ -4,11 +4,12 @@ from fastapi import APIRouter
 
 from payam import __version__
 from payam.api.deps import ServicesDep
+from payam.api.responses import HealthOut
 
 router = APIRouter(tags=["system"])
 
 
-@router.get("/health")
+@router.get("/health", response_model=HealthOut)
 async def health(services: ServicesDep) -> dict[str, str]:
     """Liveness and database reachability."""
     async with services.db.read() as conn:
