@@ -4,6 +4,7 @@ import { signOut } from "../state/actions";
 import { useStore } from "../state/hooks";
 import { navigate } from "../state/route";
 import { type Theme, applyTheme, storedTheme } from "./prefs";
+import { ProfileSettings } from "./more";
 
 export function Settings({ onLang }: { onLang: (l: Lang) => void }) {
   const state = useStore();
@@ -43,6 +44,7 @@ export function Settings({ onLang }: { onLang: (l: Lang) => void }) {
           </label>
         ))}
       </fieldset>
+      <ProfileSettings />
       <button type="button" onClick={() => void signOut().then(() => navigate("/"))}>
         {t("nav.signOut")}
       </button>
