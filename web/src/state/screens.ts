@@ -135,6 +135,11 @@ async function refreshChat(chatId: number): Promise<void> {
   }
 }
 
+/** A chat with its members (the list of chats carries none). */
+export async function loadChat(chatId: number): Promise<void> {
+  await refreshChat(chatId);
+}
+
 // -- groups ---------------------------------------------------------------------------------
 
 export async function createGroup(title: string, memberIds: number[]): Promise<number | undefined> {

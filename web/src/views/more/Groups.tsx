@@ -12,6 +12,7 @@ import {
   inviteUrl,
   joinByLink,
   leaveChat,
+  loadChat,
   loadInvitations,
   loadInvites,
   removeMember,
@@ -143,6 +144,7 @@ export function ChatInfo({ chatId }: { chatId: number }) {
   const [title, setTitle] = useState(chat?.title ?? "");
   const [adding, setAdding] = useState<number[]>([]);
   const people = usePeople(chat?.members?.map((m) => m.user_id) ?? []);
+  useEffect(() => void loadChat(chatId), [chatId]);
   useEffect(() => {
     if (admin && chat?.type === "group") void loadInvites(chatId);
   }, [admin, chatId]);
