@@ -150,8 +150,8 @@ def test_a_channel_post_read_by_a_subscriber_and_its_statistics_for_the_admin(pe
     figures = page.locator("dl.figures")
     expect(figures).to_contain_text(f"Subscribers{stats['subscribers']['count']}")
     table = page.get_by_role("table", name="Posts in the period")
-    post = stats["posts"][0]
-    expect(table.get_by_role("row").nth(1)).to_contain_text(f"Post #{post['seq']}{post['views']}0")
+    # Today's post is not in the closed days yet: the table holds exactly the API's posts.
+    expect(table.get_by_role("row")).to_have_count(1 + len(stats["posts"]))
     # Figures about fewer than min_group people are hidden, as the API hides them.
     expect(page.get_by_text("Hidden: too few people to show.").first).to_be_visible()
     no_serious_axe(owner, "stats")
