@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.web.conftest import Person, copy_to_docs
+from tests.web.conftest import Person
 
 _handles = itertools.count(1)
 
@@ -234,7 +234,3 @@ def test_privacy_centre_downloads_the_export_and_deletion_signs_out_with_a_recei
     page.reload()
     expect(page.get_by_role("button", name="Send code")).to_be_visible()
 
-
-def test_screenshots_for_the_docs() -> None:
-    for name, target in (("stats-en", "web-stats-en.png"), ("stats-fa", "web-stats-fa.png"), ("group-info-en", "web-group-en.png")):
-        copy_to_docs(name, target)

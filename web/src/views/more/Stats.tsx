@@ -3,7 +3,7 @@
 // than min_group people) is a gap or "hidden", never a zero.
 import { useEffect, useState } from "preact/hooks";
 import type { ChannelStats } from "../../api/screens";
-import { num, shortDay, t } from "../../i18n";
+import { day, num, shortDay, t } from "../../i18n";
 import { type Bar, breakdownBars, dailySeries, hourBars, lineSegments, scaleMax, subscribersOverTime } from "../../state/charts";
 import { loadStats, useScreens } from "../../state/screens";
 import { ErrorLine, Link } from "./common";
@@ -112,7 +112,7 @@ export function StatsPage({ chatId }: { chatId: number }) {
       <ErrorLine />
       {stats && (
         <>
-          <p class="hint">{t("stats.range", { from: stats.from, to: stats.to, k: stats.min_group })}</p>
+          <p class="hint">{t("stats.range", { from: day(new Date(stats.from)), to: day(new Date(stats.to)), k: stats.min_group })}</p>
           <dl class="figures">
             <div><dt>{t("stats.subscribers")}</dt><dd>{num(stats.subscribers.count)}</dd></div>
             <div><dt>{t("stats.joined")}</dt><dd>{num(stats.subscribers.joined)}</dd></div>
