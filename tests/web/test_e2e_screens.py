@@ -233,4 +233,3 @@ def test_privacy_centre_downloads_the_export_and_deletion_signs_out_with_a_recei
     dara.screenshot("privacy-deleted-en")
     page.reload()
     expect(page.get_by_role("button", name="Send code")).to_be_visible()
-
