@@ -67,7 +67,7 @@ def test_a_group_of_three_made_run_and_deleted_from_the_screens(people: Any) -> 
     # Cyrus sees an invitation and declines it; later he joins by a link instead.
     cyrus.open("/groups/new")
     invitation = cyrus.page.get_by_role("listitem").filter(has_text="Trip to Yazd")
-    expect(invitation).to_contain_text("invited you")
+    expect(invitation).to_contain_text("Ali invited you")
     invitation.get_by_role("button", name="Decline").click()
     expect(cyrus.page.get_by_text("No pending invitations.")).to_be_visible()
 

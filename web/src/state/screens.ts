@@ -22,6 +22,7 @@ import {
   downloadExport,
   more,
 } from "../api/screens";
+import { learnName } from "./actions";
 import { store } from "./store";
 
 export interface ScreensState {
@@ -129,7 +130,9 @@ export function clearError(): void {
 
 async function refreshChat(chatId: number): Promise<void> {
   try {
-    store.upsertChat(await api.chat(chatId));
+    const chat = await api.chat(chatId);
+    store.upsertChat(chat);
+    for (const m of chat.members ?? []) void learnName(m.user_id);
   } catch {
     // gone for us (left, removed, deleted): the chat store hears it from the socket
   }
@@ -213,6 +216,8 @@ export async function joinByLink(token: string): Promise<number | undefined> {
 export async function loadInvitations(): Promise<void> {
   const list = await run(() => more.invitations());
   if (list) set({ invitations: list });
+  // An invitee may see who invited them (P3.2), so the name can be shown.
+  for (const inv of list ?? []) void learnName(inv.invited_by);
 }
 
 export async function answerInvitation(id: number, accept: boolean): Promise<number | undefined> {

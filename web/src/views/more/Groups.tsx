@@ -33,7 +33,7 @@ function usePeople(exclude: number[] = []): [number, string][] {
   for (const e of Object.values(s.chats)) if (e.chat.peer_id) ids.add(e.chat.peer_id);
   return [...ids]
     .filter((id) => id !== s.me?.id && !exclude.includes(id))
-    .map((id): [number, string] => [id, s.names[id] ?? t("groups.user", { id })])
+    .map((id): [number, string] => [id, s.names[id] || t("groups.user", { id })])
     .sort((a, b) => a[1].localeCompare(b[1]));
 }
 
@@ -101,7 +101,7 @@ export function Invitations() {
             <li>
               <span dir="auto">{inv.title ?? t("groups.untitled")}</span>{" "}
               <small dir="auto">
-                {t("groups.invitedBy", { name: names[inv.invited_by] ?? t("groups.user", { id: inv.invited_by }), count: inv.member_count })}
+                {t("groups.invitedBy", { name: names[inv.invited_by] || t("groups.user", { id: inv.invited_by }), count: inv.member_count })}
               </small>{" "}
               <button type="button" onClick={() => void answerInvitation(inv.id, true).then((id) => id && navigate(`/chats/${id}`))}>
                 {t("groups.accept")}
@@ -154,7 +154,7 @@ export function ChatInfo({ chatId }: { chatId: number }) {
         <p>{t("groups.notFound")}</p>
       </main>
     );
-  const name = (id: number) => (id === meId ? t("groups.you") : (state.names[id] ?? t("groups.user", { id })));
+  const name = (id: number) => (id === meId ? t("groups.you") : (state.names[id] || t("groups.user", { id })));
   return (
     <main class="pane page">
       <p>

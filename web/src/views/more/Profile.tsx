@@ -67,7 +67,7 @@ export function ProfileSettings() {
         ) : (
           <ul class="rows">
             {s.blocks.map((b) => {
-              const who = b.name ?? names[b.user_id] ?? t("groups.user", { id: b.user_id });
+              const who = b.name || names[b.user_id] || t("groups.user", { id: b.user_id });
               return (
                 <li>
                   <span dir="auto">{who}</span>{" "}
