@@ -10,6 +10,8 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -233,3 +235,53 @@ def test_privacy_centre_downloads_the_export_and_deletion_signs_out_with_a_recei
     dara.screenshot("privacy-deleted-en")
     page.reload()
     expect(page.get_by_role("button", name="Send code")).to_be_visible()
+
+
+def test_an_operator_looks_up_suspends_restores_and_works_the_reports_queue(people: Any) -> None:
+    oper, mona, rey = people("Oper"), people("Mona"), people("Rey")
+    for person in (oper, mona, rey):
+        person.sign_in_quickly()
+    granted = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "payam",
+            "admin",
+            "grant",
+            oper.phone,
+            "--data-dir",
+            str(oper.server.data_dir),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert granted.returncode == 0, granted.stdout + granted.stderr
+    rey_id = api(rey, "GET", "/v1/me")["id"]
+    chat = api(mona, "POST", "/v1/chats", {"type": "direct", "user_id": rey_id})
+    sent = api(
+        mona,
+        "POST",
+        f"/v1/chats/{chat['id']}/messages",
+        {"client_id": "c1", "text": "buy my pills"},
+    )
+    api(rey, "POST", f"/v1/chats/{chat['id']}/messages/{sent['id']}/report", {"reason": "spam"})
+
+    oper.open("/admin")
+    page = oper.page
+    queue = page.get_by_role("listitem").filter(has_text="buy my pills")
+    expect(queue).to_contain_text("spam")
+    page.get_by_label("User id or phone number").fill(mona.phone)
+    page.get_by_role("button", name="Look up").click()
+    expect(page.get_by_role("heading", name="Mona")).to_be_visible()
+    no_serious_axe(oper, "operator console")
+    oper.screenshot("admin-user-en")
+    page.get_by_role("button", name="Suspend").click()
+    expect(page.get_by_role("button", name="Restore")).to_be_visible()
+    assert mona.context.request.get(mona.server.url + "/v1/me").status in (401, 403)
+    page.get_by_role("button", name="Restore").click()
+    expect(page.get_by_role("button", name="Suspend")).to_be_visible()
+    queue.get_by_role("button", name="Resolve").click()
+    expect(page.get_by_role("listitem").filter(has_text="buy my pills")).to_have_count(0)
+    page.get_by_label("Status").select_option("resolved")
+    expect(page.get_by_role("listitem").filter(has_text="buy my pills")).to_be_visible()

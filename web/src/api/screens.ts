@@ -151,7 +151,7 @@ export interface OperatorView {
   contacts_count: number;
 }
 
-/** services/admin.py reports */
+/** services/admin.py reports (storage/admin.py list_reports) */
 export interface Report {
   id: number;
   status: string;
@@ -160,7 +160,7 @@ export interface Report {
   message_id?: number;
   reported_user_id?: number | null;
   reporter_id?: number;
-  text?: string | null;
+  message_text?: string | null; // null when the message is deleted or expired
   created_at: string | null;
   [extra: string]: unknown;
 }

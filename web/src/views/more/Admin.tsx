@@ -70,7 +70,7 @@ export function AdminConsole() {
           {s.reports.map((r) => (
             <li>
               <span>{when(r.created_at)}</span> <span dir="auto">{r.reason ?? ""}</span>{" "}
-              <q dir="auto">{r.text ?? t("chats.deleted")}</q>
+              <q dir="auto">{r.message_text ?? t("chats.deleted")}</q>
               {r.status === "open" && (
                 <>
                   {" "}
