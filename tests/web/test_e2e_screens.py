@@ -133,8 +133,8 @@ def test_a_channel_post_read_by_a_subscriber_and_its_statistics_for_the_admin(pe
     reader.page.wait_for_url(f"**/channels/{chat_id}")
     posts = reader.page.get_by_role("list", name="Posts")
     expect(posts).to_contain_text("First post: hello readers")
-    expect(posts.get_by_label(re.compile(r"^[12] views$"))).to_be_visible()
-    expect(posts.get_by_label("0 forwards")).to_be_visible()
+    expect(posts.get_by_text(re.compile(r"^[12] views$"))).to_be_visible()
+    expect(posts.get_by_text("0 forwards", exact=True)).to_be_visible()
     assert api(reader, "GET", f"/v1/channels/{handle}")["subscribed"] is False
     no_serious_axe(reader, "channel")
     reader.screenshot("channel-en")

@@ -2,7 +2,7 @@
 // post as an admin; each post shows its views and forwards, and the posts shown are reported
 // as viewed (POST /v1/chats/{id}/views).
 import { useEffect, useState } from "preact/hooks";
-import { num, t, time } from "../../i18n";
+import { t, time } from "../../i18n";
 import { navigate } from "../../state/route";
 import {
   createChannel,
@@ -114,9 +114,9 @@ export function ChannelPage({ chatId }: { chatId: number }) {
             </p>
             <small>
               {p.created_at ? time(new Date(p.created_at)) + " · " : ""}
-              <span aria-label={t("channels.viewsLabel", { count: p.views ?? 0 })}>👁 {num(p.views ?? 0)}</span>
+              <span>{t("channels.viewsLabel", { count: p.views ?? 0 })}</span>
               {" · "}
-              <span aria-label={t("channels.forwardsLabel", { count: p.forwards ?? 0 })}>↪ {num(p.forwards ?? 0)}</span>
+              <span>{t("channels.forwardsLabel", { count: p.forwards ?? 0 })}</span>
             </small>
           </li>
         ))}
