@@ -34,7 +34,7 @@ function csrf(): string {
   return "";
 }
 
-async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+export async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
   const headers: Record<string, string> = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (method !== "GET") headers[CSRF_HEADER] = csrf();
@@ -80,7 +80,7 @@ function upload(file: Blob, onProgress: (fraction: number) => void): Promise<Med
   });
 }
 
-const q = (params: Record<string, number | string | undefined>) => {
+export const q = (params: Record<string, number | string | undefined>) => {
   const s = new URLSearchParams();
   for (const [k, v] of Object.entries(params)) if (v !== undefined) s.set(k, String(v));
   const text = s.toString();

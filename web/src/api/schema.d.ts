@@ -1251,6 +1251,9 @@ export interface paths {
         /**
          * Get Updates
          * @description What this device missed: updates after ``after``, in order of the per-user ``seq``.
+         *     With ``timeout`` (seconds, at most 60), a long poll: when there is nothing after
+         *     ``after``, the answer waits until something is, or the time is up (then ``updates`` is
+         *     empty); no gap and no duplicate, as over the WebSocket.
          */
         get: operations["get_updates_v1_updates_get"];
         put?: never;
@@ -1304,14 +1307,122 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/ws": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Open the WebSocket (live updates and sends)
+         * @description A WebSocket upgrade (``Connection: Upgrade``, ``Upgrade: websocket``) with the session
+         *     token opens the socket of docs/realtime.md. Anything else is not a WebSocket: 426.
+         */
+        get: operations["websocket_upgrade_v1_ws_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** AdminDeviceOut */
+        AdminDeviceOut: {
+            /** App Version */
+            app_version: string;
+            /** Id */
+            id: number;
+            /** Last Active At */
+            last_active_at: string | null;
+            /** Model */
+            model: string;
+            /** Os */
+            os: string;
+        };
+        /** AdminReportOut */
+        AdminReportOut: {
+            /** Chat Id */
+            chat_id: number | null;
+            /** Created At */
+            created_at: string | null;
+            /** Id */
+            id: number;
+            /** Message Id */
+            message_id: number | null;
+            /**
+             * Message Text
+             * @description null once the message was deleted
+             */
+            message_text: string | null;
+            /** Reason */
+            reason: string;
+            /** Reported User Id */
+            reported_user_id: number | null;
+            /** Reporter Id */
+            reporter_id: number | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "open" | "resolved" | "dismissed";
+        };
+        /** AdminUserOut */
+        AdminUserOut: {
+            /** Contacts Count */
+            contacts_count: number;
+            /** Created At */
+            created_at: string | null;
+            /** Devices */
+            devices: components["schemas"]["AdminDeviceOut"][];
+            /** Has Photo */
+            has_photo: boolean;
+            /** Id */
+            id: number;
+            /** Name */
+            name: string;
+            /** Phone */
+            phone: string;
+            /** Status */
+            status: string | null;
+            /** Suspended */
+            suspended: boolean;
+        };
         /** BlockIn */
         BlockIn: {
             /** User Id */
             user_id: number;
+        };
+        /** BlockedOut */
+        BlockedOut: {
+            /** Blocked At */
+            blocked_at: string | null;
+            /** User Id */
+            user_id: number;
+        };
+        /**
+         * CallRecordOut
+         * @description What happened on a call (P5.1), never how: no SDP, no address (docs/calls.md).
+         */
+        CallRecordOut: {
+            /** Duration S */
+            duration_s: number | null;
+            /** Id */
+            id: string;
+            /**
+             * Outcome
+             * @enum {string}
+             */
+            outcome: "answered" | "missed" | "declined" | "busy" | "failed";
+            /** Started At */
+            started_at: string | null;
+            /** Video */
+            video: boolean;
         };
         /** ChannelChatIn */
         ChannelChatIn: {
@@ -1327,16 +1438,145 @@ export interface components {
              */
             type: "channel";
         };
-        /** ChatOut */
-        ChatOut: {
+        /**
+         * ChannelOut
+         * @description A channel as anyone signed in sees it: never its subscribers (P5.1).
+         */
+        ChannelOut: {
+            /**
+             * Admins
+             * @description to the owner only
+             */
+            admins?: components["schemas"]["StaffOut"][] | null;
+            /** Created At */
+            created_at: string | null;
+            /** Description */
+            description: string | null;
+            /** Handle */
+            handle: string | null;
             /** Id */
             id: number;
+            last_message?: components["schemas"]["MessageOut"] | null;
+            /** Last Seq */
+            last_seq: number;
+            /**
+             * Message Ttl
+             * @description the disappearing-messages timer in seconds, or null (P5.3)
+             */
+            message_ttl?: number | null;
+            /**
+             * Muted
+             * @description with a subscription only
+             */
+            muted?: boolean | null;
+            /** Photo Url */
+            photo_url: string | null;
+            /**
+             * Read Seq
+             * @description with a subscription only
+             */
+            read_seq?: number | null;
+            /**
+             * Role
+             * @description with a subscription only
+             */
+            role?: string | null;
+            /** Subscribed */
+            subscribed: boolean;
+            /** Subscriber Count */
+            subscriber_count: number;
             /** Title */
             title: string | null;
-            /** Type */
-            type: string;
-        } & {
-            [key: string]: unknown;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "channel";
+            /** Unread Count */
+            unread_count?: number | null;
+        };
+        /**
+         * ChannelStatsOut
+         * @description Aggregates only; cells of fewer than ``min_group`` people are hidden (docs/api.md).
+         */
+        ChannelStatsOut: {
+            /** Chat Id */
+            chat_id: number;
+            /** Daily */
+            daily: {
+                [key: string]: unknown;
+            }[];
+            /** Days */
+            days: number;
+            /** From */
+            from: string;
+            /** Min Group */
+            min_group: number;
+            /** Posts */
+            posts: {
+                [key: string]: unknown;
+            }[];
+            /** Subscribers */
+            subscribers: {
+                [key: string]: unknown;
+            };
+            /** To */
+            to: string;
+            /** Viewers */
+            viewers: {
+                [key: string]: unknown;
+            };
+        };
+        /**
+         * ChatOut
+         * @description A direct chat or a group as a member sees it.
+         */
+        ChatOut: {
+            /** Created At */
+            created_at: string | null;
+            /** Id */
+            id: number;
+            /** @description in the list only */
+            last_message?: components["schemas"]["MessageOut"] | null;
+            /** Last Seq */
+            last_seq: number;
+            /** Member Count */
+            member_count: number;
+            /**
+             * Members
+             * @description in one chat only
+             */
+            members?: components["schemas"]["MemberOut"][] | null;
+            /**
+             * Message Ttl
+             * @description the disappearing-messages timer in seconds, or null (P5.3)
+             */
+            message_ttl?: number | null;
+            /** Muted */
+            muted: boolean;
+            /**
+             * Peer Id
+             * @description direct chats: the other member
+             */
+            peer_id?: number | null;
+            /** Photo Url */
+            photo_url: string | null;
+            /** Read Seq */
+            read_seq: number;
+            /** Role */
+            role: string;
+            /** Title */
+            title: string | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "direct" | "group";
+            /**
+             * Unread Count
+             * @description in the list and in one chat
+             */
+            unread_count?: number | null;
         };
         /** CodeRequest */
         CodeRequest: {
@@ -1365,6 +1605,23 @@ export interface components {
              */
             status: string;
         };
+        /** ConsentCategoryOut */
+        ConsentCategoryOut: {
+            /** Cookies */
+            cookies: string[];
+            /** Features */
+            features: string[];
+            /** Granted */
+            granted: boolean;
+            /** Name */
+            name: string;
+            /** Optional */
+            optional: boolean;
+            /** Purpose */
+            purpose: string;
+            /** Updated At */
+            updated_at: string | null;
+        };
         /** ConsentsIn */
         ConsentsIn: {
             /**
@@ -1377,6 +1634,26 @@ export interface components {
              * @description count feature use, anonymously
              */
             statistics?: boolean | null;
+        };
+        /** ConsentsOut */
+        ConsentsOut: {
+            /** Categories */
+            categories: components["schemas"]["ConsentCategoryOut"][];
+            /** Features */
+            features: {
+                [key: string]: boolean;
+            };
+        };
+        /** ContactsHeldOut */
+        ContactsHeldOut: {
+            /** Count */
+            count: number;
+            /** Hashes */
+            hashes: string[];
+            /** Registered */
+            registered: components["schemas"]["HeldContact"][];
+            /** Stored As */
+            stored_as: string;
         };
         /** ContactsResult */
         ContactsResult: {
@@ -1396,6 +1673,11 @@ export interface components {
              * @description numbers as written in the address book
              */
             phones: string[];
+        };
+        /** DeletedOut */
+        DeletedOut: {
+            /** Deleted */
+            deleted: number;
         };
         /** DeviceIn */
         DeviceIn: {
@@ -1438,6 +1720,32 @@ export interface components {
             /** User Id */
             user_id: number;
         };
+        /** DisclosureOut */
+        DisclosureOut: {
+            /** Exported At */
+            exported_at: string | null;
+            /** Fields */
+            fields: string[];
+            /** Partner */
+            partner: string;
+            /** Partner Id */
+            partner_id: number;
+            /** Purpose */
+            purpose: string;
+            /** Row Count */
+            row_count: number;
+            /** Sha256 */
+            sha256: string;
+        };
+        /** DisclosuresOut */
+        DisclosuresOut: {
+            /** Disclosures */
+            disclosures: components["schemas"]["DisclosureOut"][];
+            /** Objections */
+            objections: components["schemas"]["PartnerOut"][];
+            /** Pending */
+            pending: components["schemas"]["PartnerOut"][];
+        };
         /** EditIn */
         EditIn: {
             /** Text */
@@ -1450,6 +1758,25 @@ export interface components {
              * @description A fresh code sent to the account's own number (POST /v1/auth/code)
              */
             code: string;
+        };
+        /** ErasureReceiptOut */
+        ErasureReceiptOut: {
+            /** Erased At */
+            erased_at: string | null;
+            /** Kept */
+            kept: {
+                [key: string]: unknown;
+            }[];
+            /** Note */
+            note: string;
+            /** Receipt Id */
+            receipt_id: string;
+            /** Removed */
+            removed: {
+                [key: string]: number;
+            };
+            /** User Id */
+            user_id: number;
         };
         /** ErrorDetail */
         ErrorDetail: {
@@ -1488,6 +1815,22 @@ export interface components {
              */
             type: "group";
         };
+        /** HealthOut */
+        HealthOut: {
+            /**
+             * Status
+             * @constant
+             */
+            status: "ok";
+            /** Version */
+            version: string;
+        };
+        /** HeldContact */
+        HeldContact: {
+            profile: components["schemas"]["ProfileView"];
+            /** User Id */
+            user_id: number;
+        };
         /** InvitationOut */
         InvitationOut: {
             /** Chat Id */
@@ -1508,6 +1851,17 @@ export interface components {
              * @description the group's title
              */
             title: string | null;
+        };
+        /** InviteLinkOut */
+        InviteLinkOut: {
+            /** Chat Id */
+            chat_id: number;
+            /** Created At */
+            created_at: string | null;
+            /** Revoked */
+            revoked: boolean;
+            /** Token */
+            token: string;
         };
         /** InviteRequest */
         InviteRequest: {
@@ -1557,6 +1911,47 @@ export interface components {
             /** Updated At */
             updated_at: string | null;
         };
+        /** MediaOut */
+        MediaOut: {
+            /** Height */
+            height: number | null;
+            /** Id */
+            id: number;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "image" | "video" | "audio" | "file";
+            /** Mime */
+            mime: string;
+            /**
+             * Name
+             * @description the file's name as sent, cleaned (Content-Disposition)
+             */
+            name?: string | null;
+            /** Size */
+            size: number;
+            /** Thumbnail Url */
+            thumbnail_url: string | null;
+            /** Url */
+            url: string;
+            /** Width */
+            width: number | null;
+        };
+        /** MemberOut */
+        MemberOut: {
+            /** Joined At */
+            joined_at: string | null;
+            /**
+             * Read Seq
+             * @description null between two people where one blocked the other
+             */
+            read_seq: number | null;
+            /** Role */
+            role: string;
+            /** User Id */
+            user_id: number;
+        };
         /** MembersIn */
         MembersIn: {
             /** User Ids */
@@ -1581,6 +1976,124 @@ export interface components {
             /** Text */
             text?: string | null;
         };
+        /**
+         * MessageOut
+         * @description A message as every door shows it (HTTP, WebSocket, updates). A message deleted for the
+         *     viewer alone keeps only ``id``, ``chat_id``, ``seq``, ``deleted`` and ``text`` (null).
+         */
+        MessageOut: {
+            /** @description with kind call; null deleted */
+            call?: components["schemas"]["CallRecordOut"] | null;
+            /** Chat Id */
+            chat_id: number;
+            /**
+             * Client Id
+             * @description null on a channel post
+             */
+            client_id?: string | null;
+            /** Created At */
+            created_at?: string | null;
+            /** Deleted */
+            deleted: boolean;
+            /**
+             * Edited
+             * @default false
+             */
+            edited: boolean;
+            /** Edited At */
+            edited_at?: string | null;
+            /**
+             * Expires At
+             * @description when the message disappears; null without a timer (P5.3)
+             */
+            expires_at?: string | null;
+            /** Forward From User Id */
+            forward_from_user_id?: number | null;
+            /** Forward Of */
+            forward_of?: number | null;
+            /**
+             * Forwards
+             * @description channel posts only (P10.1)
+             */
+            forwards?: number | null;
+            /** Id */
+            id: number;
+            /**
+             * Kind
+             * @description a call's record (P5.1)
+             */
+            kind?: "call" | null;
+            /** Media */
+            media?: components["schemas"]["MediaOut"][];
+            /** Reply To */
+            reply_to?: number | null;
+            /**
+             * Sender Id
+             * @description null on a channel post
+             */
+            sender_id?: number | null;
+            /** Seq */
+            seq: number;
+            /** Text */
+            text: string | null;
+            /**
+             * Views
+             * @description channel posts only (P10.1)
+             */
+            views?: number | null;
+        };
+        /** MessagesOut */
+        MessagesOut: {
+            /** Messages */
+            messages: components["schemas"]["MessageOut"][];
+        };
+        /**
+         * NoticeOut
+         * @description One notice; its details are under a key named as its ``kind`` (``policy``,
+         *     ``partner``, ``prize``).
+         */
+        NoticeOut: {
+            /** Acknowledged At */
+            acknowledged_at: string | null;
+            /** Created At */
+            created_at: string | null;
+            /** Id */
+            id: number;
+            /** Kind */
+            kind: string;
+            /** Seen At */
+            seen_at: string | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** NoticesOut */
+        NoticesOut: {
+            /** Notices */
+            notices: components["schemas"]["NoticeOut"][];
+        };
+        /**
+         * PartnerOut
+         * @description A proposed share of users' data with a partner (P8.2).
+         */
+        PartnerOut: {
+            /** Fields */
+            fields: string[];
+            /** Name */
+            name: string;
+            /** Notice Until */
+            notice_until: string | null;
+            /** Object Url */
+            object_url: string;
+            /**
+             * Objected At
+             * @description once the user objected
+             */
+            objected_at?: string | null;
+            /** Partner Id */
+            partner_id: number;
+            /** Purpose */
+            purpose: string;
+        };
         /** PhoneChange */
         PhoneChange: {
             /**
@@ -1594,12 +2107,43 @@ export interface components {
              */
             phone: string;
         };
+        /** PolicyOut */
+        PolicyOut: {
+            /** Important */
+            important: boolean;
+            /** Published At */
+            published_at: string | null;
+            /** Sha256 */
+            sha256: string;
+            /** Text */
+            text: string;
+            /** Version */
+            version: string;
+        };
         /** PreferencesIn */
         PreferencesIn: {
             /** Language */
             language?: string | null;
             /** Theme */
             theme?: ("light" | "dark" | "system") | null;
+        };
+        /** PreferencesOut */
+        PreferencesOut: {
+            /** Cookie Set */
+            cookie_set: boolean;
+            /** Preferences */
+            preferences: {
+                [key: string]: string;
+            };
+            /** Reason */
+            reason: string | null;
+        };
+        /** PrivacyMapOut */
+        PrivacyMapOut: {
+            /** Fields */
+            fields: {
+                [key: string]: unknown;
+            }[];
         };
         /** ProfilePatch */
         ProfilePatch: {
@@ -1626,13 +2170,25 @@ export interface components {
         };
         /**
          * ProfileView
-         * @description What the viewer may see of a profile: always ``id``; the rest only where allowed (P3.2).
+         * @description What the viewer may see of a profile: always ``id``; the rest only where allowed (P3.2):
+         *     a field the viewer may not see is absent, not null.
          */
         ProfileView: {
+            /** Has Photo */
+            has_photo?: boolean | null;
             /** Id */
             id: number;
-        } & {
-            [key: string]: unknown;
+            /** Name */
+            name?: string | null;
+            /**
+             * Phone
+             * @description only to those who hold the number
+             */
+            phone?: string | null;
+            /** Photo Url */
+            photo_url?: string | null;
+            /** Status */
+            status?: string | null;
         };
         /** PushKeys */
         PushKeys: {
@@ -1657,6 +2213,11 @@ export interface components {
             /** Seq */
             seq: number;
         };
+        /** ReadOut */
+        ReadOut: {
+            /** Read Seq */
+            read_seq: number;
+        };
         /** RegisteredContact */
         RegisteredContact: {
             /**
@@ -1664,10 +2225,7 @@ export interface components {
              * @description the number as it was sent
              */
             phone: string;
-            /** Profile */
-            profile: {
-                [key: string]: unknown;
-            };
+            profile: components["schemas"]["ProfileView"];
             /** User Id */
             user_id: number;
         };
@@ -1675,6 +2233,11 @@ export interface components {
         ReportIn: {
             /** Reason */
             reason: string;
+        };
+        /** ReportOut */
+        ReportOut: {
+            /** Report Id */
+            report_id: number;
         };
         /** ReportResolution */
         ReportResolution: {
@@ -1731,6 +2294,15 @@ export interface components {
             token_type: string;
             user: components["schemas"]["UserOut"];
         };
+        /** StaffOut */
+        StaffOut: {
+            /** Joined At */
+            joined_at: string | null;
+            /** Role */
+            role: string;
+            /** User Id */
+            user_id: number;
+        };
         /** TitleIn */
         TitleIn: {
             /** Description */
@@ -1767,6 +2339,36 @@ export interface components {
              * @description <expiry unix time>:<user id>
              */
             username: string;
+        };
+        /**
+         * UpdateOut
+         * @description One missed update; the fields after ``at`` depend on ``kind`` (docs/realtime.md).
+         */
+        UpdateOut: {
+            /** At */
+            at: string | null;
+            /** Chat Id */
+            chat_id: number | null;
+            /** Kind */
+            kind: string;
+            message?: components["schemas"]["MessageOut"] | null;
+            /** Message Id */
+            message_id?: number | null;
+            /** Seq */
+            seq: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /** UpdatesOut */
+        UpdatesOut: {
+            /** Has More */
+            has_more: boolean;
+            /** Last Seq */
+            last_seq: number;
+            /** Resync Required */
+            resync_required: boolean;
+            /** Updates */
+            updates: components["schemas"]["UpdateOut"][];
         };
         /** UserOut */
         UserOut: {
@@ -1808,6 +2410,16 @@ export interface components {
              */
             message_ids: number[];
         };
+        /** ViewsOut */
+        ViewsOut: {
+            /**
+             * Views
+             * @description post id -> its current view count
+             */
+            views: {
+                [key: string]: number;
+            };
+        };
     };
     responses: never;
     parameters: never;
@@ -1832,9 +2444,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: string;
-                    };
+                    "application/json": components["schemas"]["HealthOut"];
                 };
             };
             /** @description A client mistake; see `error.code`. */
@@ -1875,9 +2485,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    }[];
+                    "application/json": components["schemas"]["AdminReportOut"][];
                 };
             };
             /** @description A client mistake; see `error.code`. */
@@ -1960,9 +2568,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["AdminUserOut"];
                 };
             };
             /** @description A client mistake; see `error.code`. */
@@ -2196,9 +2802,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    }[];
+                    "application/json": components["schemas"]["BlockedOut"][];
                 };
             };
             /** @description A client mistake; see `error.code`. */
@@ -2355,9 +2959,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    }[];
+                    "application/json": components["schemas"]["ChannelOut"][];
                 };
             };
             /** @description A client mistake; see `error.code`. */
@@ -2397,9 +2999,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ChannelOut"];
                 };
             };
             /** @description A client mistake; see `error.code`. */
@@ -2439,9 +3039,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    }[];
+                    "application/json": (components["schemas"]["ChatOut"] | components["schemas"]["ChannelOut"])[];
                 };
             };
             /** @description A client mistake; see `error.code`. */
@@ -2482,7 +3080,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ChatOut"];
+                };
             };
             /** @description Successful Response */
             201: {
@@ -2490,7 +3090,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ChatOut"];
+                    "application/json": components["schemas"]["ChatOut"] | components["schemas"]["ChannelOut"];
                 };
             };
             /** @description A client mistake; see `error.code`. */
@@ -2530,9 +3130,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ChatOut"] | components["schemas"]["ChannelOut"];
                 };
             };
             /** @description A client mistake; see `error.code`. */
@@ -2694,9 +3292,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    }[];
+                    "application/json": components["schemas"]["InviteLinkOut"][];
                 };
             };
             /** @description A client mistake; see `error.code`. */
@@ -2736,9 +3332,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["InviteLinkOut"];
                 };
             };
             /** @description A client mistake; see `error.code`. */
@@ -2817,9 +3411,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ChatOut"] | components["schemas"]["ChannelOut"];
                 };
             };
             /** @description A client mistake; see `error.code`. */
@@ -2987,9 +3579,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["MessagesOut"];
                 };
             };
             /** @description A client mistake; see `error.code`. */
@@ -3033,7 +3623,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["MessageOut"];
                 };
             };
             /** @description A client mistake; see `error.code`. */
@@ -3119,9 +3709,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["MessageOut"];
                 };
             };
             /** @description A client mistake; see `error.code`. */
@@ -3166,9 +3754,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: number;
-                    };
+                    "application/json": components["schemas"]["ReportOut"];
                 };
             };
             /** @description A client mistake; see `error.code`. */
@@ -3210,7 +3796,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "image/webp": unknown;
+                    "image/webp": string;
                 };
             };
             /** @description Unchanged since the ETag sent in If-None-Match */
@@ -3274,7 +3860,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ChatOut"];
+                    "application/json": components["schemas"]["ChatOut"] | components["schemas"]["ChannelOut"];
                 };
             };
             /** @description A client mistake; see `error.code`. */
@@ -3314,7 +3900,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ChatOut"];
+                    "application/json": components["schemas"]["ChatOut"] | components["schemas"]["ChannelOut"];
                 };
             };
             /** @description A client mistake; see `error.code`. */
@@ -3358,9 +3944,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: number;
-                    };
+                    "application/json": components["schemas"]["ReadOut"];
                 };
             };
             /** @description A client mistake; see `error.code`. */
@@ -3402,9 +3986,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ChannelStatsOut"];
                 };
             };
             /** @description A client mistake; see `error.code`. */
@@ -3448,9 +4030,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ViewsOut"];
                 };
             };
             /** @description A client mistake; see `error.code`. */
@@ -3488,9 +4068,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ContactsHeldOut"];
                 };
             };
             /** @description A client mistake; see `error.code`. */
@@ -3570,9 +4148,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: number;
-                    };
+                    "application/json": components["schemas"]["DeletedOut"];
                 };
             };
             /** @description A client mistake; see `error.code`. */
@@ -3730,9 +4306,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ChatOut"] | components["schemas"]["ChannelOut"];
                 };
             };
             /** @description A client mistake; see `error.code`. */
@@ -3812,9 +4386,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ErasureReceiptOut"];
                 };
             };
             /** @description A client mistake; see `error.code`. */
@@ -3894,9 +4466,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ConsentsOut"];
                 };
             };
             /** @description A client mistake; see `error.code`. */
@@ -3938,9 +4508,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ConsentsOut"];
                 };
             };
             /** @description A client mistake; see `error.code`. */
@@ -3978,9 +4546,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["DisclosuresOut"];
                 };
             };
             /** @description A client mistake; see `error.code`. */
@@ -4018,7 +4584,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/zip": unknown;
+                    "application/zip": string;
                 };
             };
             /** @description A client mistake; see `error.code`. */
@@ -4172,9 +4738,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["NoticesOut"];
                 };
             };
             /** @description A client mistake; see `error.code`. */
@@ -4214,9 +4778,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["NoticeOut"];
                 };
             };
             /** @description A client mistake; see `error.code`. */
@@ -4256,9 +4818,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["PartnerOut"];
                 };
             };
             /** @description A client mistake; see `error.code`. */
@@ -4470,9 +5030,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["PreferencesOut"];
                 };
             };
             /** @description A client mistake; see `error.code`. */
@@ -4520,16 +5078,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        height?: number | null;
-                        id?: number;
-                        kind?: string;
-                        mime?: string;
-                        size?: number;
-                        thumbnail_url?: string | null;
-                        url?: string;
-                        width?: number | null;
-                    };
+                    "application/json": components["schemas"]["MediaOut"];
                 };
             };
             /** @description A client mistake; see `error.code`. */
@@ -4569,7 +5118,8 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/octet-stream": unknown;
+                    "*/*": string;
+                    "image/webp": string;
                 };
             };
             /** @description The requested byte range(s), with Content-Range */
@@ -4577,7 +5127,11 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "*/*": string;
+                    "image/webp": string;
+                    "multipart/byteranges": string;
+                };
             };
             /** @description Unchanged since the ETag sent in If-None-Match */
             304: {
@@ -4637,7 +5191,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/octet-stream": unknown;
+                    "image/webp": string;
                 };
             };
             /** @description The requested byte range(s), with Content-Range */
@@ -4645,7 +5199,10 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "image/webp": string;
+                    "multipart/byteranges": string;
+                };
             };
             /** @description Unchanged since the ETag sent in If-None-Match */
             304: {
@@ -4703,9 +5260,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["PolicyOut"];
                 };
             };
             /** @description A client mistake; see `error.code`. */
@@ -4743,9 +5298,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["PrivacyMapOut"];
                 };
             };
             /** @description A client mistake; see `error.code`. */
@@ -4902,9 +5455,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["MessagesOut"];
                 };
             };
             /** @description A client mistake; see `error.code`. */
@@ -4932,6 +5483,8 @@ export interface operations {
             query?: {
                 after?: number;
                 limit?: number;
+                /** @description long polling: when nothing is new, wait up to this many seconds */
+                timeout?: number;
             };
             header?: never;
             path?: never;
@@ -4945,9 +5498,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["UpdatesOut"];
                 };
             };
             /** @description A client mistake; see `error.code`. */
@@ -5029,7 +5580,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "image/webp": unknown;
+                    "image/webp": string;
                 };
             };
             /** @description Unchanged since the ETag sent in If-None-Match */
@@ -5045,6 +5596,57 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description A client mistake; see `error.code`. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The server or a backend it needs failed. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    websocket_upgrade_v1_ws_get: {
+        parameters: {
+            query?: {
+                /** @description the session token, for clients that cannot set a header */
+                token?: string | null;
+            };
+            header?: {
+                /** @description Bearer <token>; wins over the query parameter */
+                authorization?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Switching Protocols: the socket is open. Send `{"type": "resume", "after": N}` first; frames are JSON text objects (docs/realtime.md). Close codes: 4401: the token is missing, wrong or signed out: sign in again (the reason is the error code, e.g. invalid_token); 4008: too far behind: reconnect and resume; 1011: an error on the server's side: reconnect and resume. */
+            101: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description upgrade_required: not a WebSocket upgrade request */
+            426: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
             /** @description A client mistake; see `error.code`. */
             "4XX": {

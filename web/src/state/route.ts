@@ -5,9 +5,20 @@ import { useEffect, useState } from "preact/hooks";
 export type Route =
   | { name: "chats"; chatId?: number }
   | { name: "contacts" }
-  | { name: "settings" };
+  | { name: "settings" }
+  // the group, channel, privacy and operator screens (views/more)
+  | { name: "newGroup" }
+  | { name: "join"; token: string }
+  | { name: "chatInfo"; chatId: number }
+  | { name: "stats"; chatId: number }
+  | { name: "channels" }
+  | { name: "channel"; chatId: number }
+  | { name: "privacy" }
+  | { name: "admin" };
 
 export function parseRoute(path: string): Route {
+  const more = parseMoreRoute(path);
+  if (more) return more;
   const chat = /^\/chats\/(\d+)\/?$/.exec(path);
   if (chat) return { name: "chats", chatId: Number(chat[1]) };
   if (path.startsWith("/contacts")) return { name: "contacts" };
@@ -34,4 +45,20 @@ export function useRoute(): Route {
     };
   }, []);
   return parseRoute(path);
+}
+
+/** /groups/new, /join/:token, /chats/:id/info, /chats/:id/stats, /channels[/:id], /privacy,
+ * /admin. */
+export function parseMoreRoute(path: string): Route | null {
+  const chatPage = /^\/chats\/(\d+)\/(info|stats)\/?$/.exec(path);
+  if (chatPage) return { name: chatPage[2] === "info" ? "chatInfo" : "stats", chatId: Number(chatPage[1]) };
+  const join = /^\/join\/([^/]+)\/?$/.exec(path);
+  if (join) return { name: "join", token: decodeURIComponent(join[1]) };
+  const channel = /^\/channels\/(\d+)\/?$/.exec(path);
+  if (channel) return { name: "channel", chatId: Number(channel[1]) };
+  if (/^\/channels\/?$/.test(path)) return { name: "channels" };
+  if (/^\/groups\/new\/?$/.test(path)) return { name: "newGroup" };
+  if (/^\/privacy\/?$/.test(path)) return { name: "privacy" };
+  if (/^\/admin\/?$/.test(path)) return { name: "admin" };
+  return null;
 }

@@ -118,6 +118,13 @@ export class Store {
     this.emit();
   }
 
+  /** A chat the user left or deleted (the group and channel screens). */
+  removeChat(chatId: number): void {
+    const { [chatId]: _gone, ...rest } = this.state.chats;
+    this.state.chats = rest;
+    this.emit();
+  }
+
   /** Chats by last activity, newest first. */
   orderedChats(): ChatEntry[] {
     return Object.values(this.state.chats).sort((a, b) => lastActivity(b) - lastActivity(a));

@@ -12,6 +12,8 @@ import { OfflineBanner } from "./OfflineBanner";
 import { applyLang, rememberPrefs } from "./prefs";
 import { Settings } from "./Settings";
 import { SignIn } from "./SignIn";
+import { MoreScreens, Receipt } from "./more";
+import { screens } from "../state/screens";
 
 export function App() {
   const state = useStore();
@@ -34,6 +36,7 @@ export function App() {
       </main>
     );
   }
+  if (state.phase === "signedOut" && screens().receipt) return <Receipt />;
   if (state.phase === "signedOut") return <SignIn onLang={changeLang} />;
 
   const link = (path: string, label: string, current: boolean) => (
@@ -57,6 +60,8 @@ export function App() {
           {link("/", t("nav.chats"), route.name === "chats")}
           {link("/contacts", t("nav.contacts"), route.name === "contacts")}
           {link("/settings", t("nav.settings"), route.name === "settings")}
+          {link("/channels", t("channels.title"), route.name === "channels" || route.name === "channel")}
+          {link("/groups/new", t("groups.new"), route.name === "newGroup")}
         </nav>
         <button type="button" class="link-button" onClick={() => void signOut().then(() => navigate("/"))}>
           {t("nav.signOut")}
@@ -77,6 +82,7 @@ export function App() {
       )}
       {route.name === "contacts" && <Contacts />}
       {route.name === "settings" && <Settings onLang={changeLang} />}
+      <MoreScreens route={route} />
     </div>
   );
 }

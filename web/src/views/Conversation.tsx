@@ -202,6 +202,9 @@ export function Conversation({ chatId }: { chatId: number }) {
             {typingNames.length ? t("conv.typing", { name: typingNames.join("، ") }) : ""}
           </p>
         </div>
+        <a class="details-link" href={`/chats/${e.chat.id}/info`} onClick={(ev) => { ev.preventDefault(); navigate(`/chats/${e.chat.id}/info`); }}>
+          {t("groups.details")}
+        </a>
       </header>
       <div class="log" role="log" aria-label={t("conv.messages")} ref={log} onScroll={() => void onScroll()} tabIndex={0}>
         {start === 0 && !e.hasOlder && e.loaded && <p class="hint">{t("conv.beginning")}</p>}

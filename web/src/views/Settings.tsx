@@ -5,6 +5,7 @@ import { signOut } from "../state/actions";
 import { useStore } from "../state/hooks";
 import { navigate } from "../state/route";
 import { type Theme, applyTheme, currentTheme, rememberPrefs } from "./prefs";
+import { ProfileSettings } from "./more";
 
 export function Settings({ onLang }: { onLang: (l: Lang) => void }) {
   const state = useStore();
@@ -70,6 +71,7 @@ export function Settings({ onLang }: { onLang: (l: Lang) => void }) {
       <p id="remember-hint" class="hint-start">
         {t("settings.rememberHint")}
       </p>
+      <ProfileSettings />
       <button type="button" onClick={() => void signOut().then(() => navigate("/"))}>
         {t("nav.signOut")}
       </button>
