@@ -91,4 +91,10 @@ export const api = {
   updates: (after: number, limit = 1) => call<UpdatesPage>("GET", `/v1/updates${q({ after, limit })}`),
   setContacts: (phones: string[]) => call<ContactsResult>("PUT", "/v1/contacts", { phones }),
   invite: (phone: string) => call<unknown>("POST", "/v1/invites", { phone }),
+  // Calls and Web Push (docs/calls.md, docs/push.md).
+  turn: () => call<{ uris: string[]; username: string; password: string; ttl: number }>("GET", "/v1/calls/turn"),
+  vapidKey: () => call<{ key: string }>("GET", "/v1/push/vapid-key"),
+  pushSubscribe: (sub: { endpoint: string; keys: { p256dh: string; auth: string } }) =>
+    call<{ endpoint: string }>("POST", "/v1/push/subscriptions", sub),
+  pushUnsubscribe: () => call<void>("DELETE", "/v1/push/subscriptions"),
 };

@@ -2,7 +2,9 @@
 // store; views never fetch.
 import { api } from "../api/http";
 import { Socket } from "../api/socket";
-import type { Chat, Message } from "../api/types";
+import type { Chat, ClientFrame, Message } from "../api/types";
+import { callFrame, isCallFrame } from "../calls";
+import { startPush, stopPush } from "../push/client";
 import { store } from "./store";
 
 const PAGE = 50;
@@ -35,6 +37,7 @@ async function start(me: Awaited<ReturnType<typeof api.me>>, cursor?: number): P
   store.signedIn(me, last_seq, chats);
   for (const chat of chats) void learnNames(chat);
   connect();
+  void startPush();
 }
 
 function connect(): void {
@@ -42,6 +45,10 @@ function connect(): void {
   socket = new Socket({
     cursor: () => store.state.cursor,
     frame: (frame) => {
+      if (isCallFrame(frame)) {
+        callFrame(frame); // the call code, loaded on the first call frame
+        return;
+      }
       store.frame(frame);
       if (frame.type === "synced") resendPending();
       if (frame.type === "resume_required") {
@@ -57,6 +64,11 @@ function connect(): void {
     },
   });
   socket.start();
+}
+
+/** A frame for the socket (the call code signals through it); false while offline. */
+export function sendFrame(frame: ClientFrame): boolean {
+  return socket?.send(frame) ?? false;
 }
 
 async function fetchMissingChats(): Promise<void> {
@@ -105,6 +117,7 @@ export async function signOut(): Promise<void> {
   socket?.stop();
   socket = null;
   try {
+    await stopPush().catch(() => undefined);
     await api.signOut();
   } finally {
     forgetContacts();

@@ -11,6 +11,7 @@ import { OfflineBanner } from "./OfflineBanner";
 import { applyLang } from "./prefs";
 import { rememberLang } from "../i18n";
 import { Settings } from "./Settings";
+import { CallLayer } from "../calls/CallLayer";
 import { SignIn } from "./SignIn";
 
 export function App() {
@@ -73,6 +74,7 @@ export function App() {
       )}
       {route.name === "contacts" && <Contacts />}
       {route.name === "settings" && <Settings onLang={changeLang} />}
+      <CallLayer />
     </div>
   );
 }

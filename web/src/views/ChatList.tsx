@@ -5,6 +5,7 @@ import { useStore } from "../state/hooks";
 import { navigate } from "../state/route";
 import { type ChatEntry, store } from "../state/store";
 import { Avatar } from "./Avatar";
+import { callSummary, isMissed } from "../calls/record";
 import { chatTitle } from "./names";
 
 const READY_MARK = "payam:chats-ready";
@@ -12,6 +13,7 @@ const READY_MARK = "payam:chats-ready";
 function preview(m: Message | null | undefined, me: number | undefined): string {
   if (!m) return t("chats.noMessages");
   if (m.deleted) return t("chats.deleted");
+  if (m.call) return callSummary(m, me);
   const text = m.text || (m.media?.length ? (m.media[0].kind === "image" ? t("chats.photo") : t("chats.media")) : "");
   return m.sender_id === me ? t("chats.you", { text }) : text;
 }
@@ -68,7 +70,7 @@ export function ChatList({ activeId }: { activeId?: number }) {
               <span class="chat-time">{stamp}</span>
             </span>
             <span class="chat-bottom">
-              <span class={typing ? "chat-last typing" : "chat-last"} dir="auto">
+              <span class={typing ? "chat-last typing" : last && isMissed(last, me) ? "chat-last missed" : "chat-last"} dir="auto">
                 {line}
               </span>
               {e.chat.muted && <span class="muted-mark" aria-hidden="true">🔕</span>}

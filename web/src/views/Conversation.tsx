@@ -5,6 +5,7 @@ import * as actions from "../state/actions";
 import { useStore } from "../state/hooks";
 import { navigate } from "../state/route";
 import { Avatar } from "./Avatar";
+import { CallButtons } from "../calls/CallButtons";
 import { Composer } from "./Composer";
 import { MessageBubble, PendingBubble } from "./MessageBubble";
 import { chatTitle } from "./names";
@@ -125,6 +126,7 @@ export function Conversation({ chatId }: { chatId: number }) {
         replied={replied}
         repliedSender={replied?.sender_id ? state.names[replied.sender_id] : ""}
         read={m.seq <= e.peerRead}
+        me={me}
         onReply={(msg) => {
           setEditing(null);
           setReplyTo(msg);
@@ -164,6 +166,7 @@ export function Conversation({ chatId }: { chatId: number }) {
             {typingNames.length ? t("conv.typing", { name: typingNames.join("، ") }) : ""}
           </p>
         </div>
+        <CallButtons chat={e.chat} name={title} />
       </header>
       <div class="log" role="log" aria-label={t("conv.messages")} ref={log} onScroll={() => void onScroll()} tabIndex={0}>
         {start === 0 && !e.hasOlder && e.loaded && <p class="hint">{t("conv.beginning")}</p>}

@@ -3,6 +3,7 @@ import type { Message } from "../api/types";
 import { t, time } from "../i18n";
 import type { Pending } from "../state/store";
 import { RichText } from "./RichText";
+import { callSummary, isMissed } from "../calls/record";
 
 export interface BubbleProps {
   message: Message;
@@ -12,6 +13,7 @@ export interface BubbleProps {
   replied?: Message;
   repliedSender?: string;
   read: boolean;
+  me?: number;
   onReply(m: Message): void;
   onEdit(m: Message): void;
   onDelete(m: Message, forEveryone: boolean): void;
@@ -38,6 +40,11 @@ export function MessageBubble(p: BubbleProps) {
         )}
         {m.deleted ? (
           <p class="text deleted">{t("conv.deleted")}</p>
+        ) : m.call ? (
+          <p class={isMissed(m, p.me) ? "text call-record missed" : "text call-record"}>
+            <span aria-hidden="true">{m.call.video ? "🎥 " : "📞 "}</span>
+            {callSummary(m, p.me)}
+          </p>
         ) : (
           <p class="text" dir="auto">
             <RichText text={m.text ?? ""} />

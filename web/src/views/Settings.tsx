@@ -4,6 +4,7 @@ import { signOut } from "../state/actions";
 import { useStore } from "../state/hooks";
 import { navigate } from "../state/route";
 import { type Theme, applyTheme, storedTheme } from "./prefs";
+import { NotificationSettings } from "../push/NotificationSettings";
 
 export function Settings({ onLang }: { onLang: (l: Lang) => void }) {
   const state = useStore();
@@ -43,6 +44,7 @@ export function Settings({ onLang }: { onLang: (l: Lang) => void }) {
           </label>
         ))}
       </fieldset>
+      <NotificationSettings />
       <button type="button" onClick={() => void signOut().then(() => navigate("/"))}>
         {t("nav.signOut")}
       </button>
