@@ -4,6 +4,7 @@
 // only (iceTransportPolicy "relay"), so neither side learns the other's address.
 import { api } from "../api/http";
 import type { CallServerFrame } from "../api/types";
+import { num, t } from "../i18n";
 import { learnName, sendFrame } from "../state/actions";
 import { store } from "../state/store";
 import { type CallView, callState, setCallState } from "./index";
@@ -286,8 +287,8 @@ async function listOutputs(): Promise<void> {
   const devices = await navigator.mediaDevices.enumerateDevices().catch(() => []);
   const outputs = devices
     .filter((d) => d.kind === "audiooutput")
-    .map((d, i) => ({ id: d.deviceId, label: d.label || `${i + 1}` }));
-  view({ outputs });
+    .map((d, i) => ({ id: d.deviceId, label: d.label || `${t("call.speaker")} ${num(i + 1)}` }));
+  view({ outputs, sinkId: callState()?.sinkId || outputs[0]?.id || "" });
 }
 
 // -- frames from the server ---------------------------------------------------------------
