@@ -183,6 +183,7 @@ def test_two_pages_call_each_other_through_coturn_with_audio_flowing(people: Any
     ringing = bita.page.get_by_role("dialog", name="Call with Ali")
     expect(ringing).to_contain_text("Incoming call")
     bita.screenshot("call-incoming-en")
+    assert bita.axe() == []
     ringing.get_by_role("button", name="Accept").click()
 
     for person in (ali, bita):
@@ -206,7 +207,15 @@ def test_two_pages_call_each_other_through_coturn_with_audio_flowing(people: Any
     expect(call_screen(bita)).to_have_class(re.compile(r"\bwith-video\b"), timeout=20_000)
     time.sleep(1)  # a frame of the fake camera on the screenshot
     bita.screenshot("call-connected-en")
+    assert bita.axe() == []
     copy_to_docs("call-connected-en", "call-connected-en.png")
+
+    # Sound output: chromium can choose (setSinkId); the other side's voice moves there.
+    output = bita.page.get_by_label("Sound output")
+    choices = output.locator("option").evaluate_all("os => os.map(o => o.value)")
+    assert len(choices) > 1, choices
+    output.select_option(choices[-1])
+    expect(bita.page.locator("#call-audio")).to_have_js_property("sinkId", choices[-1])
 
     # Hang up: both screens close and the call's record is in the chat and the chat list.
     ali.page.get_by_role("button", name="Hang up").click()
