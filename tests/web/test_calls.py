@@ -228,9 +228,18 @@ def test_two_pages_call_each_other_through_coturn_with_audio_flowing(people: Any
 
 def test_a_declined_call_and_a_missed_call_show_in_the_chat_and_the_list(people: Any) -> None:
     ali, bita = two_in_a_chat(people)
+    # Count the ringtone's tones (WebAudio oscillators) as the page makes them.
+    bita.page.evaluate(
+        """() => { window.__tones = [];
+            const make = AudioContext.prototype.createOscillator;
+            AudioContext.prototype.createOscillator = function () {
+                const o = make.call(this); setTimeout(() => __tones.push(o.frequency.value)); return o;
+            }; }"""
+    )
     ali.page.get_by_role("button", name="Video call Bita").click()
     ringing = bita.page.get_by_role("dialog", name="Call with Ali")
     expect(ringing).to_contain_text("Incoming video call")
+    assert wait_for(lambda: bita.page.evaluate("window.__tones")) == [440, 480]
     ringing.get_by_role("button", name="Decline").click()
     expect(call_screen(ali)).to_contain_text("Declined")
     expect(ali.page.get_by_role("log").locator(".call-record").last).to_contain_text(
