@@ -42,7 +42,6 @@ export function MessageBubble(p: BubbleProps) {
           <p class="text deleted">{t("conv.deleted")}</p>
         ) : m.call ? (
           <p class={isMissed(m, p.me) ? "text call-record missed" : "text call-record"}>
-            <span aria-hidden="true">{m.call.video ? "🎥 " : "📞 "}</span>
             {callSummary(m, p.me)}
           </p>
         ) : (
