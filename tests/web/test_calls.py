@@ -233,7 +233,9 @@ def test_a_declined_call_and_a_missed_call_show_in_the_chat_and_the_list(people:
         """() => { window.__tones = [];
             const make = AudioContext.prototype.createOscillator;
             AudioContext.prototype.createOscillator = function () {
-                const o = make.call(this); setTimeout(() => __tones.push(o.frequency.value)); return o;
+                const o = make.call(this);
+                setTimeout(() => __tones.push(o.frequency.value));
+                return o;
             }; }"""
     )
     ali.page.get_by_role("button", name="Video call Bita").click()
