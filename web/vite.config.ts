@@ -13,6 +13,14 @@ export default defineConfig({
     // One small app: no preload helper script, nothing inline (the CSP allows no inline script).
     modulePreload: { polyfill: false },
     assetsInlineLimit: 0,
+    // The service worker is its own entry, at /sw.js (not hashed: its address is its identity,
+    // and its scope is the whole app); everything else is hashed under assets/.
+    rollupOptions: {
+      input: { index: "index.html", sw: "src/push/sw.ts" },
+      output: {
+        entryFileNames: (chunk) => (chunk.name === "sw" ? "sw.js" : "assets/[name]-[hash].js"),
+      },
+    },
   },
   server: { proxy: { "/v1": { target: "http://127.0.0.1:8080", ws: true } } },
   test: { environment: "node", include: ["src/**/*.test.ts"] },

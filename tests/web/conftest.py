@@ -85,6 +85,7 @@ class Server:
     data_dir: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    env: dict[str, str] = field(default_factory=dict)  # more settings for this server
 
     @property
     def url(self) -> str:
@@ -97,6 +98,7 @@ class Server:
             "PAYAM_PORT": str(self.port),
             # Many sign-ins from one address in a few seconds; the limits have tests of their own.
             "PAYAM_RATE_LIMITS": "off",
+            **self.env,
         }
         with (self.data_dir / "server.log").open("ab") as log:
             self.process = subprocess.Popen(

@@ -120,4 +120,10 @@ export const api = {
     call<{ features: Record<string, boolean> }>("PUT", "/v1/me/consents", choices),
   setPreferences: (prefs: { theme?: string; language?: string }) =>
     call<{ cookie_set: boolean }>("PUT", "/v1/me/preferences", prefs),
+  // Calls and Web Push (docs/calls.md, docs/push.md).
+  turn: () => call<{ uris: string[]; username: string; password: string; ttl: number }>("GET", "/v1/calls/turn"),
+  vapidKey: () => call<{ key: string }>("GET", "/v1/push/vapid-key"),
+  pushSubscribe: (sub: { endpoint: string; keys: { p256dh: string; auth: string } }) =>
+    call<{ endpoint: string }>("POST", "/v1/push/subscriptions", sub),
+  pushUnsubscribe: () => call<void>("DELETE", "/v1/push/subscriptions"),
 };

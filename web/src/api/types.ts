@@ -39,6 +39,17 @@ export interface Message {
   edited?: boolean;
   deleted: boolean;
   media?: Media[];
+  kind?: string; // "call" for a call's record (docs/calls.md)
+  call?: CallRecord | null;
+}
+
+/** A call's record, on a message of kind "call" (P5.1: what happened, never how). */
+export interface CallRecord {
+  id: string;
+  video: boolean;
+  outcome: "answered" | "missed" | "declined" | "busy" | "failed";
+  started_at: string;
+  duration_s: number;
 }
 
 export interface Chat {
@@ -80,12 +91,32 @@ export type ServerFrame =
   | ({ type: "update" } & Update)
   | { type: "synced"; last_seq: number }
   | { type: "ack"; client_id: string; message: Message; created: boolean }
-  | { type: "error"; client_id?: string; error: { code: string; message: string } }
+  | { type: "error"; client_id?: string; call_id?: string; error: { code: string; message: string } }
   | { type: "typing"; chat_id: number; user_id: number }
   | { type: "channel"; chat_id: number; kind: string; message: Message }
   | { type: "resume_required"; after: number }
   | { type: "resync_required"; after: number }
-  | { type: "pong" };
+  | { type: "pong" }
+  | CallServerFrame;
+
+/** call.* frames relayed by the server (docs/calls.md); from_* name the sending device. */
+export interface CallServerFrame {
+  type: `call.${string}` | "error";
+  call_id: string;
+  error?: { code: string; message: string };
+  client_id?: undefined;
+  from_user_id?: number;
+  from_device_id?: number;
+  chat_id?: number;
+  sdp?: string;
+  video?: boolean;
+  candidates?: RTCIceCandidateInit[];
+  device_id?: number;
+  reason?: string;
+  outcome?: string;
+  duration_s?: number;
+  lifetime_ms?: number;
+}
 
 /** Frames the client sends. */
 export type ClientFrame =
@@ -99,4 +130,10 @@ export type ClientFrame =
       media_ids?: number[];
     }
   | { type: "typing"; chat_id: number }
-  | { type: "ping" };
+  | { type: "ping" }
+  | { type: "call.invite"; chat_id: number; call_id: string; sdp: string; video: boolean }
+  | { type: "call.answer" | "call.negotiate"; call_id: string; sdp: string }
+  | { type: "call.candidates"; call_id: string; candidates: RTCIceCandidateInit[] }
+  | { type: "call.select_answer"; call_id: string; device_id: number }
+  | { type: "call.reject"; call_id: string }
+  | { type: "call.hangup"; call_id: string; reason?: string };

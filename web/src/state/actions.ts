@@ -2,7 +2,9 @@
 // store; views never fetch.
 import { api } from "../api/http";
 import { Socket } from "../api/socket";
-import type { Chat, Message } from "../api/types";
+import type { Chat, ClientFrame, Message } from "../api/types";
+import { callFrame, isCallFrame } from "../calls";
+import { startPush, stopPush } from "../push/client";
 import { type Pending, store } from "./store";
 
 const PAGE = 50;
@@ -37,6 +39,7 @@ async function start(me: Awaited<ReturnType<typeof api.me>>, cursor?: number): P
   for (const p of pending) store.addPending(p);
   for (const chat of chats) void learnNames(chat);
   connect();
+  void startPush();
 }
 
 function connect(): void {
@@ -44,6 +47,10 @@ function connect(): void {
   socket = new Socket({
     cursor: () => store.state.cursor,
     frame: (frame) => {
+      if (isCallFrame(frame)) {
+        callFrame(frame); // the call code, loaded on the first call frame
+        return;
+      }
       store.frame(frame);
       if (frame.type === "synced") resendPending();
       // resume_required: the server closes next and the reconnect resumes from the cursor.
@@ -60,6 +67,11 @@ function connect(): void {
     },
   });
   socket.start();
+}
+
+/** A frame for the socket (the call code signals through it); false while offline. */
+export function sendFrame(frame: ClientFrame): boolean {
+  return socket?.send(frame) ?? false;
 }
 
 async function fetchMissingChats(): Promise<void> {
@@ -108,6 +120,7 @@ export async function signOut(): Promise<void> {
   socket?.stop();
   socket = null;
   try {
+    await stopPush().catch(() => undefined);
     await api.signOut();
   } finally {
     forgetContacts();

@@ -11,6 +11,7 @@ import { Conversation } from "./Conversation";
 import { OfflineBanner } from "./OfflineBanner";
 import { applyLang, rememberPrefs } from "./prefs";
 import { Settings } from "./Settings";
+import { CallLayer } from "../calls/CallLayer";
 import { SignIn } from "./SignIn";
 import { MoreScreens, Receipt } from "./more";
 import { screens } from "../state/screens";
@@ -83,6 +84,7 @@ export function App() {
       {route.name === "contacts" && <Contacts />}
       {route.name === "settings" && <Settings onLang={changeLang} />}
       <MoreScreens route={route} />
+      <CallLayer />
     </div>
   );
 }

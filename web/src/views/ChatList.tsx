@@ -6,6 +6,7 @@ import { navigate } from "../state/route";
 import { type ChatEntry, store } from "../state/store";
 import { Avatar } from "./Avatar";
 import { Icon } from "./Icon";
+import { callSummary, isMissed } from "../calls/record";
 import { chatTitle } from "./names";
 
 const READY_MARK = "payam:chats-ready";
@@ -13,6 +14,7 @@ const READY_MARK = "payam:chats-ready";
 function preview(m: Message | null | undefined, me: number | undefined): string {
   if (!m) return t("chats.noMessages");
   if (m.deleted) return t("chats.deleted");
+  if (m.call) return callSummary(m, me);
   const text = m.text || (m.media?.length ? (m.media[0].kind === "image" ? t("chats.photo") : t("chats.media")) : "");
   return m.sender_id === me ? t("chats.you", { text }) : text;
 }
@@ -77,7 +79,7 @@ export function ChatList({ activeId }: { activeId?: number }) {
               <span class="chat-time">{stamp}</span>
             </span>
             <span class="chat-bottom">
-              <span class={typing ? "chat-last typing" : "chat-last"} dir="auto">
+              <span class={typing ? "chat-last typing" : last && isMissed(last, me) ? "chat-last missed" : "chat-last"} dir="auto">
                 {line}
               </span>
               {e.chat.muted && (

@@ -5,6 +5,7 @@ import * as actions from "../state/actions";
 import { useStore } from "../state/hooks";
 import { navigate } from "../state/route";
 import { Avatar } from "./Avatar";
+import { CallButtons } from "../calls/CallButtons";
 import { Composer } from "./Composer";
 import { MessageBubble, PendingBubble } from "./MessageBubble";
 import { chatTitle } from "./names";
@@ -135,6 +136,7 @@ export function Conversation({ chatId }: { chatId: number }) {
         replied={replied}
         repliedSender={replied?.sender_id ? state.names[replied.sender_id] : ""}
         read={m.seq <= e.peerRead}
+        me={me}
         onReply={(msg) => {
           setEditing(null);
           setReplyTo(msg);
@@ -205,6 +207,7 @@ export function Conversation({ chatId }: { chatId: number }) {
         <a class="details-link" href={`/chats/${e.chat.id}/info`} onClick={(ev) => { ev.preventDefault(); navigate(`/chats/${e.chat.id}/info`); }}>
           {t("groups.details")}
         </a>
+        <CallButtons chat={e.chat} name={title} />
       </header>
       <div class="log" role="log" aria-label={t("conv.messages")} ref={log} onScroll={() => void onScroll()} tabIndex={0}>
         {start === 0 && !e.hasOlder && e.loaded && <p class="hint">{t("conv.beginning")}</p>}

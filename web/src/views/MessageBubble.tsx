@@ -4,6 +4,7 @@ import { num, t, time } from "../i18n";
 import type { Pending } from "../state/store";
 import { Icon } from "./Icon";
 import { RichText } from "./RichText";
+import { callSummary, isMissed } from "../calls/record";
 
 export interface BubbleProps {
   message: Message;
@@ -13,6 +14,7 @@ export interface BubbleProps {
   replied?: Message;
   repliedSender?: string;
   read: boolean;
+  me?: number;
   onReply(m: Message): void;
   onEdit(m: Message): void;
   onDelete(m: Message, forEveryone: boolean): void;
@@ -40,6 +42,10 @@ export function MessageBubble(p: BubbleProps) {
         {!m.deleted && m.media?.map((item) => <MediaView key={item.id} media={item} />)}
         {m.deleted ? (
           <p class="text deleted">{t("conv.deleted")}</p>
+        ) : m.call ? (
+          <p class={isMissed(m, p.me) ? "text call-record missed" : "text call-record"}>
+            {callSummary(m, p.me)}
+          </p>
         ) : (
           m.text && (
             <p class="text" dir="auto">

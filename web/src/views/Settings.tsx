@@ -6,6 +6,7 @@ import { useStore } from "../state/hooks";
 import { navigate } from "../state/route";
 import { type Theme, applyTheme, currentTheme, rememberPrefs } from "./prefs";
 import { ProfileSettings } from "./more";
+import { NotificationSettings } from "../push/NotificationSettings";
 
 export function Settings({ onLang }: { onLang: (l: Lang) => void }) {
   const state = useStore();
@@ -72,6 +73,7 @@ export function Settings({ onLang }: { onLang: (l: Lang) => void }) {
         {t("settings.rememberHint")}
       </p>
       <ProfileSettings />
+      <NotificationSettings />
       <button type="button" onClick={() => void signOut().then(() => navigate("/"))}>
         {t("nav.signOut")}
       </button>
