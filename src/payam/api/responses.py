@@ -143,6 +143,11 @@ class ChatOut(Out):
     unread_count: int | None = Field(default=None, description="in the list and in one chat")
     last_message: MessageOut | None = Field(default=None, description="in the list only")
     members: list[MemberOut] | None = Field(default=None, description="in one chat only")
+    invited: list[int] | None = Field(
+        default=None,
+        description="a new group only: the people invited instead of added, as their "
+        "group_adds asks (P3.2; see GET /v1/me/invitations)",
+    )
     message_ttl: int | None = Field(
         default=None, description="the disappearing-messages timer in seconds, or null (P5.3)"
     )
