@@ -68,9 +68,8 @@ async def _listening(port: int, process: asyncio.subprocess.Process) -> None:
             return
 
 
-async def start_coturn(directory: Path) -> AsyncIterator[Coturn]:
-    program = need_turnserver()
-    port = _free_port()
+def write_config(directory: Path, port: int) -> Path:
+    """A turnserver.conf for a relay on loopback at ``port`` with the tests' shared secret."""
     config = directory / "turnserver.conf"
     config.write_text(
         "\n".join(
@@ -98,6 +97,13 @@ async def start_coturn(directory: Path) -> AsyncIterator[Coturn]:
             ]
         )
     )
+    return config
+
+
+async def start_coturn(directory: Path) -> AsyncIterator[Coturn]:
+    program = need_turnserver()
+    port = _free_port()
+    config = write_config(directory, port)
     process = await asyncio.create_subprocess_exec(
         program,
         "-c",

@@ -23,7 +23,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tests.realtime.coturn import SECRET, Coturn, _free_port, need_turnserver
+from tests.realtime.coturn import SECRET, Coturn, _free_port, need_turnserver, write_config
 from tests.web.conftest import CHROMIUM, LAUNCH_ARGS, Person, Server, copy_to_docs
 from tests.web.test_e2e import add_contact_and_open_chat, expect, message, send
 
@@ -42,32 +42,7 @@ def coturn(e2e_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     program = need_turnserver()
     directory = tmp_path_factory.mktemp("coturn")
     port = _free_port()
-    config = directory / "turnserver.conf"
-    config.write_text(
-        "\n".join(
-            [
-                "listening-ip=127.0.0.1",
-                "relay-ip=127.0.0.1",
-                f"listening-port={port}",
-                "min-port=40000",
-                "max-port=60000",
-                "use-auth-secret",
-                f"static-auth-secret={SECRET}",
-                "realm=payam.test",
-                "fingerprint",
-                "no-tls",
-                "no-dtls",
-                "no-cli",
-                "no-multicast-peers",
-                "allow-loopback-peers",
-                f"pidfile={directory / 'turnserver.pid'}",
-                f"userdb={directory / 'turndb.sqlite'}",
-                f"log-file={directory / 'turn.log'}",
-                "simple-log",
-                "",
-            ]
-        )
-    )
+    config = write_config(directory, port)
     process = subprocess.Popen(
         [program, "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
