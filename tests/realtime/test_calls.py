@@ -470,3 +470,94 @@ async def test_the_records_of_calls_an_erased_user_placed_go_with_the_account(
         p.read_bytes() for p in database.parent.glob(database.name + "*") if p.is_file()
     )
     assert b'"outcome":"missed"' not in stored
+
+
+async def test_a_callee_device_that_connects_while_it_rings_is_offered_the_call(
+    chatters: Chatters,
+) -> None:
+    """A tab opened from an "Incoming call" push connects after the invite: it gets the
+    invite with the ring time left and the caller's candidates so far, and can answer."""
+    harness, server = chatters.harness, chatters.server
+    ali, bita = chatters.ali, chatters.bita
+    bita_laptop = await second_device(harness, bita)
+    async with open_socket(server, ali.token) as a, open_socket(server, bita.token) as b:
+        for s in (a, b):
+            await s.resume(0)
+        await invite(a, chatters.direct_id, "late-1", video=True)
+        await b.next("call.invite")
+        await a.send(type="call.candidates", call_id="late-1", candidates=[CANDIDATE])
+        await b.next("call.candidates")
+        harness.clock.advance(20)
+        async with open_socket(server, bita_laptop.token) as late:
+            offered = await late.next("call.invite")
+            assert offered == {
+                "type": "call.invite",
+                "call_id": "late-1",
+                "chat_id": chatters.direct_id,
+                "sdp": OFFER,
+                "video": True,
+                "lifetime_ms": 40_000,
+                "from_user_id": ali.user_id,
+                "from_device_id": ali.device_id,
+            }
+            candidates = await late.next("call.candidates")
+            assert candidates["candidates"] == [CANDIDATE]
+            assert candidates["from_device_id"] == ali.device_id
+            await late.resume(0)
+            await late.send(type="call.answer", call_id="late-1", sdp=ANSWER)
+            answer = await a.next("call.answer")
+            assert (answer["from_user_id"], answer["from_device_id"]) == (
+                bita.user_id,
+                bita_laptop.device_id,
+            )
+            await b.next("call.answered_elsewhere")
+            harness.clock.advance(5)
+            await a.send(type="call.hangup", call_id="late-1")
+            assert (await late.next("call.ended"))["outcome"] == "answered"
+        # The caller's own sockets got no second invite.
+        assert not [f for f in a.skipped if f["type"] == "call.invite"]
+    (record,) = await call_records(harness, ali, chatters.direct_id)
+    assert record["call"]["outcome"] == "answered"
+    assert record["call"]["duration_s"] == 5
+
+
+async def test_a_device_connecting_after_the_ring_time_is_offered_nothing(
+    chatters: Chatters,
+) -> None:
+    harness, server = chatters.harness, chatters.server
+    ali, bita = chatters.ali, chatters.bita
+    async with open_socket(server, ali.token) as a:
+        await a.resume(0)
+        await invite(a, chatters.direct_id, "late-2")
+        await eventually(lambda: "late-2" in harness.services.calls.calls)
+        harness.clock.advance(61)
+        await harness.services.calls.tick()
+        assert (await a.next("call.ended"))["outcome"] == "missed"
+        async with open_socket(server, bita.token) as late:
+            await late.resume(0)
+            # Handled after the socket's hello: the call is gone, so nothing was offered.
+            await late.send(type="call.answer", call_id="late-2", sdp=ANSWER)
+            assert (await late.next("error"))["error"]["code"] == "call_not_found"
+            assert not [f for f in late.skipped if f["type"].startswith("call.")]
+
+
+async def test_a_device_connecting_after_another_answered_is_offered_nothing(
+    chatters: Chatters,
+) -> None:
+    harness, server = chatters.harness, chatters.server
+    ali, bita = chatters.ali, chatters.bita
+    bita_laptop = await second_device(harness, bita)
+    async with open_socket(server, ali.token) as a, open_socket(server, bita.token) as b:
+        for s in (a, b):
+            await s.resume(0)
+        await invite(a, chatters.direct_id, "late-3")
+        await b.next("call.invite")
+        await b.send(type="call.answer", call_id="late-3", sdp=ANSWER)
+        await a.next("call.answer")
+        async with open_socket(server, bita_laptop.token) as late:
+            await late.resume(0)
+            await late.send(type="call.answer", call_id="late-3", sdp=ANSWER)
+            assert (await late.next("error"))["error"]["code"] == "answered_elsewhere"
+            assert not [f for f in late.skipped if f["type"].startswith("call.")]
+        await a.send(type="call.hangup", call_id="late-3")
+        assert (await b.next("call.ended"))["outcome"] == "answered"

@@ -93,3 +93,29 @@ async def test_a_call_fails_when_its_sockets_on_both_processes_drop(
     )
     (record,) = [m for m in response.json()["messages"] if m.get("kind") == "call"]
     assert record["call"]["outcome"] == "failed"
+
+
+async def test_a_callee_connecting_to_the_other_process_while_it_rings_can_answer(
+    make_harness: Any, serve_live: Any
+) -> None:
+    """The call is owned by the first process; Bita's socket opens on the second after the
+    invite (a tab opened from a push): her call.hello crosses the bus and the owner offers it."""
+    one, two = await two_servers(make_harness, serve_live)
+    chatters = await make_chatters(one.harness, one)
+    ali, bita = chatters.ali, chatters.bita
+    async with open_socket(one, ali.token) as a:
+        await a.resume(0)
+        await a.send(
+            type="call.invite", chat_id=chatters.direct_id, call_id="late", sdp=OFFER, video=False
+        )
+        await eventually(lambda: "late" in one.harness.services.calls.calls)
+        async with open_socket(two, bita.token) as b:
+            invite = await b.next("call.invite")
+            assert invite["sdp"] == OFFER
+            assert invite["from_device_id"] == ali.device_id
+            assert 0 < invite["lifetime_ms"] <= 60_000
+            await b.resume(0)
+            await b.send(type="call.answer", call_id="late", sdp=ANSWER)
+            assert (await a.next("call.answer"))["from_device_id"] == bita.device_id
+            await a.send(type="call.hangup", call_id="late")
+            assert (await b.next("call.ended"))["outcome"] == "answered"

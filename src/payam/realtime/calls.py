@@ -8,7 +8,11 @@ is how a frame reaches a device connected to another process.
 
 The relay remembers which calls each local socket took part in, so when the last socket of a
 device closes the service hears which calls lost it (a call whose sockets all dropped ends as
-failed). Frames are never logged: SDP and candidates carry addresses.
+failed). When a socket opens it publishes ``call.hello`` (its user, device and a token naming
+the socket): the process that owns a call ringing for that user answers with a
+``call.deliver`` carrying the token, handed to that socket alone (so a tab opened from an
+"Incoming call" notification can answer). Frames are never logged: SDP and candidates carry
+addresses.
 """
 
 from __future__ import annotations
@@ -16,13 +20,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import secrets
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from payam.adapters.bus import EventBus
 from payam.domain.errors import PayamError
-from payam.services.calls import DELIVER, CallService, error_frame
+from payam.services.calls import DELIVER, HELLO, CallService, error_frame
 
 if TYPE_CHECKING:
     from payam.domain.models import Caller
@@ -47,6 +52,7 @@ class CallRelay:
         # One socket's call frames are handled in the order sent (a candidate must not
         # overtake its invite); asyncio's lock serves waiters first come, first served.
         self._order: dict[Socket, asyncio.Lock] = {}
+        self._token: dict[Socket, str] = {}  # names a socket in a call.hello and its answer
         self._tasks: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
@@ -56,6 +62,14 @@ class CallRelay:
 
     def opened(self, socket: Socket) -> None:
         self._sockets[socket.caller.user_id].add(socket)
+        token = self._token[socket] = secrets.token_hex(8)
+        # A call ringing for this user (in whichever process owns it) is offered to it.
+        hello = {
+            "type": HELLO,
+            "device": [socket.caller.user_id, socket.caller.device_id],
+            "socket": token,
+        }
+        self._spawn(self.bus.publish_ephemeral([], hello))
 
     def closed(self, socket: Socket) -> None:
         user_id, device_id = socket.caller.user_id, socket.caller.device_id
@@ -65,6 +79,7 @@ class CallRelay:
             if not users:
                 del self._sockets[user_id]
         self._order.pop(socket, None)
+        self._token.pop(socket, None)
         calls = self._calls_of.pop(socket, set())
         if not calls or device_id in self.connected_devices(user_id):
             return  # no call, or the device is still connected by another socket
@@ -110,6 +125,7 @@ class CallRelay:
         try:
             frame = event["frame"]
             skip = tuple(event["skip"]) if event.get("skip") else None
+            only = event.get("socket")
             targets = [(int(u), None if d is None else int(d)) for u, d in event["to"]]
         except (KeyError, TypeError, ValueError):
             log.warning("ignored a malformed call delivery on the bus")
@@ -123,6 +139,8 @@ class CallRelay:
                 if socket in delivered or (device_id is not None and caller.device_id != device_id):
                     continue
                 if skip is not None and (caller.user_id, caller.device_id) == skip:
+                    continue
+                if only is not None and self._token.get(socket) != only:
                     continue
                 text = text or json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
                 say_encoded = getattr(socket, "say_encoded", None)

@@ -21,9 +21,11 @@ addresses: they are relayed and never stored, and never logged (nothing here log
 Calls under way live in the memory of the process that took the invite (its owner). Frames
 reach devices anywhere through the event bus (``call.deliver`` envelopes); a frame about a call
 this process does not own is forwarded on the bus (``call.control``) to the process that does.
-Several processes do not share the busy rule: two invites taken by two processes at the same
-moment can both ring (docs/calls.md). A restart of the owner forgets its calls without a
-record.
+A device of the callee that connects while a call rings is offered it too: its socket's relay
+publishes ``call.hello`` and the owner answers with the invite (and the caller's candidates so
+far) for that socket alone. Several processes do not share the busy rule: two invites taken
+by two processes at the same moment can both ring (docs/calls.md). A restart of the owner
+forgets its calls without a record.
 """
 
 from __future__ import annotations
@@ -73,6 +75,9 @@ FAILED = "failed"
 DELIVER = "call.deliver"
 CONTROL = "call.control"
 GONE = "call.gone"
+HELLO = "call.hello"
+# The caller's candidates kept while it rings, for a callee device that connects later.
+RING_CANDIDATES_MAX = 4 * 64
 
 Device = tuple[int, int]  # (user id, device id)
 Target = tuple[int, int | None]  # a device, or every device of a user (None)
@@ -91,6 +96,10 @@ class Call:
     selected: Device | None = None
     started_at: float | None = None
     gone: set[Device] = field(default_factory=set)
+    # Kept in memory only while it rings, to offer the call to a callee device that connects
+    # later (never stored, never logged; dropped when answered or ended).
+    sdp: str = field(default="", repr=False)
+    candidates: list[Any] = field(default_factory=list, repr=False)
 
     @property
     def caller_id(self) -> int:
@@ -256,7 +265,7 @@ class CallService:
 
     def _on_bus(self, _user_ids: Any, event: dict[str, Any]) -> None:
         kind = event.get("type")
-        if kind not in (CONTROL, GONE):
+        if kind not in (CONTROL, GONE, HELLO):
             return
         task = asyncio.get_running_loop().create_task(self._from_bus(event))
         self._tasks.add(task)
@@ -264,6 +273,10 @@ class CallService:
 
     async def _from_bus(self, event: dict[str, Any]) -> None:
         try:
+            if event["type"] == HELLO:
+                user_id, device_id = (int(x) for x in event["device"])
+                await self._offer_ringing(user_id, device_id, str(event["socket"]))
+                return
             if event["type"] == GONE:
                 user_id, device_id = (int(x) for x in event["device"])
                 for call_id in event["calls"]:
@@ -285,6 +298,36 @@ class CallService:
             log.warning("ignored a malformed call envelope on the bus")
         except Exception:
             log.exception("a forwarded call frame failed")
+
+    async def _offer_ringing(self, user_id: int, device_id: int, socket: str) -> None:
+        """A socket of ``user_id``'s device opened: offer it every call to that user this
+        process owns that still rings (the invite with the ring time left, then the caller's
+        candidates so far), unless the two block each other now."""
+        async with self._lock:
+            now = self.clock.now()
+            ringing = [
+                c
+                for c in self.calls.values()
+                if c.callee_id == user_id and c.answered_by is None and now < c.deadline
+            ]
+            for call in ringing:
+                async with self.db.read() as conn:
+                    blocked = await block_store.blocked_pairs(
+                        conn, [(call.callee_id, call.caller_id), (call.caller_id, call.callee_id)]
+                    )
+                if blocked:
+                    continue
+                sender = {"from_user_id": call.caller_id, "from_device_id": call.caller[1]}
+                lifetime_ms = max(1, int((call.deadline - now) * 1000))
+                to: list[Target] = [(user_id, device_id)]
+                await self._say(to, {**_invite_frame(call, lifetime_ms), **sender}, socket=socket)
+                for start in range(0, len(call.candidates), CANDIDATES_MAX):
+                    body = {
+                        "type": "call.candidates",
+                        "call_id": call.id,
+                        "candidates": call.candidates[start : start + CANDIDATES_MAX],
+                    }
+                    await self._say(to, {**body, **sender}, socket=socket)
 
     # -- the rules ------------------------------------------------------------------------------
 
@@ -326,18 +369,12 @@ class CallService:
                 video,
                 created_at=now,
                 deadline=now + self.settings.call_ring_seconds,
+                sdp=sdp,
             )
             self.calls[call_id] = call
             self._busy[caller.user_id] = call_id
             self._busy[callee_id] = call_id
-            relayed = {
-                "type": "call.invite",
-                "call_id": call_id,
-                "chat_id": chat_id,
-                "sdp": sdp,
-                "video": video,
-                "lifetime_ms": self.settings.call_ring_seconds * 1000,
-            }
+            relayed = _invite_frame(call, self.settings.call_ring_seconds * 1000)
             await self._relay(call.caller, relayed, [(callee_id, None)], echo=True)
         if self.on_ring is not None:
             self.on_ring(callee_id, call_id)
@@ -370,6 +407,7 @@ class CallService:
             raise Conflict("Another device answered.", code="answered_elsewhere")
         call.answered_by = device
         call.started_at = self.clock.now()
+        call.sdp, call.candidates = "", []  # no longer offered to a device that connects
         answer = {"type": "call.answer", "call_id": call.id, "sdp": sdp}
         await self._relay(device, answer, [call.caller])
         elsewhere = {"type": "call.answered_elsewhere", "call_id": call.id}
@@ -387,6 +425,9 @@ class CallService:
         for item in candidates:
             if not _valid_candidate(item):
                 raise InvalidInput("A candidate is not valid.", code="invalid_frame")
+        if device == call.caller and call.answered_by is None:
+            room = RING_CANDIDATES_MAX - len(call.candidates)
+            call.candidates.extend(candidates[: max(0, room)])
         body = {"type": "call.candidates", "call_id": call.id, "candidates": candidates}
         await self._relay(device, body, self._peer_of(call, device))
 
@@ -505,8 +546,14 @@ class CallService:
         await self._say(targets, frame, skip=sender)
 
     async def _say(
-        self, to: list[Target], frame: dict[str, Any], *, skip: Device | None = None
+        self,
+        to: list[Target],
+        frame: dict[str, Any],
+        *,
+        skip: Device | None = None,
+        socket: str | None = None,
     ) -> None:
+        """``frame`` to the devices ``to`` (``socket``: only to that one socket of theirs)."""
         envelope: dict[str, Any] = {
             "type": DELIVER,
             "to": [[u, d] for u, d in to],
@@ -514,6 +561,8 @@ class CallService:
         }
         if skip is not None:
             envelope["skip"] = list(skip)
+        if socket is not None:
+            envelope["socket"] = socket
         await self.bus.publish_ephemeral([], envelope)
 
 
@@ -526,6 +575,17 @@ _HANDLERS: dict[str, _Handler] = {
     "call.hangup": CallService._hangup,
     "call.negotiate": CallService._negotiate,
 }
+
+
+def _invite_frame(call: Call, lifetime_ms: int) -> dict[str, Any]:
+    return {
+        "type": "call.invite",
+        "call_id": call.id,
+        "chat_id": call.chat_id,
+        "sdp": call.sdp,
+        "video": call.video,
+        "lifetime_ms": lifetime_ms,
+    }
 
 
 def turn_password(secret: str, username: str) -> str:
