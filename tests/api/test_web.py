@@ -118,3 +118,11 @@ async def test_a_build_without_the_client_says_so(
     assert response.status_code == 503
     assert "not built" in response.text
     assert_locked_down(response.headers)
+
+
+async def test_paths_the_file_system_cannot_hold_answer_404_not_500(served: Harness) -> None:
+    """A name longer than the file system allows (ENAMETOOLONG) or with a NUL byte is no file."""
+    for path in ("/" + "a" * 5000 + ".js", "/assets/" + "b" * 300, "/x%00.js"):
+        response = await served.http.get(path)
+        assert response.status_code == 404, path
+        assert response.headers["content-type"].startswith("application/json")

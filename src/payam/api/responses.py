@@ -307,8 +307,21 @@ class DisclosuresOut(Out):
     pending: list[PartnerOut]
 
 
+class PersonalFileOut(Out):
+    """A file outside the database that holds personal data (storage/data_map.py)."""
+
+    file: str
+    field: str
+    category: str
+    purposes: list[str]
+    retention: str
+
+
 class PrivacyMapOut(Out):
     fields: list[dict[str, Any]]
+    files: list[PersonalFileOut] = Field(
+        default_factory=list, description="personal data kept in files, not tables (P7.1)"
+    )
 
 
 class ErasureReceiptOut(Out):

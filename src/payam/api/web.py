@@ -78,8 +78,11 @@ class WebFiles:
         """The file at ``path`` under the root, or None (also for any way out of the root)."""
         if not path or path.endswith("/"):
             return None
-        candidate = (self.root / path).resolve()
-        if not candidate.is_relative_to(self.root) or not candidate.is_file():
+        try:
+            candidate = (self.root / path).resolve()
+            if not candidate.is_relative_to(self.root) or not candidate.is_file():
+                return None
+        except (OSError, ValueError):  # a name too long for the file system, a NUL byte
             return None
         return candidate
 
