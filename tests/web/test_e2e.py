@@ -93,6 +93,15 @@ def test_two_people_add_each_other_and_chat_both_ways_live(people: Any, server: 
     expect(reply.locator(".quote")).to_contain_text("Hello Bita")
     ali.screenshot("conversation-en")
 
+    # Ali forwards Bita's reply: the picker names each chat; the copy reads "Forwarded" on
+    # both sides, with who wrote it first where the name is known.
+    act_on(ali, "Hi Ali!", "Forward")
+    picker = ali.page.get_by_role("dialog", name="Forward to…")
+    picker.get_by_role("button", name="Bita", exact=True).click()
+    expect(picker).to_have_count(0)
+    expect(message(ali, "Hi Ali!").filter(has_text="Forwarded from Bita")).to_have_count(1)
+    expect(message(bita, "Hi Ali!").filter(has_text="Forwarded")).to_have_count(1)
+
     # Typing reaches the other side.
     bita.page.get_by_role("textbox", name="Message").press_sequentially("abc")
     expect(ali.page.get_by_text("Bita is typing…")).to_be_visible()

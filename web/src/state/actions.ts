@@ -5,7 +5,7 @@ import { Socket } from "../api/socket";
 import type { Chat, ClientFrame, Message } from "../api/types";
 import { callFrame, isCallFrame } from "../calls";
 import { startPush, stopPush } from "../push/client";
-import { type Pending, store } from "./store";
+import { type Pending, sendFrameOf, store } from "./store";
 
 const PAGE = 50;
 const TYPING_EVERY_MS = 3000;
@@ -161,6 +161,21 @@ export function send(chatId: number, text: string, replyTo?: number): void {
   push(p);
 }
 
+/** Forward a message to another chat (``forward_of``): shown at once with the original's
+ * text, sent over the socket like any message and resent after a reconnect. */
+export function forward(m: Message, toChatId: number): void {
+  const p: Pending = {
+    client_id: newClientId(),
+    chat_id: toChatId,
+    text: m.text ?? "",
+    forward_of: m.id,
+    status: "sending",
+    created_at: new Date().toISOString(),
+  };
+  store.addPending(p);
+  push(p);
+}
+
 /** Send a file: shown at once (an image with its preview), uploaded with progress, then sent
  * with its media id; a reconnect resends it like any other pending message. */
 export async function sendFile(chatId: number, file: File, text = "", replyTo?: number): Promise<void> {
@@ -189,15 +204,7 @@ export async function sendFile(chatId: number, file: File, text = "", replyTo?: 
 }
 
 function push(p: Pending): void {
-  const mediaIds = p.file?.media_id ? [p.file.media_id] : undefined;
-  const sent = socket?.send({
-    type: "send",
-    chat_id: p.chat_id,
-    client_id: p.client_id,
-    ...(p.text ? { text: p.text } : {}),
-    ...(p.reply_to ? { reply_to: p.reply_to } : {}),
-    ...(mediaIds ? { media_ids: mediaIds } : {}),
-  });
+  const sent = socket?.send(sendFrameOf(p));
   if (!sent) store.setPendingStatus(p.client_id, "queued");
 }
 

@@ -7,6 +7,7 @@ import { navigate } from "../state/route";
 import { Avatar } from "./Avatar";
 import { CallButtons } from "../calls/CallButtons";
 import { Composer } from "./Composer";
+import { ForwardPicker } from "./ForwardPicker";
 import { MessageBubble, PendingBubble } from "./MessageBubble";
 import { chatTitle } from "./names";
 
@@ -31,6 +32,7 @@ export function Conversation({ chatId }: { chatId: number }) {
   const me = state.me?.id;
   const [replyTo, setReplyTo] = useState<Message | null>(null);
   const [editing, setEditing] = useState<Message | null>(null);
+  const [forwarding, setForwarding] = useState<Message | null>(null);
   const [shown, setShown] = useState(STEP);
   const [below, setBelow] = useState(0); // newest messages left out of the window
   const [loadingOlder, setLoadingOlder] = useState(false);
@@ -126,6 +128,7 @@ export function Conversation({ chatId }: { chatId: number }) {
       );
     }
     const replied = m.reply_to ? byId.get(m.reply_to) : undefined;
+    if (m.forward_from_user_id) void actions.learnName(m.forward_from_user_id);
     rows.push(
       <MessageBubble
         key={m.id}
@@ -137,6 +140,8 @@ export function Conversation({ chatId }: { chatId: number }) {
         repliedSender={replied?.sender_id ? state.names[replied.sender_id] : ""}
         read={m.seq <= e.peerRead}
         me={me}
+        forwardedFrom={m.forward_from_user_id ? state.names[m.forward_from_user_id] : undefined}
+        onForward={setForwarding}
         onReply={(msg) => {
           setEditing(null);
           setReplyTo(msg);
@@ -216,6 +221,17 @@ export function Conversation({ chatId }: { chatId: number }) {
         {below === 0 &&
           e.pending.map((p) => <PendingBubble key={p.client_id} p={p} onRetry={() => actions.retry(chatId, p.client_id)} />)}
       </div>
+      {forwarding && (
+        <ForwardPicker
+          message={forwarding}
+          onClose={() => setForwarding(null)}
+          onPick={(to) => {
+            actions.forward(forwarding, to);
+            setForwarding(null);
+            navigate(`/chats/${to}`);
+          }}
+        />
+      )}
       <Composer
         replyTo={replyTo}
         replyName={(replyTo?.sender_id && state.names[replyTo.sender_id]) || ""}
