@@ -5,9 +5,10 @@ import { Socket } from "../api/socket";
 import type { Chat, ClientFrame, Message } from "../api/types";
 import { callFrame, isCallFrame } from "../calls";
 import { startPush, stopPush } from "../push/client";
-import { type Pending, sendFrameOf, store } from "./store";
+import { type Pending, needsOlderForUnread, sendFrameOf, store } from "./store";
 
 const PAGE = 50;
+const UNREAD_PAGES = 3;
 const TYPING_EVERY_MS = 3000;
 const FAR_AHEAD = 2 ** 53 - 1;
 
@@ -140,9 +141,17 @@ export async function openChat(chatId: number): Promise<void> {
     void api.chat(chatId).then((chat) => store.upsertChat(chat)).catch(() => undefined);
   }
   if (store.state.chats[chatId]?.loaded) return;
+  const readSeq = store.state.chats[chatId]?.chat.read_seq ?? 0;
+  const unread = store.state.chats[chatId]?.chat.unread_count ?? 0;
   const { messages } = await api.history(chatId, undefined, PAGE);
   store.history(chatId, messages, { latest: true, limit: PAGE });
   for (const m of messages) if (m.sender_id) void learnName(m.sender_id);
+  // Reach back to the first unread message (a few pages at most: the view's window is 200).
+  for (let i = 0; unread > 0 && i < UNREAD_PAGES; i++) {
+    const e = store.state.chats[chatId];
+    if (!e || !needsOlderForUnread(e, readSeq)) break;
+    await loadOlder(chatId).catch(() => undefined);
+  }
 }
 
 export async function loadOlder(chatId: number): Promise<void> {

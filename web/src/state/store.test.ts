@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import type { Chat, Message, User } from "../api/types";
-import { Store, forwardTargets, mergeMessages, sendFrameOf } from "./store";
+import { Store, firstUnread, forwardTargets, mergeMessages, needsOlderForUnread, sendFrameOf } from "./store";
 
 const ME: User = {
   id: 1, phone: "+989120000001", name: "Me", status: null, has_photo: false, photo_url: null, created_at: null, updated_at: null,
@@ -142,5 +142,22 @@ describe("forward", () => {
       chat(14, { type: "channel" }),
     ].map((c) => ({ chat: c, messages: [], loaded: false, hasOlder: true, pending: [], typing: {}, peerRead: 0 }));
     expect(forwardTargets(chats, 1).map((e) => e.chat.id)).toEqual([10, 11, 13]);
+  });
+});
+
+describe("first unread", () => {
+  it("is the first message of someone else after read_seq, skipping mine and deleted ones", () => {
+    const list = [msg(1, 1), msg(2, 2, { sender_id: 1 }), msg(3, 3, { deleted: true }), msg(4, 4), msg(5, 5)];
+    expect(firstUnread(list, 1, 1)?.id).toBe(4);
+    expect(firstUnread(list, 3, 1)?.id).toBe(4);
+    expect(firstUnread(list, 5, 1)).toBeUndefined();
+  });
+
+  it("pages back only while the oldest loaded is past read_seq + 1 and there is more", () => {
+    const entry = (first: number, hasOlder: boolean) =>
+      ({ chat: chat(10), messages: [msg(first, first)], loaded: true, hasOlder, pending: [], typing: {}, peerRead: 0 });
+    expect(needsOlderForUnread(entry(60, true), 10)).toBe(true);
+    expect(needsOlderForUnread(entry(11, true), 10)).toBe(false);
+    expect(needsOlderForUnread(entry(60, false), 10)).toBe(false);
   });
 });

@@ -85,6 +85,18 @@ export function forwardTargets(chats: ChatEntry[], me: number | undefined): Chat
   });
 }
 
+/** The first message someone else wrote after ``readSeq`` (where "Unread messages" goes when
+ * a chat opens), or undefined when everything loaded is read. */
+export function firstUnread(messages: Message[], readSeq: number, me: number | undefined): Message | undefined {
+  return messages.find((m) => m.seq > readSeq && m.sender_id !== me && !m.deleted);
+}
+
+/** Whether opening a chat should page further back to reach its first unread message: the
+ * oldest loaded is still past ``readSeq + 1`` and there is more. */
+export function needsOlderForUnread(e: ChatEntry, readSeq: number): boolean {
+  return e.hasOlder && e.messages.length > 0 && e.messages[0].seq > readSeq + 1;
+}
+
 export function mergeMessages(list: Message[], incoming: Message[]): Message[] {
   if (incoming.length === 0) return list;
   const byId = new Map<number, Message>();
