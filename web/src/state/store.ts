@@ -144,6 +144,12 @@ export class Store {
     this.emit();
   }
 
+  /** The signed-in user's own profile changed (a new photo). */
+  setMe(me: User): void {
+    this.state.me = me;
+    this.emit();
+  }
+
   upsertChat(chat: Chat): void {
     const old = this.state.chats[chat.id];
     const merged = old ? { ...old, chat: { ...old.chat, ...chat } } : entry(chat);
