@@ -93,6 +93,15 @@ def test_two_people_add_each_other_and_chat_both_ways_live(people: Any, server: 
     expect(reply.locator(".quote")).to_contain_text("Hello Bita")
     ali.screenshot("conversation-en")
 
+    # Ali forwards Bita's reply: the picker names each chat; the copy reads "Forwarded" on
+    # both sides, with who wrote it first where the name is known.
+    act_on(ali, "Hi Ali!", "Forward")
+    picker = ali.page.get_by_role("dialog", name="Forward to…")
+    picker.get_by_role("button", name="Bita", exact=True).click()
+    expect(picker).to_have_count(0)
+    expect(message(ali, "Hi Ali!").filter(has_text="Forwarded from Bita")).to_have_count(1)
+    expect(message(bita, "Hi Ali!").filter(has_text="Forwarded")).to_have_count(1)
+
     # Typing reaches the other side.
     bita.page.get_by_role("textbox", name="Message").press_sequentially("abc")
     expect(ali.page.get_by_text("Bita is typing…")).to_be_visible()
@@ -268,10 +277,19 @@ def test_history_scrolls_back_by_seq_in_a_window_of_at_most_200(
             headers=headers,
         )
         assert response.status == 201, response.text()
+    # Bita has read it all (a chat with unread messages opens at the first unread instead).
+    last_seq = response.json()["seq"]
+    read = bita.context.request.post(
+        f"{server.url}/v1/chats/{chat_id}/read",
+        data={"seq": last_seq},
+        headers={"X-CSRF-Token": bita.context_csrf()},
+    )
+    assert read.status == 200, read.text()
+    bita.page.reload()
     bita.page.get_by_role("list", name="Chats").get_by_role("link").first.click()
     log = bita.page.get_by_role("log", name="Messages")
     expect(message(bita, f"history {total - 1:03d}")).to_be_visible()
-    assert log.locator(".msg").count() == 50  # the latest page only
+    expect(log.locator(".msg")).to_have_count(50)  # the latest page only
     expect(log).not_to_contain_text("This is the beginning of the chat.")
     # Scroll to the top again and again: older pages come in by seq, the window stays bounded.
     for _ in range(30):
@@ -296,6 +314,42 @@ def test_history_scrolls_back_by_seq_in_a_window_of_at_most_200(
             break
     expect(message(bita, f"history {total - 1:03d}")).to_be_visible()
     assert log.locator(".msg").count() <= 200
+
+
+def test_a_chat_opens_at_its_first_unread_message(people: Any, server: Server) -> None:
+    ali, bita = people("Ali"), people("Bita")
+    ali.sign_in_quickly()
+    bita.sign_in_quickly()
+    add_contact_and_open_chat(ali, bita)
+    chat_id = int(ali.page.url.rsplit("/", 1)[1])
+    seqs = []
+    for i in range(80):
+        response = ali.context.request.post(
+            f"{server.url}/v1/chats/{chat_id}/messages",
+            data={"client_id": f"u{i}", "text": f"unread test {i:03d}"},
+            headers={"X-CSRF-Token": ali.context_csrf()},
+        )
+        assert response.status == 201, response.text()
+        seqs.append(response.json()["seq"])
+    # Bita read the first 20; 60 are unread, more than the first page of 50.
+    read = bita.context.request.post(
+        f"{server.url}/v1/chats/{chat_id}/read",
+        data={"seq": seqs[19]},
+        headers={"X-CSRF-Token": bita.context_csrf()},
+    )
+    assert read.status == 200, read.text()
+    bita.page.reload()
+    bita.page.get_by_role("list", name="Chats").get_by_role("link").first.click()
+    page = bita.page
+    expect(page.get_by_role("separator", name="Unread messages")).to_be_in_viewport()
+    expect(message(bita, "unread test 020")).to_be_in_viewport()
+    expect(message(bita, "unread test 079")).not_to_be_in_viewport()
+    jump = page.get_by_role("button", name="Jump to latest")
+    jump.click()
+    expect(message(bita, "unread test 079")).to_be_in_viewport()
+    expect(jump).to_have_count(0)
+    # Read once at the bottom: Ali sees the receipt.
+    expect(message(ali, "unread test 079")).to_contain_text("Read")
 
 
 def test_filter_and_sign_out(people: Any) -> None:

@@ -45,7 +45,7 @@ def no_serious_axe(person: Person, screen: str) -> None:
     assert found == [], f"{screen}: {found}"
 
 
-def test_a_group_of_three_made_run_and_deleted_from_the_screens(people: Any) -> None:
+def test_a_group_of_three_made_run_and_deleted_from_the_screens(people: Any, tmp_path: Any) -> None:
     ali, bita, cyrus = people("Ali"), people("Bita"), people("Cyrus")
     for person in (ali, bita, cyrus):
         person.sign_in_quickly()
@@ -76,6 +76,15 @@ def test_a_group_of_three_made_run_and_deleted_from_the_screens(people: Any) -> 
     page.get_by_role("link", name="Details").click()
     page.wait_for_url(f"**/chats/{group_id}/info")
     expect(page.get_by_role("heading", name="Members (2)")).to_be_visible()
+    # The owner sets the group photo; the details show it as the group's avatar.
+    from PIL import Image  # noqa: PLC0415
+
+    picture = tmp_path / "yazd.png"
+    Image.new("RGB", (64, 64), (200, 160, 60)).save(picture)
+    page.get_by_label("Group photo").set_input_files(str(picture))
+    photo = page.locator(".photo-row img.avatar")
+    expect(photo).to_have_attribute("src", re.compile(r"photo"))
+    assert api(ali, "GET", f"/v1/chats/{group_id}")["photo_url"]
     page.get_by_label("Role of Bita").select_option("admin")
     expect(page.get_by_role("listitem").filter(has_text="Bita")).to_contain_text("admin")
     page.get_by_role("button", name="Create invite link").click()
@@ -164,11 +173,21 @@ def test_a_channel_post_read_by_a_subscriber_and_its_statistics_for_the_admin(pe
     owner.screenshot("stats-fa")
 
 
-def test_settings_switch_theme_and_language_and_keep_profile_choices(people: Any) -> None:
+def test_settings_switch_theme_and_language_and_keep_profile_choices(
+    people: Any, tmp_path: Any
+) -> None:
+    from PIL import Image  # noqa: PLC0415
+
     sara = people("Sara")
     sara.sign_in_quickly()
     sara.open("/settings")
     page = sara.page
+    # A profile photo: uploaded from Settings, shown as her avatar there.
+    picture = tmp_path / "me.png"
+    Image.new("RGB", (64, 64), (30, 120, 200)).save(picture)
+    page.get_by_label("Profile photo").set_input_files(str(picture))
+    expect(page.locator(".photo-row img.avatar")).to_have_attribute("src", re.compile(r"photo"))
+    assert api(sara, "GET", "/v1/me")["has_photo"] is True
     page.get_by_label("Name").fill("Sara K")
     page.get_by_label("Status").fill("At work")
     page.get_by_role("button", name="Save").click()
@@ -187,7 +206,7 @@ def test_settings_switch_theme_and_language_and_keep_profile_choices(people: Any
     expect(page.locator("html")).to_have_attribute("data-theme", "dark")
     no_serious_axe(sara, "settings dark")
     sara.screenshot("settings-more-en")
-    page.get_by_label("Language").select_option("fa")
+    page.get_by_label("Language", exact=True).select_option("fa")
     expect(page.locator("html")).to_have_attribute("dir", "rtl")
     expect(page.get_by_role("heading", name="دستگاه‌های واردشده")).to_be_visible()
     no_serious_axe(sara, "settings fa")

@@ -58,6 +58,29 @@ export async function call<T>(method: string, path: string, body?: unknown): Pro
   return data as T;
 }
 
+/** Send one file as the multipart field `file` (the photo routes) and read the JSON answer. */
+export async function sendForm<T>(method: string, path: string, file: Blob): Promise<T> {
+  const form = new FormData();
+  form.append("file", file);
+  let response: Response;
+  try {
+    response = await fetch(path, {
+      method,
+      headers: { Accept: "application/json", [CSRF_HEADER]: csrf() },
+      body: form,
+      credentials: "same-origin",
+    });
+  } catch {
+    throw new ApiFailure(0, "network", "network");
+  }
+  const data: unknown = await response.json().catch(() => null);
+  if (!response.ok) {
+    const error = (data as { error?: { code?: string; message?: string } } | null)?.error;
+    throw new ApiFailure(response.status, error?.code ?? "http_" + response.status, error?.message ?? "");
+  }
+  return data as T;
+}
+
 /** Upload one file (POST /v1/media, field `file`), reporting progress from 0 to 1. */
 function upload(file: Blob, onProgress: (fraction: number) => void): Promise<Media> {
   return new Promise((resolve, reject) => {

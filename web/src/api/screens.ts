@@ -3,7 +3,7 @@
 // Generated types where /openapi.json declares the answer; where it still says "object", the
 // fields are written here from the server's services (named in each comment) and should move
 // to the generated types once the server declares them.
-import { call, q } from "./http";
+import { call, q, sendForm } from "./http";
 import type { components } from "./schema";
 import type { Chat, Message } from "./types";
 
@@ -207,6 +207,9 @@ export const more = {
   // profile and settings
   me: () => call<Me>("GET", "/v1/me"),
   patchMe: (body: ProfilePatch) => call<Me>("PATCH", "/v1/me", body),
+  // photos: JPEG, PNG or WebP; the server re-encodes them without metadata (P3.3)
+  putMyPhoto: (file: Blob) => sendForm<Me>("PUT", "/v1/me/photo", file),
+  putChatPhoto: (chatId: number, file: Blob) => sendForm<Chat>("PUT", `/v1/chats/${chatId}/photo`, file),
   blocks: () => call<BlockedUser[]>("GET", "/v1/blocks"),
   unblock: (userId: number) => call<void>("DELETE", `/v1/blocks/${userId}`),
   devices: () => call<Device[]>("GET", "/v1/devices"),

@@ -35,6 +35,7 @@ export interface Message {
   text: string | null;
   reply_to?: number | null;
   forward_of?: number | null;
+  forward_from_user_id?: number | null;
   created_at?: string | null;
   edited?: boolean;
   deleted: boolean;
@@ -127,6 +128,7 @@ export type ClientFrame =
       client_id: string;
       text?: string;
       reply_to?: number;
+      forward_of?: number;
       media_ids?: number[];
     }
   | { type: "typing"; chat_id: number }

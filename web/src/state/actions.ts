@@ -5,9 +5,10 @@ import { Socket } from "../api/socket";
 import type { Chat, ClientFrame, Message } from "../api/types";
 import { callFrame, isCallFrame } from "../calls";
 import { startPush, stopPush } from "../push/client";
-import { type Pending, store } from "./store";
+import { type Pending, needsOlderForUnread, sendFrameOf, store } from "./store";
 
 const PAGE = 50;
+const UNREAD_PAGES = 3;
 const TYPING_EVERY_MS = 3000;
 const FAR_AHEAD = 2 ** 53 - 1;
 
@@ -140,9 +141,17 @@ export async function openChat(chatId: number): Promise<void> {
     void api.chat(chatId).then((chat) => store.upsertChat(chat)).catch(() => undefined);
   }
   if (store.state.chats[chatId]?.loaded) return;
+  const readSeq = store.state.chats[chatId]?.chat.read_seq ?? 0;
+  const unread = store.state.chats[chatId]?.chat.unread_count ?? 0;
   const { messages } = await api.history(chatId, undefined, PAGE);
   store.history(chatId, messages, { latest: true, limit: PAGE });
   for (const m of messages) if (m.sender_id) void learnName(m.sender_id);
+  // Reach back to the first unread message (a few pages at most: the view's window is 200).
+  for (let i = 0; unread > 0 && i < UNREAD_PAGES; i++) {
+    const e = store.state.chats[chatId];
+    if (!e || !needsOlderForUnread(e, readSeq)) break;
+    await loadOlder(chatId).catch(() => undefined);
+  }
 }
 
 export async function loadOlder(chatId: number): Promise<void> {
@@ -157,6 +166,21 @@ export function send(chatId: number, text: string, replyTo?: number): void {
   // The others stop showing "typing" when the message arrives: the next keystroke says it again.
   lastTyping.delete(chatId);
   const p: Pending = { client_id: clientId, chat_id: chatId, text, reply_to: replyTo, status: "sending", created_at: new Date().toISOString() };
+  store.addPending(p);
+  push(p);
+}
+
+/** Forward a message to another chat (``forward_of``): shown at once with the original's
+ * text, sent over the socket like any message and resent after a reconnect. */
+export function forward(m: Message, toChatId: number): void {
+  const p: Pending = {
+    client_id: newClientId(),
+    chat_id: toChatId,
+    text: m.text ?? "",
+    forward_of: m.id,
+    status: "sending",
+    created_at: new Date().toISOString(),
+  };
   store.addPending(p);
   push(p);
 }
@@ -189,15 +213,7 @@ export async function sendFile(chatId: number, file: File, text = "", replyTo?: 
 }
 
 function push(p: Pending): void {
-  const mediaIds = p.file?.media_id ? [p.file.media_id] : undefined;
-  const sent = socket?.send({
-    type: "send",
-    chat_id: p.chat_id,
-    client_id: p.client_id,
-    ...(p.text ? { text: p.text } : {}),
-    ...(p.reply_to ? { reply_to: p.reply_to } : {}),
-    ...(mediaIds ? { media_ids: mediaIds } : {}),
-  });
+  const sent = socket?.send(sendFrameOf(p));
   if (!sent) store.setPendingStatus(p.client_id, "queued");
 }
 

@@ -9,6 +9,8 @@ import {
   reportViews,
   resetScreens,
   screens,
+  setChatPhoto,
+  setMyPhoto,
   unreported,
   withViews,
 } from "./screens";
@@ -106,5 +108,35 @@ describe("privacy centre", () => {
     store.reset("signedOut");
     expect(screens().posts).toEqual({});
     expect(screens().receipt).toBeNull();
+  });
+});
+
+describe("photos", () => {
+  it("a new group photo is sent as the multipart field file and the answered chat is shown", async () => {
+    const form: { url: string; file: unknown }[] = [];
+    vi.stubGlobal("fetch", async (url: string, init: RequestInit) => {
+      form.push({ url, file: (init.body as FormData).get("file") });
+      return new Response(JSON.stringify({ ...GROUP, photo_url: "/v1/chats/7/photo?v=2" }), { status: 200 });
+    });
+    expect(await setChatPhoto(7, new Blob(["x"], { type: "image/png" }))).toBe(true);
+    expect(form.map((f) => f.url)).toEqual(["/v1/chats/7/photo"]);
+    expect(form[0].file).toBeInstanceOf(Blob);
+    expect(store.state.chats[7].chat.photo_url).toBe("/v1/chats/7/photo?v=2");
+  });
+
+  it("a profile photo refused keeps the old one and the refusal's code", async () => {
+    vi.stubGlobal("fetch", async () =>
+      new Response(JSON.stringify({ error: { code: "image_too_large", message: "too big" } }), { status: 413 }));
+    expect(await setMyPhoto(new Blob(["x"]))).toBe(false);
+    expect(screens().error).toBe("image_too_large");
+    expect(store.state.me?.photo_url).toBeNull();
+  });
+
+  it("a profile photo accepted shows on the signed-in user", async () => {
+    vi.stubGlobal("fetch", async () =>
+      new Response(JSON.stringify({ ...ME, has_photo: true, photo_url: "/v1/users/1/photo?v=1" }), { status: 200 }));
+    expect(await setMyPhoto(new Blob(["x"]))).toBe(true);
+    expect(store.state.me?.photo_url).toBe("/v1/users/1/photo?v=1");
+    expect(screens().me?.photo_url).toBe("/v1/users/1/photo?v=1");
   });
 });

@@ -321,6 +321,24 @@ export async function saveProfile(patch: ProfilePatch): Promise<boolean> {
   return me !== undefined;
 }
 
+/** A new profile photo (PUT /v1/me/photo): shown in Settings and wherever the user's avatar is. */
+export async function setMyPhoto(file: Blob): Promise<boolean> {
+  const me = await run(() => more.putMyPhoto(file));
+  if (!me) return false;
+  set({ me });
+  if (store.state.me) store.setMe({ ...store.state.me, has_photo: me.has_photo, photo_url: me.photo_url });
+  return true;
+}
+
+/** A new group photo (admins, PUT /v1/chats/{id}/photo): the answer is the chat, whose
+ * photo_url the chat list and the conversation show. */
+export async function setChatPhoto(chatId: number, file: Blob): Promise<boolean> {
+  const chat = await run(() => more.putChatPhoto(chatId, file));
+  if (!chat) return false;
+  store.upsertChat(chat);
+  return true;
+}
+
 export async function unblock(userId: number): Promise<void> {
   await run(() => more.unblock(userId));
   set({ blocks: state.blocks.filter((b) => b.user_id !== userId) });

@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import type { Chat, Message, User } from "../api/types";
-import { Store, mergeMessages } from "./store";
+import { Store, firstUnread, forwardTargets, mergeMessages, needsOlderForUnread, sendFrameOf } from "./store";
 
 const ME: User = {
   id: 1, phone: "+989120000001", name: "Me", status: null, has_photo: false, photo_url: null, created_at: null, updated_at: null,
@@ -111,5 +111,53 @@ describe("history", () => {
   it("mergeMessages keeps ascending seq and replaces by id", () => {
     const merged = mergeMessages([msg(2, 2), msg(1, 1)], [msg(2, 2, { text: "new" }), msg(0, 0)]);
     expect(merged.map((m) => [m.id, m.text])).toEqual([[0, "m0"], [1, "m1"], [2, "new"]]);
+  });
+});
+
+describe("forward", () => {
+  it("sends only forward_of (the server copies the text) and a plain send its text and reply", () => {
+    const base = { client_id: "c1", chat_id: 11, status: "sending" as const, created_at: "2026-12-03T10:00:00Z" };
+    expect(sendFrameOf({ ...base, text: "hello", forward_of: 7 })).toEqual({
+      type: "send", chat_id: 11, client_id: "c1", forward_of: 7,
+    });
+    expect(sendFrameOf({ ...base, text: "hi", reply_to: 3 })).toEqual({
+      type: "send", chat_id: 11, client_id: "c1", text: "hi", reply_to: 3,
+    });
+  });
+
+  it("shows a forward at once and replaces it by the stored message carrying its client_id", () => {
+    store.addPending({ client_id: "f1", chat_id: 10, text: "m7", forward_of: 7, status: "sending", created_at: "2026-12-03T10:00:00Z" });
+    expect(store.state.chats[10].pending.map((p) => p.forward_of)).toEqual([7]);
+    store.frame({ type: "ack", client_id: "f1", created: true, message: msg(20, 6, { sender_id: 1, client_id: "f1", forward_of: 7 }) });
+    expect(store.state.chats[10].pending).toEqual([]);
+    expect(store.state.chats[10].messages.map((m) => m.forward_of)).toEqual([7]);
+  });
+
+  it("offers every chat but a channel the user does not run", () => {
+    const chats = [
+      chat(10),
+      chat(11, { type: "group" }),
+      chat(12, { type: "channel", members: [{ user_id: 1, role: "member", read_seq: 0 }] }),
+      chat(13, { type: "channel", members: [{ user_id: 1, role: "admin", read_seq: 0 }] }),
+      chat(14, { type: "channel" }),
+    ].map((c) => ({ chat: c, messages: [], loaded: false, hasOlder: true, pending: [], typing: {}, peerRead: 0 }));
+    expect(forwardTargets(chats, 1).map((e) => e.chat.id)).toEqual([10, 11, 13]);
+  });
+});
+
+describe("first unread", () => {
+  it("is the first message of someone else after read_seq, skipping mine and deleted ones", () => {
+    const list = [msg(1, 1), msg(2, 2, { sender_id: 1 }), msg(3, 3, { deleted: true }), msg(4, 4), msg(5, 5)];
+    expect(firstUnread(list, 1, 1)?.id).toBe(4);
+    expect(firstUnread(list, 3, 1)?.id).toBe(4);
+    expect(firstUnread(list, 5, 1)).toBeUndefined();
+  });
+
+  it("pages back only while the oldest loaded is past read_seq + 1 and there is more", () => {
+    const entry = (first: number, hasOlder: boolean) =>
+      ({ chat: chat(10), messages: [msg(first, first)], loaded: true, hasOlder, pending: [], typing: {}, peerRead: 0 });
+    expect(needsOlderForUnread(entry(60, true), 10)).toBe(true);
+    expect(needsOlderForUnread(entry(11, true), 10)).toBe(false);
+    expect(needsOlderForUnread(entry(60, false), 10)).toBe(false);
   });
 });

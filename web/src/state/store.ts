@@ -2,7 +2,7 @@
 // it and subscribe. Chats are keyed by id, their messages by id and ordered by seq; the resume
 // cursor is the last update seq applied; optimistic sends are keyed by client_id and vanish the
 // moment the stored message (ack or update, whichever comes first) carries that client_id.
-import type { Chat, Message, ServerFrame, Update, User } from "../api/types";
+import type { Chat, ClientFrame, Message, ServerFrame, Update, User } from "../api/types";
 
 export type Phase = "loading" | "signedOut" | "ready";
 export type SendStatus = "uploading" | "sending" | "queued" | "failed";
@@ -21,6 +21,7 @@ export interface Pending {
   chat_id: number;
   text: string;
   reply_to?: number;
+  forward_of?: number; // a forward: the server copies the original's text and files
   status: SendStatus;
   created_at: string;
   file?: PendingFile;
@@ -59,6 +60,43 @@ function entry(chat: Chat): ChatEntry {
 }
 
 /** Insert or replace `incoming` in an ascending-seq list; a message id appears once. */
+/** The socket frame that sends (or sends again) a pending message; a forward carries only
+ * ``forward_of`` (the server copies the original's text and files). */
+export function sendFrameOf(p: Pending): ClientFrame {
+  if (p.forward_of) return { type: "send", chat_id: p.chat_id, client_id: p.client_id, forward_of: p.forward_of };
+  const mediaIds = p.file?.media_id ? [p.file.media_id] : undefined;
+  return {
+    type: "send",
+    chat_id: p.chat_id,
+    client_id: p.client_id,
+    ...(p.text ? { text: p.text } : {}),
+    ...(p.reply_to ? { reply_to: p.reply_to } : {}),
+    ...(mediaIds ? { media_ids: mediaIds } : {}),
+  };
+}
+
+/** Where a message can be forwarded: every chat but a channel the user may not post in (a
+ * channel counts only when its members list, if known, names the user owner or admin). */
+export function forwardTargets(chats: ChatEntry[], me: number | undefined): ChatEntry[] {
+  return chats.filter(({ chat }) => {
+    if (chat.type !== "channel") return true;
+    const role = chat.members?.find((m) => m.user_id === me)?.role;
+    return role === "owner" || role === "admin";
+  });
+}
+
+/** The first message someone else wrote after ``readSeq`` (where "Unread messages" goes when
+ * a chat opens), or undefined when everything loaded is read. */
+export function firstUnread(messages: Message[], readSeq: number, me: number | undefined): Message | undefined {
+  return messages.find((m) => m.seq > readSeq && m.sender_id !== me && !m.deleted);
+}
+
+/** Whether opening a chat should page further back to reach its first unread message: the
+ * oldest loaded is still past ``readSeq + 1`` and there is more. */
+export function needsOlderForUnread(e: ChatEntry, readSeq: number): boolean {
+  return e.hasOlder && e.messages.length > 0 && e.messages[0].seq > readSeq + 1;
+}
+
 export function mergeMessages(list: Message[], incoming: Message[]): Message[] {
   if (incoming.length === 0) return list;
   const byId = new Map<number, Message>();
@@ -103,6 +141,12 @@ export class Store {
 
   setName(userId: number, name: string): void {
     this.state.names = { ...this.state.names, [userId]: name };
+    this.emit();
+  }
+
+  /** The signed-in user's own profile changed (a new photo). */
+  setMe(me: User): void {
+    this.state.me = me;
     this.emit();
   }
 

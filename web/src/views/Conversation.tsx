@@ -4,9 +4,11 @@ import { day, dayKey, t } from "../i18n";
 import * as actions from "../state/actions";
 import { useStore } from "../state/hooks";
 import { navigate } from "../state/route";
+import { firstUnread } from "../state/store";
 import { Avatar } from "./Avatar";
 import { CallButtons } from "../calls/CallButtons";
 import { Composer } from "./Composer";
+import { ForwardPicker } from "./ForwardPicker";
 import { MessageBubble, PendingBubble } from "./MessageBubble";
 import { chatTitle } from "./names";
 
@@ -31,6 +33,7 @@ export function Conversation({ chatId }: { chatId: number }) {
   const me = state.me?.id;
   const [replyTo, setReplyTo] = useState<Message | null>(null);
   const [editing, setEditing] = useState<Message | null>(null);
+  const [forwarding, setForwarding] = useState<Message | null>(null);
   const [shown, setShown] = useState(STEP);
   const [below, setBelow] = useState(0); // newest messages left out of the window
   const [loadingOlder, setLoadingOlder] = useState(false);
@@ -38,13 +41,50 @@ export function Conversation({ chatId }: { chatId: number }) {
   const [dragging, setDragging] = useState(false);
   const log = useRef<HTMLDivElement>(null);
   const stick = useRef(true);
+  const [away, setAway] = useState(false); // scrolled up from the newest: "Jump to latest"
+  // Where the chat was read up to when it opened: "Unread messages" goes above the first
+  // message after it, and the chat opens there (not at the bottom) until read.
+  const opened = useRef<{ readSeq: number; unread: boolean; placed: boolean } | null>(null);
+  if (e && !opened.current) {
+    const unread = (e.chat.unread_count ?? 0) > 0;
+    opened.current = { readSeq: e.chat.read_seq, unread, placed: !unread };
+    if (unread) stick.current = false;
+  }
 
+  const [opening, setOpening] = useState(true); // until the history reaches the first unread
   useEffect(() => {
-    void actions.openChat(chatId);
+    void actions.openChat(chatId).finally(() => setOpening(false));
   }, [chatId]);
 
   const messages = e?.messages ?? [];
   const newest = messages[messages.length - 1];
+  const unreadMark = opened.current?.unread ? firstUnread(messages, opened.current.readSeq, me) : undefined;
+
+  // Once the history is in: bring the first unread into the window and scroll to it.
+  useLayoutEffect(() => {
+    const o = opened.current;
+    const el = log.current;
+    if (!o || o.placed || opening || !e?.loaded || !el) return;
+    if (!unreadMark) {
+      o.placed = true;
+      stick.current = true;
+      el.scrollTop = el.scrollHeight;
+      return;
+    }
+    const index = messages.indexOf(unreadMark);
+    if (messages.length - below - shown > index && shown < WINDOW) {
+      setShown(Math.min(WINDOW, messages.length - below - index + 1));
+      return;
+    }
+    o.placed = true;
+    const mark = el.querySelector(".unread-mark");
+    if (mark) mark.scrollIntoView({ block: "start" });
+    else el.scrollTop = 0; // more unread than the window holds: its oldest
+    const atBottom = el.scrollHeight - el.scrollTop - el.clientHeight < NEAR;
+    stick.current = atBottom;
+    setAway(!atBottom);
+    if (atBottom) void actions.markRead(chatId);
+  }, [e?.loaded, opening, unreadMark?.id, shown, messages.length]);
 
   // Keep the newest message in view while the reader is at the bottom; mark it read.
   useLayoutEffect(() => {
@@ -86,7 +126,9 @@ export function Conversation({ chatId }: { chatId: number }) {
     const el = log.current;
     if (!el) return;
     const atBottom = el.scrollHeight - el.scrollTop - el.clientHeight < NEAR;
+    if (opened.current && !opened.current.placed) return; // not yet at the first unread
     stick.current = atBottom;
+    setAway(!atBottom || below > 0);
     if (atBottom && below > 0) {
       setBelow(Math.max(0, below - STEP));
       return;
@@ -125,7 +167,15 @@ export function Conversation({ chatId }: { chatId: number }) {
         </div>,
       );
     }
+    if (m === unreadMark) {
+      rows.push(
+        <div class="day unread-mark" role="separator" aria-label={t("conv.unreadBelow")} key="unread">
+          <span>{t("conv.unreadBelow")}</span>
+        </div>,
+      );
+    }
     const replied = m.reply_to ? byId.get(m.reply_to) : undefined;
+    if (m.forward_from_user_id) void actions.learnName(m.forward_from_user_id);
     rows.push(
       <MessageBubble
         key={m.id}
@@ -137,6 +187,8 @@ export function Conversation({ chatId }: { chatId: number }) {
         repliedSender={replied?.sender_id ? state.names[replied.sender_id] : ""}
         read={m.seq <= e.peerRead}
         me={me}
+        forwardedFrom={m.forward_from_user_id ? state.names[m.forward_from_user_id] : undefined}
+        onForward={setForwarding}
         onReply={(msg) => {
           setEditing(null);
           setReplyTo(msg);
@@ -161,6 +213,15 @@ export function Conversation({ chatId }: { chatId: number }) {
     setBelow(0);
     actions.send(chatId, text, replyTo?.id);
     setReplyTo(null);
+  };
+
+  const jumpToLatest = () => {
+    stick.current = true;
+    setAway(false);
+    setBelow(0);
+    const el = log.current;
+    if (el) el.scrollTop = el.scrollHeight;
+    void actions.markRead(chatId);
   };
 
   const sendFiles = (files: File[]) => {
@@ -216,6 +277,22 @@ export function Conversation({ chatId }: { chatId: number }) {
         {below === 0 &&
           e.pending.map((p) => <PendingBubble key={p.client_id} p={p} onRetry={() => actions.retry(chatId, p.client_id)} />)}
       </div>
+      {(away || below > 0) && (
+        <button type="button" class="jump-latest" onClick={jumpToLatest}>
+          {t("conv.jumpLatest")}
+        </button>
+      )}
+      {forwarding && (
+        <ForwardPicker
+          message={forwarding}
+          onClose={() => setForwarding(null)}
+          onPick={(to) => {
+            actions.forward(forwarding, to);
+            setForwarding(null);
+            navigate(`/chats/${to}`);
+          }}
+        />
+      )}
       <Composer
         replyTo={replyTo}
         replyName={(replyTo?.sender_id && state.names[replyTo.sender_id]) || ""}

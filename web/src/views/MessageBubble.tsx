@@ -15,7 +15,9 @@ export interface BubbleProps {
   repliedSender?: string;
   read: boolean;
   me?: number;
+  forwardedFrom?: string;
   onReply(m: Message): void;
+  onForward(m: Message): void;
   onEdit(m: Message): void;
   onDelete(m: Message, forEveryone: boolean): void;
 }
@@ -31,6 +33,11 @@ export function MessageBubble(p: BubbleProps) {
         {p.showSender && !p.mine && (
           <div class="sender" dir="auto">
             {p.sender}
+          </div>
+        )}
+        {m.forward_of && !m.deleted && (
+          <div class="forwarded" dir="auto">
+            {p.forwardedFrom ? t("conv.forwardedFrom", { name: p.forwardedFrom }) : t("conv.forwarded")}
           </div>
         )}
         {p.replied && (
@@ -80,6 +87,11 @@ export function MessageBubble(p: BubbleProps) {
               <button type="button" onClick={() => (setOpen(false), p.onReply(m))}>
                 {t("conv.reply")}
               </button>
+              {!m.call && (
+                <button type="button" onClick={() => (setOpen(false), p.onForward(m))}>
+                  {t("conv.forward")}
+                </button>
+              )}
               {p.mine && (
                 <button type="button" onClick={() => (setOpen(false), p.onEdit(m))}>
                   {t("conv.edit")}
@@ -132,6 +144,7 @@ export function PendingBubble({ p, onRetry }: { p: Pending; onRetry(): void }) {
   return (
     <div class="msg mine pending" data-client-id={p.client_id}>
       <div class="bubble">
+        {p.forward_of && <div class="forwarded">{t("conv.forwarded")}</div>}
         {p.file?.preview && <img class="media preview" src={p.file.preview} alt={t("conv.image")} />}
         {p.file && !p.file.preview && <span class="file">{p.file.name}</span>}
         {p.status === "uploading" && (

@@ -18,12 +18,15 @@ import {
   removeMember,
   renameChat,
   revokeInvite,
+  setChatPhoto,
   setChatTimer,
   setMuted,
   setRole,
   useScreens,
 } from "../../state/screens";
+import { Avatar } from "../Avatar";
 import { chatTitle } from "../names";
+import { PhotoPicker } from "./PhotoPicker";
 import { ErrorLine, Link, TimerSelect } from "./common";
 
 /** People the user has a direct chat with, by name: whom a group can be made from. */
@@ -173,6 +176,12 @@ export function ChatInfo({ chatId }: { chatId: number }) {
           <input id="rename" dir="auto" maxLength={1024} value={title} onInput={(e) => setTitle(e.currentTarget.value)} />
           <button type="submit">{t("groups.rename")}</button>
         </form>
+      )}
+      {chat.type === "group" && admin && (
+        <div class="photo-row">
+          <Avatar title={chatTitle(chat, state.names)} photo={chat.photo_url} id={chat.id} />
+          <PhotoPicker id="group-photo" label={t("groups.photo")} disabled={s.busy} onPick={(f) => void setChatPhoto(chatId, f)} />
+        </div>
       )}
       <label class="radio">
         <input type="checkbox" checked={!!chat.muted} onChange={(e) => void setMuted(chatId, e.currentTarget.checked)} />

@@ -3,7 +3,9 @@
 import { useEffect, useState } from "preact/hooks";
 import { day, t, time } from "../../i18n";
 import { useStore } from "../../state/hooks";
-import { endDevice, loadProfile, saveProfile, unblock, useScreens } from "../../state/screens";
+import { endDevice, loadProfile, saveProfile, setMyPhoto, unblock, useScreens } from "../../state/screens";
+import { Avatar } from "../Avatar";
+import { PhotoPicker } from "./PhotoPicker";
 import { ErrorLine, Link, TimerSelect } from "./common";
 
 function when(iso: string | null | undefined): string {
@@ -24,6 +26,10 @@ export function ProfileSettings() {
     <div class="stack">
       <section aria-labelledby="profile-h">
         <h2 id="profile-h">{t("settings.profile")}</h2>
+        <div class="photo-row">
+          <Avatar title={me.name} photo={me.photo_url} id={me.id} />
+          <PhotoPicker id="profile-photo" label={t("settings.photo")} disabled={s.busy} onPick={(f) => void setMyPhoto(f)} />
+        </div>
         <form
           class="stack"
           onSubmit={(e) => {
