@@ -1536,6 +1536,11 @@ export interface components {
             created_at: string | null;
             /** Id */
             id: number;
+            /**
+             * Invited
+             * @description a new group only: the people invited instead of added, as their group_adds asks (P3.2; see GET /v1/me/invitations)
+             */
+            invited?: number[] | null;
             /** @description in the list only */
             last_message?: components["schemas"]["MessageOut"] | null;
             /** Last Seq */
@@ -2094,6 +2099,22 @@ export interface components {
             /** Purpose */
             purpose: string;
         };
+        /**
+         * PersonalFileOut
+         * @description A file outside the database that holds personal data (storage/data_map.py).
+         */
+        PersonalFileOut: {
+            /** Category */
+            category: string;
+            /** Field */
+            field: string;
+            /** File */
+            file: string;
+            /** Purposes */
+            purposes: string[];
+            /** Retention */
+            retention: string;
+        };
         /** PhoneChange */
         PhoneChange: {
             /**
@@ -2144,6 +2165,11 @@ export interface components {
             fields: {
                 [key: string]: unknown;
             }[];
+            /**
+             * Files
+             * @description personal data kept in files, not tables (P7.1)
+             */
+            files?: components["schemas"]["PersonalFileOut"][];
         };
         /** ProfilePatch */
         ProfilePatch: {
