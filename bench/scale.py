@@ -33,6 +33,7 @@ from typing import Any
 
 from sqlalchemy import event, insert, text
 
+from bench.messaging import machine
 from payam.app import build_services
 from payam.config import Settings
 from payam.domain.clock import FakeClock
@@ -137,7 +138,7 @@ async def generate(services: Services, n_users: int, n_messages: int, n_groups: 
         if g % 5 == 4:
             owner = rng.randint(2, n_users)
             subs = {owner} | {rng.randint(2, n_users) for _ in range(29)}
-            people = [owner] + sorted(subs - {owner})
+            people = [owner, *sorted(subs - {owner})]
             handle = f"chan{g}"
             add_chat("channel", people, title=f"channel {g}", handle=handle, handle_key=handle)
         else:
@@ -161,9 +162,9 @@ async def generate(services: Services, n_users: int, n_messages: int, n_groups: 
     await timed(
         f"{len(chat_rows):,} chats ({n_direct:,} direct)", insert_chunks(services, chats, chat_rows)
     )
-    member_rows = []
+    member_rows: list[dict[str, Any]] = []
     for c, people in members.items():
-        kind = "channel" if chat_rows[c - 1]["type"] == "channel" else "group"
+        kind = chat_rows[c - 1]["type"]
         for k, user in enumerate(people):
             # Most have read everything; a few messages wait in some chats.
             unread = rng.choice((0, 0, 0, 1, 3)) if last_seq[c] else 0
@@ -177,9 +178,6 @@ async def generate(services: Services, n_users: int, n_messages: int, n_groups: 
                     "shows_profile": True,
                 }
             )
-    for row in member_rows:
-        if chat_rows[row["chat_id"] - 1]["type"] == "direct":
-            row["role"] = "member"
     await timed(
         f"{len(member_rows):,} memberships", insert_chunks(services, chat_members, member_rows)
     )
@@ -235,6 +233,14 @@ async def generate(services: Services, n_users: int, n_messages: int, n_groups: 
             await conn.execute(text("ANALYZE"))
     else:
         async with services.db.engine.begin() as conn:
+            # Ids were given explicitly: move the sequences past them for the sends to come.
+            for table in ("users", "chats", "messages"):
+                await conn.execute(
+                    text(
+                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                        f"(SELECT max(id) FROM {table}))"
+                    )
+                )
             await conn.execute(text("ANALYZE"))
     print(f"  generated in {time.perf_counter() - t0:.1f} s", flush=True)
     BENCH_STATE.update(history_chat=history_chat, hero_chats=len(hero_chats), n_users=n_users)
@@ -286,6 +292,7 @@ async def explain(services: Services, capture: Capture, label: str, work: Awaita
             seen.add(statement)
             print("  " + " ".join(statement.split())[:400])
             driver = raw.driver_connection
+            assert driver is not None
             if services.db.is_sqlite:
                 cursor = await driver.execute(f"EXPLAIN QUERY PLAN {statement}", parameters)
                 for row in await cursor.fetchall():
@@ -367,6 +374,14 @@ async def measure(services: Services, args: argparse.Namespace) -> dict[str, str
     return out
 
 
+def loadavg() -> str:
+    return Path("/proc/loadavg").read_text().strip()
+
+
+def file_size(tmp: Path) -> int:
+    return sum(p.stat().st_size for p in tmp.glob("payam.sqlite3*"))
+
+
 def settings_for(tmp: Path, database_url: str | None, schema: str | None) -> Settings:
     values: dict[str, Any] = {"data_dir": tmp, "rate_limits_enabled": False}
     if database_url:
@@ -375,10 +390,8 @@ def settings_for(tmp: Path, database_url: str | None, schema: str | None) -> Set
 
 
 async def main(args: argparse.Namespace) -> None:
-    from bench.messaging import machine
-
     print("machine:", machine())
-    print("load before:", Path("/proc/loadavg").read_text().strip())
+    print("load before:", loadavg())
     clock = FakeClock(NOW)
     with tempfile.TemporaryDirectory(prefix="payam-scale-") as tmp_name:
         tmp = Path(tmp_name)
@@ -397,7 +410,7 @@ async def main(args: argparse.Namespace) -> None:
             )
             await generate(services, args.users, args.messages, args.groups)
             if services.db.is_sqlite:
-                size = sum(p.stat().st_size for p in tmp.glob("payam.sqlite3*"))
+                size = file_size(tmp)
                 print(f"  file: {size / 1e6:.0f} MB")
             await services.db.dispose()
 
@@ -407,11 +420,11 @@ async def main(args: argparse.Namespace) -> None:
             await migrate.upgrade(services.db)
             startup = (time.perf_counter() - t0) * 1e3
 
-            print("load while measuring:", Path("/proc/loadavg").read_text().strip())
+            print("load while measuring:", loadavg())
             results = await measure(services, args)
             results["start-up + migrations"] = f"{startup:.0f} ms"
             await services.messages.stop()
-            print("load after:", Path("/proc/loadavg").read_text().strip())
+            print("load after:", loadavg())
             print(f"\n| {args.messages:,} messages, {args.users:,} users | p50 / p99 ms |")
             print("|---|---|")
             for name, value in results.items():
