@@ -374,7 +374,10 @@ async def measure(services: Services, args: argparse.Namespace) -> dict[str, str
             "a history page",
             services.messages.history(hero, chat, before=None, after=None, limit=50),
         )
-        await explain(services, capture, "a search", services.messages.search(hero, "salam", 20))
+        for word in ("salam", "w0037"):
+            await explain(
+                services, capture, f"a search for {word}", services.messages.search(hero, word, 20)
+            )
     return out
 
 
