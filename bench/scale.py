@@ -1,0 +1,458 @@
+"""Flat at scale (issue 12): generate a big database through the storage layer, then measure
+what users feel on it (a send, the chat list of a user with 500 chats, a history page, a
+search, a contact upload of 1,000 numbers, start-up with migrations).
+
+The generator writes with the tables of ``payam.storage.tables`` in large transactions of
+``executemany`` inserts (no HTTP, no service): N users with keyed phone hashes (the same HMAC
+the contacts service matches uploads against, ``domain/keys.py``), direct chats, groups and
+channels with members, M messages (SQLite's FTS rows come from the messages triggers), and
+stored address books. User 1 has 500 chats (300 direct, 200 groups). The measurements call the
+services in this process, as ``bench/send_path.py`` does: CPU is this process's
+(``time.process_time``), which on SQLite includes the database's thread; on PostgreSQL the
+server's own CPU is not counted. Usage:
+
+    python -m bench.scale [--users 10000] [--messages 100000] [--groups 1000]
+                          [--postgres URL] [--explain]
+
+Without ``--postgres`` the database is a SQLite file in a temporary directory; with it, a fresh
+schema that is dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import random
+import secrets
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, insert, text
+
+from bench.messaging import machine
+from payam.app import build_services
+from payam.config import Settings
+from payam.domain.clock import FakeClock
+from payam.domain.models import Caller
+from payam.services.container import Services
+from payam.storage import migrate
+from payam.storage.tables import chat_members, chats, contacts, messages, users
+
+HERO = 1
+HERO_DIRECT = 300
+HERO_GROUPS = 200
+CHUNK = 20_000
+NOW = 1_780_000_000.0
+YEAR = 365 * 86400.0
+COMMON = ["salam", "khubi", "merci", "bale", "na", "farda", "emruz", "chetori", "kojayi"]
+RARE_WORDS = 5000  # "w0000".."w4999": each is in about 0.1% of the messages
+
+
+def phone(i: int) -> str:
+    return f"+98912{i:07d}"
+
+
+def stranger(j: int) -> str:
+    """A number nobody registered."""
+    return f"+98935{j:07d}"
+
+
+def words(rng: random.Random) -> str:
+    out = [rng.choice(COMMON) for _ in range(rng.randint(1, 3))]
+    out += [f"w{rng.randrange(RARE_WORDS):04d}" for _ in range(rng.randint(2, 8))]
+    rng.shuffle(out)
+    return " ".join(out)
+
+
+async def insert_chunks(services: Services, table: Any, rows: list[dict[str, Any]]) -> None:
+    for start in range(0, len(rows), CHUNK):
+        async with services.db.write() as conn:
+            await conn.execute(insert(table), rows[start : start + CHUNK])
+
+
+async def generate(services: Services, n_users: int, n_messages: int, n_groups: int) -> None:
+    rng = random.Random(12)
+    keys = services.auth
+    t0 = time.perf_counter()
+
+    async def timed(label: str, work: Awaitable[None]) -> None:
+        started = time.perf_counter()
+        await work
+        print(f"  {label:34} {time.perf_counter() - started:7.1f} s", flush=True)
+
+    # Users, in chunks (1M users' dicts at once would be a lot of memory).
+    async def put_users() -> None:
+        for start in range(1, n_users + 1, CHUNK):
+            rows = [
+                {
+                    "id": i,
+                    "phone": phone(i),
+                    "phone_hash": keys.phone_hash(phone(i)),
+                    "name": f"user {i}",
+                    "created_at": NOW - YEAR,
+                    "updated_at": NOW - YEAR,
+                }
+                for i in range(start, min(n_users + 1, start + CHUNK))
+            ]
+            async with services.db.write() as conn:
+                await conn.execute(insert(users), rows)
+
+    await timed(f"{n_users:,} users", put_users())
+
+    # Chats and their members: user 1's 300 direct chats, other direct chats between
+    # neighbours, groups (8 members) and channels (30 subscribers); user 1 in 200 groups.
+    members: dict[int, list[int]] = {}
+    chat_rows: list[dict[str, Any]] = []
+    chat_id = 0
+
+    def add_chat(kind: str, people: list[int], **extra: Any) -> None:
+        nonlocal chat_id
+        chat_id += 1
+        members[chat_id] = people
+        chat_rows.append(
+            {
+                "id": chat_id,
+                "type": kind,
+                "created_by": people[0],
+                "created_at": NOW - YEAR,
+                "member_count": len(people),
+                "title": extra.get("title"),
+                "direct_key": extra.get("direct_key"),
+                "handle": extra.get("handle"),
+                "handle_key": extra.get("handle_key"),
+            }
+        )
+
+    for other in range(2, 2 + HERO_DIRECT):
+        add_chat("direct", [HERO, other], direct_key=f"{HERO}:{other}")
+    for a in range(2 + HERO_DIRECT, n_users, 2):
+        if a > n_users // 2:
+            break
+        add_chat("direct", [a, a + 1], direct_key=f"{a}:{a + 1}")
+    n_direct = chat_id
+    for g in range(n_groups):
+        if g % 5 == 4:
+            owner = rng.randint(2, n_users)
+            subs = {owner} | {rng.randint(2, n_users) for _ in range(29)}
+            people = [owner, *sorted(subs - {owner})]
+            handle = f"chan{g}"
+            add_chat("channel", people, title=f"channel {g}", handle=handle, handle_key=handle)
+        else:
+            people_set = {rng.randint(2, n_users) for _ in range(8)}
+            if g < HERO_GROUPS * 5 // 4 and g % 5 != 4:
+                people_set.add(HERO)
+            add_chat("group", sorted(people_set), title=f"group {g}")
+    hero_chats = [c for c, p in members.items() if HERO in p]
+    history_chat = hero_chats[HERO_DIRECT]  # the first of user 1's groups: the busiest chat
+
+    # Messages: each chat gets some, user 1's busiest group 1% of all; seqs per chat.
+    ids = list(members)
+    weights = [1.0] * len(ids)
+    weights[ids.index(history_chat)] = 0.01 * len(ids) / 0.99
+    assigned = rng.choices(ids, weights, k=n_messages)
+    last_seq = dict.fromkeys(ids, 0)
+    for c in assigned:
+        last_seq[c] += 1
+    for row in chat_rows:
+        row["last_seq"] = last_seq[row["id"]]
+    await timed(
+        f"{len(chat_rows):,} chats ({n_direct:,} direct)", insert_chunks(services, chats, chat_rows)
+    )
+    member_rows: list[dict[str, Any]] = []
+    for c, people in members.items():
+        kind = chat_rows[c - 1]["type"]
+        for k, user in enumerate(people):
+            # Most have read everything; a few messages wait in some chats.
+            unread = rng.choice((0, 0, 0, 1, 3)) if last_seq[c] else 0
+            member_rows.append(
+                {
+                    "chat_id": c,
+                    "user_id": user,
+                    "role": "owner" if k == 0 and kind != "direct" else "member",
+                    "joined_at": NOW - YEAR,
+                    "read_seq": max(0, last_seq[c] - unread),
+                    "shows_profile": True,
+                }
+            )
+    await timed(
+        f"{len(member_rows):,} memberships", insert_chunks(services, chat_members, member_rows)
+    )
+    del member_rows
+
+    async def put_messages() -> None:
+        seqs = dict.fromkeys(ids, 0)
+        step = YEAR / max(1, n_messages)
+        for start in range(0, n_messages, CHUNK):
+            rows = []
+            for k in range(start, min(n_messages, start + CHUNK)):
+                c = assigned[k]
+                seqs[c] += 1
+                people = members[c]
+                sender = people[0] if chat_rows[c - 1]["type"] == "channel" else rng.choice(people)
+                rows.append(
+                    {
+                        "id": k + 1,
+                        "chat_id": c,
+                        "seq": seqs[c],
+                        "sender_id": sender,
+                        "client_id": f"g{k}",
+                        "text": words(rng),
+                        "created_at": NOW - YEAR + k * step,
+                    }
+                )
+            async with services.db.write() as conn:
+                await conn.execute(insert(messages), rows)
+
+    await timed(f"{n_messages:,} messages", put_messages())
+
+    # Stored address books: users 2.. hold 20 hashes each (half of registered numbers), as
+    # many as 1 per user over the first fifth of the users.
+    async def put_contacts() -> None:
+        holders = range(2, 2 + max(1, n_users // 5))
+        rows: list[dict[str, Any]] = []
+        for u in holders:
+            book = {rng.randint(1, n_users) for _ in range(10)}
+            hashes = {keys.phone_hash(phone(i)) for i in book}
+            hashes |= {keys.phone_hash(stranger(rng.randrange(10**7))) for _ in range(10)}
+            rows += [{"user_id": u, "phone_hash": h, "created_at": NOW - YEAR} for h in hashes]
+            if len(rows) >= CHUNK:
+                async with services.db.write() as conn:
+                    await conn.execute(insert(contacts), rows)
+                rows = []
+        if rows:
+            async with services.db.write() as conn:
+                await conn.execute(insert(contacts), rows)
+
+    await timed("address books (20 hashes each)", put_contacts())
+    if services.db.is_sqlite:
+        async with services.db.write() as conn:
+            await conn.execute(text("ANALYZE"))
+    else:
+        async with services.db.engine.begin() as conn:
+            # Ids were given explicitly: move the sequences past them for the sends to come.
+            for table in ("users", "chats", "messages"):
+                await conn.execute(
+                    text(
+                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                        f"(SELECT max(id) FROM {table}))"
+                    )
+                )
+            await conn.execute(text("ANALYZE"))
+    print(f"  generated in {time.perf_counter() - t0:.1f} s", flush=True)
+    BENCH_STATE.update(history_chat=history_chat, hero_chats=len(hero_chats), n_users=n_users)
+
+
+BENCH_STATE: dict[str, Any] = {}
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
+async def latency(work: Callable[[int], Awaitable[Any]], repeat: int) -> str:
+    """Wall p50 / p99 and the mean CPU of this process per call (on SQLite the database's
+    thread is in it: the figure that holds when the machine is busy), in milliseconds."""
+    await work(0)  # warm: statement caches, pages
+    times = []
+    cpu0 = time.process_time()
+    for i in range(repeat):
+        t0 = time.perf_counter()
+        await work(i + 1)
+        times.append(time.perf_counter() - t0)
+    cpu = (time.process_time() - cpu0) / repeat * 1e3
+    p50, p99 = percentile(times, 50) * 1e3, percentile(times, 99) * 1e3
+    return f"{p50:.1f} / {p99:.1f} (CPU {cpu:.1f})"
+
+
+class Capture:
+    """The SQL statements sent while it is on, for EXPLAIN."""
+
+    def __init__(self, services: Services) -> None:
+        self.on = False
+        self.statements: list[tuple[str, Any]] = []
+        for engine in {services.db.reader, services.db.writer}:
+            event.listen(engine.sync_engine, "before_cursor_execute", self.note)
+
+    def note(self, _conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if self.on and statement.lstrip().upper().startswith("SELECT"):
+            self.statements.append((statement, parameters))
+
+
+async def explain(services: Services, capture: Capture, label: str, work: Awaitable[Any]) -> None:
+    capture.statements, capture.on = [], True
+    await work
+    capture.on = False
+    print(f"--- query plans of {label}")
+    async with services.db.reader.connect() as conn:
+        raw = await conn.get_raw_connection()
+        seen = set()
+        for statement, parameters in capture.statements:
+            if statement in seen:
+                continue
+            seen.add(statement)
+            print("  " + " ".join(statement.split())[:400])
+            driver = raw.driver_connection
+            assert driver is not None
+            if services.db.is_sqlite:
+                cursor = await driver.execute(f"EXPLAIN QUERY PLAN {statement}", parameters)
+                for row in await cursor.fetchall():
+                    print(f"    {row[3]}")
+            else:
+                args = list(parameters) if parameters else []
+                for row in await driver.fetch(f"EXPLAIN {statement}", *args):
+                    print(f"    {row[0]}")
+
+
+async def measure(services: Services, args: argparse.Namespace) -> dict[str, str]:
+    hero = Caller(HERO, 1)
+    chat = BENCH_STATE["history_chat"]
+    n_users = BENCH_STATE["n_users"]
+    rng = random.Random(7)
+    out: dict[str, str] = {}
+
+    # A send: sequential, into user 1's busiest group; CPU of this process per send.
+    sent = 0
+
+    async def send(_i: int) -> None:
+        nonlocal sent
+        sent += 1
+        await services.messages.send(hero, chat, client_id=f"b{sent}", text="salam w0001 bench")
+
+    await send(0)
+    gc.collect()
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    n = args.sends
+    for i in range(n):
+        await send(i)
+    cpu = (time.process_time() - cpu0) / n * 1e3
+    wall = (time.perf_counter() - wall0) / n * 1e3
+    out["send"] = f"{cpu:.2f} ms CPU ({wall:.2f} ms wall)"
+
+    out["chat list (100 of 500)"] = await latency(
+        lambda _i: services.chats.list_chats(hero, 100), args.repeat
+    )
+    out["history page (50)"] = await latency(
+        lambda _i: services.messages.history(hero, chat, before=None, after=None, limit=50),
+        args.repeat,
+    )
+    out["search, rare word"] = await latency(
+        lambda i: services.messages.search(hero, f"w{(i * 37) % RARE_WORDS:04d}", 20),
+        args.repeat,
+    )
+    out["search, common word"] = await latency(
+        lambda _i: services.messages.search(hero, "salam", 20), args.repeat
+    )
+
+    # Contact upload: two books of 1,000 numbers (half registered), alternated, so each upload
+    # replaces the stored book.
+    books = [
+        [phone(rng.randint(2, n_users)) for _ in range(500)]
+        + [stranger(rng.randrange(10**7)) for _ in range(500)]
+        for _ in range(2)
+    ]
+    # The discovery budget (P2.2) refills with time: a month passes between two uploads.
+    clock = services.clock
+    assert isinstance(clock, FakeClock)
+
+    async def upload(i: int) -> None:
+        clock.advance(30 * 86400)
+        await services.contacts.replace(hero, books[i % 2])
+
+    out["contacts, 1,000 numbers"] = await latency(upload, max(10, args.repeat // 5))
+
+    if args.explain:
+        capture = Capture(services)
+        await explain(services, capture, "the chat list", services.chats.list_chats(hero, 100))
+        await explain(
+            services,
+            capture,
+            "a history page",
+            services.messages.history(hero, chat, before=None, after=None, limit=50),
+        )
+        for word in ("salam", "w0037"):
+            await explain(
+                services, capture, f"a search for {word}", services.messages.search(hero, word, 20)
+            )
+    return out
+
+
+def loadavg() -> str:
+    return Path("/proc/loadavg").read_text().strip()
+
+
+def file_size(tmp: Path) -> int:
+    return sum(p.stat().st_size for p in tmp.glob("payam.sqlite3*"))
+
+
+def settings_for(tmp: Path, database_url: str | None, schema: str | None) -> Settings:
+    values: dict[str, Any] = {"data_dir": tmp, "rate_limits_enabled": False}
+    if database_url:
+        values |= {"database_url": database_url, "database_schema": schema}
+    return Settings(**values)
+
+
+async def main(args: argparse.Namespace) -> None:
+    print("machine:", machine())
+    print("load before:", loadavg())
+    clock = FakeClock(NOW)
+    with tempfile.TemporaryDirectory(prefix="payam-scale-") as tmp_name:
+        tmp = Path(tmp_name)
+        schema = f"bench_{secrets.token_hex(4)}" if args.postgres else None
+        settings = settings_for(tmp, args.postgres, schema)
+        services = build_services(settings, clock=clock)
+        if schema:
+            async with services.db.engine.begin() as conn:
+                await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        try:
+            await migrate.upgrade(services.db)
+            print(
+                f"generating {args.users:,} users, {args.messages:,} messages, "
+                f"{args.groups:,} groups and channels on {services.db.url.split(':')[0]}",
+                flush=True,
+            )
+            await generate(services, args.users, args.messages, args.groups)
+            if services.db.is_sqlite:
+                size = file_size(tmp)
+                print(f"  file: {size / 1e6:.0f} MB")
+            await services.db.dispose()
+
+            # Start-up: a new process's services and the migrations (already at head).
+            t0 = time.perf_counter()
+            services = build_services(settings, clock=clock)
+            await migrate.upgrade(services.db)
+            startup = (time.perf_counter() - t0) * 1e3
+
+            print("load while measuring:", loadavg())
+            results = await measure(services, args)
+            results["start-up + migrations"] = f"{startup:.0f} ms"
+            await services.messages.stop()
+            print("load after:", loadavg())
+            sizes = f"{args.messages:,} messages, {args.users:,} users"
+            print(f"\n| {sizes} | wall p50 / p99 (CPU mean) ms |")
+            print("|---|---|")
+            for name, value in results.items():
+                print(f"| {name} | {value} |")
+        finally:
+            if schema:
+                async with services.db.engine.begin() as conn:
+                    await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            await services.db.dispose()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--users", type=int, default=10_000)
+    parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--groups", type=int, default=1_000)
+    parser.add_argument("--postgres", help="a postgresql+asyncpg:// URL; SQLite without it")
+    parser.add_argument("--sends", type=int, default=200)
+    parser.add_argument("--repeat", type=int, default=100)
+    parser.add_argument("--explain", action="store_true", help="print the reads' query plans")
+    asyncio.run(main(parser.parse_args()))
