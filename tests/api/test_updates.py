@@ -274,3 +274,18 @@ async def test_a_bus_that_may_have_lost_wake_ups_makes_long_polls_read_again(
 
 async def _nothing(_updates: Any) -> None:
     return None
+
+
+async def test_a_long_poll_past_the_end_of_the_log_answers_resync_at_once(
+    harness: Harness,
+) -> None:
+    """A device restored from a backup asks with ``after`` past the end: waiting would only
+    delay the news that it must reload (issue 9.4 with issue 12's long poll)."""
+    ali, bita = await people(harness, "Ali", "Bita")
+    chat = await direct_chat(harness, ali, bita)
+    await sent(harness, ali, chat, "hello")
+    async with asyncio.timeout(BOUND):
+        page = await harness.services.updates.wait(bita.user_id, 5000, 100, 60)
+    assert page.updates == []
+    assert page.last_seq == 2
+    assert harness.services.updates._waiting == {}

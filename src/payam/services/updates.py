@@ -80,7 +80,10 @@ class UpdateLog:
             try:
                 page = await self.fetch(user_id, after, limit)
                 remaining = deadline - loop.time()
-                if page.updates or page.too_old or remaining <= 0:
+                # ``after`` past the end of the log (a device restored from a backup) must
+                # hear at once that it has to resync, not after the wait.
+                ahead = after > page.last_seq
+                if page.updates or page.too_old or ahead or remaining <= 0:
                     return page
                 try:
                     await asyncio.wait_for(woken.wait(), remaining)
