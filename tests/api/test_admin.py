@@ -28,6 +28,7 @@ async def test_admin_routes_answer_404_to_everyone_else_exactly_like_an_unknown_
         ("POST", f"/v1/admin/users/{sara.user_id}/suspend"),
         ("DELETE", f"/v1/admin/users/{sara.user_id}/suspend"),
         ("GET", "/v1/admin/reports"),
+        ("GET", "/v1/admin/audit"),
     ]:
         response = await harness.http.request(method, path, headers=sara.headers)
         assert response.status_code == 404, (path, response.text)
@@ -113,6 +114,64 @@ async def test_reports_are_listed_resolved_and_the_read_is_recorded(harness: Har
     assert [r["id"] for r in resolved.json()] == [report["id"]]
     data, _ = await export_of(harness, sara)
     assert "report_view" in [r["action"] for r in data["admin_access"]]
+
+
+async def test_the_audit_trail_lists_operator_reads_newest_first_and_is_not_itself_recorded(
+    harness: Harness,
+) -> None:
+    admin = await make_admin(harness)
+    sara = await harness.sign_in("+989120000001", "Sara")
+    response = await harness.http.get("/v1/admin/audit", headers=admin.headers)
+    assert response.json() == {"entries": [], "next_before": None}
+    await harness.http.get(f"/v1/admin/users?user_id={sara.user_id}", headers=admin.headers)
+    response = await harness.http.post(
+        f"/v1/admin/users/{sara.user_id}/suspend", headers=admin.headers
+    )
+    assert response.status_code == 204
+    response = await harness.http.get("/v1/admin/audit", headers=admin.headers)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert [(e["admin_id"], e["subject_id"], e["action"]) for e in body["entries"]] == [
+        (admin.user_id, sara.user_id, "suspend"),
+        (admin.user_id, sara.user_id, "lookup"),
+    ]
+    assert body["entries"][0]["at"].endswith("Z")
+    assert body["next_before"] is None
+    # Reading the trail is a read of nobody: the trail, Sara's export and the admin's show no
+    # more than the look-up and the two actions on her account.
+    again = await harness.http.get("/v1/admin/audit", headers=admin.headers)
+    assert again.json() == body
+    await harness.http.delete(f"/v1/admin/users/{sara.user_id}/suspend", headers=admin.headers)
+    data, _ = await export_of(harness, sara)
+    assert [r["action"] for r in data["admin_access"]] == ["lookup", "suspend", "unsuspend"]
+    admin_data, _ = await export_of(harness, admin)
+    assert admin_data["admin_access"] == []
+
+
+async def test_the_audit_trail_pages_back_with_before(harness: Harness) -> None:
+    admin = await make_admin(harness)
+    sara = await harness.sign_in("+989120000001", "Sara")
+    for _ in range(5):
+        await harness.http.get(f"/v1/admin/users?user_id={sara.user_id}", headers=admin.headers)
+    seen: list[int] = []
+    before: int | None = None
+    pages = 0
+    while True:
+        params = {"limit": 2} | ({"before": before} if before is not None else {})
+        response = await harness.http.get("/v1/admin/audit", params=params, headers=admin.headers)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert len(body["entries"]) <= 2
+        seen += [e["id"] for e in body["entries"]]
+        pages += 1
+        before = body["next_before"]
+        if before is None:
+            break
+    assert pages == 3
+    assert len(seen) == 5
+    assert seen == sorted(seen, reverse=True)
+    too_many = await harness.http.get("/v1/admin/audit?limit=100000", headers=admin.headers)
+    assert too_many.status_code == 422
 
 
 async def test_payam_admin_grant_and_revoke(harness: Harness) -> None:

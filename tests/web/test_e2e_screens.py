@@ -293,6 +293,13 @@ def test_an_operator_looks_up_suspends_restores_and_works_the_reports_queue(peop
     page.get_by_label("User id or phone number").fill(mona.phone)
     page.get_by_role("button", name="Look up").click()
     expect(page.get_by_role("heading", name="Mona")).to_be_visible()
+    # The look-up is in the audit trail (P11.1), newest first, with Mona's user id.
+    mona_id = api(mona, "GET", "/v1/me")["id"]
+    trail = page.get_by_role("table", name="Audit trail")
+    looked = trail.get_by_role("row").filter(has_text="Look-up")
+    expect(looked).to_have_count(1)
+    expect(looked.get_by_role("cell").nth(2)).to_have_text(str(mona_id))
+    expect(trail.get_by_role("row").nth(1)).to_contain_text("Look-up")
     no_serious_axe(oper, "operator console")
     oper.screenshot("admin-user-en")
     page.get_by_role("button", name="Suspend").click()

@@ -373,6 +373,21 @@ class AdminReportOut(Out):
     message_text: str | None = Field(description="null once the message was deleted")
 
 
+class AdminAccessOut(Out):
+    id: int
+    admin_id: int | None = Field(description="null once that operator's account was deleted")
+    subject_id: int
+    action: str = Field(max_length=64)
+    at: Time
+
+
+class AdminAuditOut(Out):
+    entries: list[AdminAccessOut] = Field(description="newest first")
+    next_before: int | None = Field(
+        description="pass as ``before`` for the older page; null when there is none"
+    )
+
+
 # --- binary answers ------------------------------------------------------------------------
 
 BINARY = {"schema": {"type": "string", "format": "binary"}}

@@ -19,6 +19,7 @@ from payam.domain.clock import Clock
 from payam.domain.errors import Conflict, InvalidInput, NotFound
 from payam.domain.events import iso
 from payam.domain.keys import Keys
+from payam.domain.limits import AUDIT_PAGE_MAX
 from payam.domain.models import Caller
 from payam.domain.phone import normalize_phone
 from payam.services.session_cache import ACCOUNT_SUSPENDED
@@ -153,6 +154,25 @@ class AdminService:
                     now=now,
                 )
         return [{**r, "created_at": iso(r["created_at"])} for r in found]
+
+    async def audit(
+        self, caller: Caller, *, limit: int = 50, before: int | None = None
+    ) -> dict[str, Any]:
+        """The audit trail of operator reads (P11.1), newest first; ``next_before`` pages on.
+
+        Reading the trail is not a read of any user's data, so it is not itself recorded: it
+        shows ids and actions only, nothing the subjects gave the service."""
+        await self.check_admin(caller)
+        if not 1 <= limit <= AUDIT_PAGE_MAX:
+            raise InvalidInput(f"limit is from 1 to {AUDIT_PAGE_MAX}.", code="invalid_limit")
+        async with self.db.read() as conn:
+            # One more than asked says whether an older page exists.
+            found = await admin.list_access(conn, limit=limit + 1, before=before)
+        page = found[:limit]
+        return {
+            "entries": [{**e, "at": iso(e["at"])} for e in page],
+            "next_before": page[-1]["id"] if len(found) > limit else None,
+        }
 
     async def resolve_report(self, caller: Caller, report_id: int, status: str) -> None:
         await self.check_admin(caller)

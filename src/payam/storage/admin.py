@@ -38,6 +38,23 @@ async def record_access(
     )
 
 
+async def list_access(
+    conn: AsyncConnection, *, limit: int, before: int | None = None
+) -> list[dict[str, Any]]:
+    """The audit trail of operator reads, newest first (by id), ``before`` an id if given."""
+    query = select(
+        admin_access.c.id,
+        admin_access.c.admin_id,
+        admin_access.c.subject_id,
+        admin_access.c.action,
+        admin_access.c.at,
+    )
+    if before is not None:
+        query = query.where(admin_access.c.id < before)
+    rows = await conn.execute(query.order_by(admin_access.c.id.desc()).limit(limit))
+    return [dict(row._mapping) for row in rows]
+
+
 async def prune_access(conn: AsyncConnection, *, older_than: float) -> int:
     result = await conn.execute(delete(admin_access).where(admin_access.c.at < older_than))
     return int(result.rowcount or 0)

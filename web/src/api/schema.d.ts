@@ -24,6 +24,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Audit Trail
+         * @description The audit trail of operator reads and actions, newest first, that each user sees in
+         *     their export (P11.1). Reading it is not recorded as a read of anyone.
+         */
+        get: operations["audit_trail_v1_admin_audit_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/admin/reports": {
         parameters: {
             query?: never;
@@ -1332,6 +1353,38 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** AdminAccessOut */
+        AdminAccessOut: {
+            /** Action */
+            action: string;
+            /**
+             * Admin Id
+             * @description null once that operator's account was deleted
+             */
+            admin_id: number | null;
+            /**
+             * At
+             * @description ISO 8601, UTC
+             */
+            at: string;
+            /** Id */
+            id: number;
+            /** Subject Id */
+            subject_id: number;
+        };
+        /** AdminAuditOut */
+        AdminAuditOut: {
+            /**
+             * Entries
+             * @description newest first
+             */
+            entries: components["schemas"]["AdminAccessOut"][];
+            /**
+             * Next Before
+             * @description pass as ``before`` for the older page; null when there is none
+             */
+            next_before: number | null;
+        };
         /** AdminDeviceOut */
         AdminDeviceOut: {
             /** App Version */
@@ -2471,6 +2524,47 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HealthOut"];
+                };
+            };
+            /** @description A client mistake; see `error.code`. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The server or a backend it needs failed. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    audit_trail_v1_admin_audit_get: {
+        parameters: {
+            query?: {
+                limit?: number;
+                before?: number | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminAuditOut"];
                 };
             };
             /** @description A client mistake; see `error.code`. */

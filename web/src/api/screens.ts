@@ -17,6 +17,8 @@ export type ConsentsIn = S["ConsentsIn"];
 export type GroupChatIn = S["GroupChatIn"];
 export type ChannelChatIn = S["ChannelChatIn"];
 export type ChatOut = S["ChatOut"];
+export type AuditPage = S["AdminAuditOut"];
+export type AuditEntry = S["AdminAccessOut"];
 
 /** services/chats.py create_invite / list_invites */
 export interface InviteLink {
@@ -230,6 +232,8 @@ export const more = {
   suspend: (userId: number, on: boolean) =>
     call<void>(on ? "POST" : "DELETE", `/v1/admin/users/${userId}/suspend`),
   reports: (status: string) => call<Report[]>("GET", `/v1/admin/reports${q({ status, limit: 100 })}`),
+  audit: (before: number | null) =>
+    call<AuditPage>("GET", `/v1/admin/audit${q({ limit: 50, before: before ?? undefined })}`),
   resolveReport: (id: number, status: S["ReportResolution"]["status"]) =>
     call<void>("POST", `/v1/admin/reports/${id}`, { status } satisfies S["ReportResolution"]),
 };

@@ -4,6 +4,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { ApiFailure, api } from "../api/http";
 import {
+  type AuditEntry,
   type BlockedUser,
   type Channel,
   type ChannelStats,
@@ -45,6 +46,8 @@ export interface ScreensState {
   codeSentTo: string | null;
   operator: OperatorView | null;
   reports: Report[];
+  audit: AuditEntry[]; // the operators' audit trail, newest first (GET /v1/admin/audit)
+  auditBefore: number | null; // where the older page starts; null when there is none
 }
 
 export function freshScreens(): ScreensState {
@@ -68,6 +71,8 @@ export function freshScreens(): ScreensState {
     codeSentTo: null,
     operator: null,
     reports: [],
+    audit: [],
+    auditBefore: null,
   };
 }
 
@@ -445,4 +450,12 @@ export async function loadReports(status: string): Promise<void> {
 
 export async function resolveReport(id: number, status: "resolved" | "dismissed", listed: string): Promise<void> {
   if (await run(() => more.resolveReport(id, status).then(() => true))) await loadReports(listed);
+}
+
+/** The audit trail of operator reads (P11.1): the newest page, or the next older one. */
+export async function loadAudit(older = false): Promise<void> {
+  const before = older ? state.auditBefore : null;
+  if (older && before === null) return;
+  const page = await run(() => more.audit(before));
+  if (page) set({ audit: older ? [...state.audit, ...page.entries] : page.entries, auditBefore: page.next_before });
 }

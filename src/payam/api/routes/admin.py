@@ -12,8 +12,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from payam.api.deps import CallerDep, ServicesDep
-from payam.api.responses import EXACT, AdminReportOut, AdminUserOut
+from payam.api.responses import EXACT, AdminAuditOut, AdminReportOut, AdminUserOut
 from payam.api.schemas import Strict
+from payam.domain.limits import AUDIT_PAGE_MAX
 from payam.domain.models import Caller
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
@@ -76,3 +77,15 @@ async def resolve_report(
     """Set a report's status (resolved, dismissed, or open again)."""
     await services.admin.resolve_report(caller, report_id, body.status)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/audit", response_model=AdminAuditOut, **EXACT)
+async def audit_trail(
+    caller: AdminDep,
+    services: ServicesDep,
+    limit: Annotated[int, Query(ge=1, le=AUDIT_PAGE_MAX)] = 50,
+    before: Annotated[int | None, Query(ge=1)] = None,
+) -> dict[str, Any]:
+    """The audit trail of operator reads and actions, newest first, that each user sees in
+    their export (P11.1). Reading it is not recorded as a read of anyone."""
+    return await services.admin.audit(caller, limit=limit, before=before)

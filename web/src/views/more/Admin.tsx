@@ -1,9 +1,9 @@
 // The operator console (loaded on first use): look a user up (the read is recorded for them,
-// P11.1), suspend and restore, and the reports queue. Anyone not an operator sees the API's
+// P11.1), suspend and restore, the reports queue, and the audit trail of those reads. Anyone not an operator sees the API's
 // refusal in words.
 import { useEffect, useState } from "preact/hooks";
 import { day, num, t, time } from "../../i18n";
-import { loadReports, lookUp, resolveReport, setSuspended, useScreens } from "../../state/screens";
+import { loadAudit, loadReports, lookUp, resolveReport, setSuspended, useScreens } from "../../state/screens";
 import { ErrorLine } from "./common";
 
 const STATUSES = ["open", "resolved", "dismissed"] as const;
@@ -14,11 +14,21 @@ function when(iso: string | null | undefined): string {
   return `${day(d)} ${time(d)}`;
 }
 
+const ACTIONS = ["lookup", "suspend", "unsuspend", "report_view"] as const;
+type Action = (typeof ACTIONS)[number];
+
+// The server's action names in words; one this client does not know is shown as it is.
+function actionName(action: string): string {
+  const known = ACTIONS.find((a): a is Action => a === action);
+  return known ? t(`admin.action.${known}`) : action;
+}
+
 export function AdminConsole() {
   const s = useScreens();
   const [query, setQuery] = useState("");
   const [status, setStatus] = useState<string>("open");
   useEffect(() => void loadReports(status), [status]);
+  useEffect(() => void loadAudit(), []);
   const u = s.operator;
   return (
     <main class="pane page admin">
@@ -30,7 +40,7 @@ export function AdminConsole() {
         class="inline-form"
         onSubmit={(e) => {
           e.preventDefault();
-          void lookUp(query);
+          void lookUp(query).then(() => loadAudit());
         }}
       >
         <label for="admin-q">{t("admin.lookUp")}</label>
@@ -52,7 +62,11 @@ export function AdminConsole() {
               <li dir="auto">{d.model} · {d.os} · {d.app_version} · {when(d.last_active_at)}</li>
             ))}
           </ul>
-          <button type="button" class={u.suspended ? "" : "danger"} onClick={() => void setSuspended(u.id, !u.suspended)}>
+          <button
+            type="button"
+            class={u.suspended ? "" : "danger"}
+            onClick={() => void setSuspended(u.id, !u.suspended).then(() => loadAudit())}
+          >
             {u.suspended ? t("admin.restore") : t("admin.suspend")}
           </button>
         </section>
@@ -81,6 +95,38 @@ export function AdminConsole() {
             </li>
           ))}
         </ul>
+      </section>
+      <section aria-labelledby="audit-h">
+        <h2 id="audit-h">{t("admin.audit")}</h2>
+        <p class="hint">{t("admin.auditHint")}</p>
+        <button type="button" onClick={() => void loadAudit()}>{t("admin.auditRefresh")}</button>
+        {s.audit.length === 0 ? (
+          <p class="hint">{t("admin.auditEmpty")}</p>
+        ) : (
+          <table aria-labelledby="audit-h">
+            <thead>
+              <tr>
+                <th scope="col">{t("admin.auditTime")}</th>
+                <th scope="col">{t("admin.auditOperator")}</th>
+                <th scope="col">{t("admin.auditUser")}</th>
+                <th scope="col">{t("admin.auditAction")}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {s.audit.map((e) => (
+                <tr key={e.id}>
+                  <td>{when(e.at)}</td>
+                  <td>{e.admin_id === null ? "—" : num(e.admin_id)}</td>
+                  <td>{num(e.subject_id)}</td>
+                  <td>{actionName(e.action)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+        {s.auditBefore !== null && (
+          <button type="button" onClick={() => void loadAudit(true)}>{t("admin.auditOlder")}</button>
+        )}
       </section>
     </main>
   );
