@@ -128,6 +128,31 @@ async def history(client: httpx.AsyncClient, token: str, chat_id: int) -> list[d
         out.extend(page)
 
 
+def set_up_chats(
+    server: Any, http: httpx.Client, phone_prefix: str
+) -> tuple[list[str], list[dict[str, str]], dict[int, set[int]], list[list[int]]]:
+    """USERS people signed in, a group of all of them and two direct chats: their tokens, auth
+    headers, each chat's members, and each person's chats."""
+    sessions = [sign_in(server, http, f"{phone_prefix}{n}", f"User {n}") for n in range(USERS)]
+    tokens = [s["token"] for s in sessions]
+    ids = [s["user"]["id"] for s in sessions]
+    auth = [{"Authorization": f"Bearer {t}"} for t in tokens]
+    group = http.post(
+        "/v1/chats",
+        json={"type": "group", "title": "Everyone", "member_ids": ids[1:]},
+        headers=auth[0],
+    ).json()["id"]
+    direct = {
+        pair: http.post(
+            "/v1/chats", json={"type": "direct", "user_id": ids[pair[1]]}, headers=auth[pair[0]]
+        ).json()["id"]
+        for pair in ((0, 1), (2, 3))
+    }
+    members = {group: set(range(USERS)), direct[0, 1]: {0, 1}, direct[2, 3]: {2, 3}}
+    chats_of = [[c for c, who in members.items() if u in who] for u in range(USERS)]
+    return tokens, auth, members, chats_of
+
+
 async def test_every_acknowledged_message_survives_a_sigkill_exactly_once(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     port = free_port()
@@ -136,23 +161,7 @@ async def test_every_acknowledged_message_survives_a_sigkill_exactly_once(tmp_pa
     ledger = Ledger()
 
     with running(tmp_path, data_dir, port, args, env) as server, server.http() as http:
-        sessions = [sign_in(server, http, f"+98912555000{n}", f"User {n}") for n in range(USERS)]
-        tokens = [s["token"] for s in sessions]
-        ids = [s["user"]["id"] for s in sessions]
-        auth = [{"Authorization": f"Bearer {t}"} for t in tokens]
-        group = http.post(
-            "/v1/chats",
-            json={"type": "group", "title": "Everyone", "member_ids": ids[1:]},
-            headers=auth[0],
-        ).json()["id"]
-        direct = {
-            pair: http.post(
-                "/v1/chats", json={"type": "direct", "user_id": ids[pair[1]]}, headers=auth[pair[0]]
-            ).json()["id"]
-            for pair in ((0, 1), (2, 3))
-        }
-        members = {group: set(range(USERS)), direct[0, 1]: {0, 1}, direct[2, 3]: {2, 3}}
-        chats_of = [[c for c, who in members.items() if u in who] for u in range(USERS)]
+        tokens, auth, members, chats_of = set_up_chats(server, http, "+98912555000")
 
         senders = [
             asyncio.create_task(sender(server, tokens[u], u, chats_of[u], ledger))

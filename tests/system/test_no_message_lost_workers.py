@@ -29,9 +29,10 @@ from tests.system.test_no_message_lost import (
     Ledger,
     history,
     http_sender,
+    set_up_chats,
     ws_sender,
 )
-from tests.system.test_server import free_port, running, server_env, sign_in
+from tests.system.test_server import free_port, running, server_env
 from tests.system.test_two_processes import shared_backends
 from tests.system.test_workers import workers_of
 
@@ -59,23 +60,7 @@ async def test_every_acknowledged_message_survives_a_sigkill_of_one_worker(
     ledger = Ledger()
 
     with running(tmp_path, data_dir, port, args, env) as server, server.http() as http:
-        sessions = [sign_in(server, http, f"+98912556000{n}", f"User {n}") for n in range(USERS)]
-        tokens = [s["token"] for s in sessions]
-        ids = [s["user"]["id"] for s in sessions]
-        auth = [{"Authorization": f"Bearer {t}"} for t in tokens]
-        group = http.post(
-            "/v1/chats",
-            json={"type": "group", "title": "Everyone", "member_ids": ids[1:]},
-            headers=auth[0],
-        ).json()["id"]
-        direct = {
-            pair: http.post(
-                "/v1/chats", json={"type": "direct", "user_id": ids[pair[1]]}, headers=auth[pair[0]]
-            ).json()["id"]
-            for pair in ((0, 1), (2, 3))
-        }
-        members = {group: set(range(USERS)), direct[0, 1]: {0, 1}, direct[2, 3]: {2, 3}}
-        chats_of = [[c for c, who in members.items() if u in who] for u in range(USERS)]
+        tokens, auth, members, chats_of = set_up_chats(server, http, "+98912556000")
         workers = workers_of(server.process.pid)
         assert len(workers) == 2, workers
 
