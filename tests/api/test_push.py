@@ -21,12 +21,14 @@ import pytest
 import uvicorn
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, utils
-from sqlalchemy import select
+from sqlalchemy import event, select
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from payam.domain import events
+from payam.domain.events import Update
 from payam.storage.tables import push_subscriptions
 from tests.conftest import Account, Harness, LiveServer
 from tests.realtime.conftest import eventually, open_socket
@@ -300,9 +302,12 @@ async def test_message_pushes_are_coalesced_per_device(
     ali, bita, chat_id = await pair(harness)
     browser = Browser("bita")
     await subscribe(harness, bita, stand_in.endpoint(browser), browser)
-    for n in range(3):
+    await send(harness, ali, chat_id, "message 0")
+    await harness.services.push.drain()
+    for n in (1, 2):
         await send(harness, ali, chat_id, f"message {n}")
     await harness.services.push.drain()
+    # The two later messages came within the interval: no push for them yet.
     assert [p.payload for p in stand_in.received["bita"]] == [{"type": "message", "unread": 1}]
     await harness.services.push.tick()  # the interval has not passed
     assert len(stand_in.received["bita"]) == 1
@@ -380,3 +385,43 @@ async def test_gone_subscriptions_are_removed_and_failures_retried(
     await harness.services.push.drain()
     async with harness.services.db.read() as conn:
         assert (await conn.execute(select(push_subscriptions))).all() == []
+
+
+async def test_a_message_to_many_people_without_subscriptions_costs_one_lookup(
+    pushing: Harness, stand_in: PushServiceStandIn
+) -> None:
+    """A group message reaches hundreds of people, most of whom have no push subscription:
+    their pushes cost one query for the whole batch, not three each, and the one subscriber
+    among them still gets exactly one push."""
+    harness = pushing
+    ali, bita, chat_id = await pair(harness)
+    browser = Browser("bita")
+    await subscribe(harness, bita, stand_in.endpoint(browser), browser)
+    await send(harness, ali, chat_id, "hello")
+    await harness.services.push.drain()
+    assert len(stand_in.received["bita"]) == 1
+    harness.clock.advance(harness.settings.push_message_interval_seconds)
+
+    statements: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        statements.append(statement)
+
+    engine = harness.services.db.reader.sync_engine
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        message = {"sender_id": ali.user_id, "id": 1}
+        updates = [
+            Update(user_id, 1, events.MESSAGE_NEW, chat_id, 1, None, 0.0, message=message)
+            for user_id in [*range(10_000, 10_300), bita.user_id]
+        ]
+        harness.services.push.on_updates(updates)
+        harness.services.push.on_updates(updates[:50])  # a second commit, same round
+        await harness.services.push.drain()
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+    lookups = [s for s in statements if "FROM push_subscriptions" in s]
+    assert len(lookups) == 1, lookups  # 301 users in one query (chunks of 500)
+    assert [p.payload for p in stand_in.received["bita"]][1:] == [
+        {"type": "message", "unread": 1}
+    ]

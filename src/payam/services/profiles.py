@@ -84,7 +84,7 @@ class ProfileService:
         self.photos = photos
 
     async def me(self, caller: Caller) -> User:
-        async with self.db.read() as conn:
+        async with self.db.read(quick=True) as conn:
             user = await users.get(conn, caller.user_id)
         if user is None:
             raise NotFound("The account no longer exists.", code="user_not_found")
@@ -92,7 +92,7 @@ class ProfileService:
 
     async def group_adds(self, caller: Caller) -> str:
         """Who may add the caller to groups (P3.2): their choice, else the server's default."""
-        async with self.db.read() as conn:
+        async with self.db.read(quick=True) as conn:
             chosen = await users.group_adds_of(conn, caller.user_id)
         return chosen or self.settings.group_adds_default
 

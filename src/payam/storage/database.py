@@ -107,12 +107,14 @@ class _OneTripCursor:
     async def _trip(self, many: bool, sql: str, parameters: Any) -> _OneTripCursor:
         connection = self._connection
         begin, connection.begin_with = connection.begin_with, None
-        if connection.quick and begin is None and connection.transaction_open:
+        if connection.on_loop or (
+            connection.quick and begin is None and connection.transaction_open
+        ):
             # Inside a quick transaction: on this thread. No trip is in flight (every one is
             # awaited before the next statement), so the connection is never used by two
             # threads at once.
             try:
-                outcome = _run(connection._conn, None, many, sql, parameters)
+                outcome = _run(connection._conn, begin, many, sql, parameters)
             except BaseException:
                 connection.transaction_open = True
                 raise
@@ -162,6 +164,8 @@ class _OneTripConnection(aiosqlite.Connection):
     transaction_open = False
     # Statements after the first of a transaction run on the caller's thread (write(quick=True)).
     quick = False
+    # Every statement, BEGIN and COMMIT included, runs on the caller's thread (read(quick=True)).
+    on_loop = False
 
     def cursor(self) -> _OneTripCursor:  # type: ignore[override]
         return _OneTripCursor(self)
@@ -169,13 +173,19 @@ class _OneTripConnection(aiosqlite.Connection):
     async def commit(self) -> None:
         self.begin_with = None
         if self.transaction_open:
-            await super().commit()
+            if self.on_loop:
+                self._conn.commit()
+            else:
+                await super().commit()
             self.transaction_open = False
 
     async def rollback(self) -> None:
         self.begin_with = None
         if self.transaction_open:
-            await super().rollback()
+            if self.on_loop:
+                self._conn.rollback()
+            else:
+                await super().rollback()
             self.transaction_open = False
 
 
@@ -253,7 +263,7 @@ class Database:
         self._watchers.append((frozenset(changes), callback))
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
+    async def read(self, *, quick: bool = False) -> AsyncIterator[AsyncConnection]:
         """A transaction that only reads: a consistent snapshot, and writing through it fails.
 
         SQLite gives the snapshot (WAL) and refuses writes (``query_only``) on the reader
@@ -265,8 +275,15 @@ class Database:
                 await conn.execution_options(
                     isolation_level="REPEATABLE READ", postgresql_readonly=True
                 )
-            async with conn.begin():
-                yield conn
+            driver = await _driver_of(conn) if quick and self.is_sqlite else None
+            if driver is not None:
+                driver.on_loop = True
+            try:
+                async with conn.begin():
+                    yield conn
+            finally:
+                if driver is not None:
+                    driver.on_loop = False
 
     @asynccontextmanager
     async def write(self, *, quick: bool = False) -> AsyncIterator[AsyncConnection]:

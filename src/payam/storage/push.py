@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import and_, delete, func, select
@@ -10,6 +11,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payam.storage.tables import chat_members, messages, push_subscriptions
+
+# Ids per ``IN (...)``: well under SQLite's and asyncpg's parameter limits.
+IN_CHUNK = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +73,30 @@ async def of_user(conn: AsyncConnection, user_id: int) -> list[SubscriptionRow]:
         ).where(push_subscriptions.c.user_id == user_id)
     )
     return [SubscriptionRow(r.device_id, r.endpoint, r.p256dh, r.auth) for r in rows]
+
+
+async def of_users(
+    conn: AsyncConnection, user_ids: Iterable[int]
+) -> dict[int, list[SubscriptionRow]]:
+    """The subscriptions of each of ``user_ids`` that has any (chunks of ``IN_CHUNK`` ids on
+    the ``user_id`` index): users without one are simply absent."""
+    ids = sorted(set(user_ids))
+    found: dict[int, list[SubscriptionRow]] = {}
+    for start in range(0, len(ids), IN_CHUNK):
+        rows = await conn.execute(
+            select(
+                push_subscriptions.c.user_id,
+                push_subscriptions.c.device_id,
+                push_subscriptions.c.endpoint,
+                push_subscriptions.c.p256dh,
+                push_subscriptions.c.auth,
+            ).where(push_subscriptions.c.user_id.in_(ids[start : start + IN_CHUNK]))
+        )
+        for r in rows:
+            found.setdefault(r.user_id, []).append(
+                SubscriptionRow(r.device_id, r.endpoint, r.p256dh, r.auth)
+            )
+    return found
 
 
 async def muted(conn: AsyncConnection, user_id: int, chat_id: int) -> bool:

@@ -12,6 +12,6 @@ router = APIRouter(tags=["system"])
 @router.get("/health", response_model=HealthOut)
 async def health(services: ServicesDep) -> dict[str, str]:
     """Liveness and database reachability."""
-    async with services.db.read() as conn:
+    async with services.db.read(quick=True) as conn:
         await conn.exec_driver_sql("SELECT 1")
     return {"status": "ok", "version": __version__}
