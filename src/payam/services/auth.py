@@ -430,7 +430,7 @@ class AuthService:
         known = self.sessions.get(digest)
         if known is None:
             generation = self.sessions.generation
-            async with self.db.read() as conn:
+            async with self.db.read(quick=True) as conn:  # two lookups by key
                 device = await devices.by_token_hash(conn, digest)
                 suspended = device is not None and await account_state.is_suspended(
                     conn, device.user_id

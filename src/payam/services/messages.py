@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy import select
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -383,7 +383,8 @@ class MessageService:
         self, caller: Caller, chat_id: int, *, before: int | None, after: int | None, limit: int
     ) -> list[dict[str, Any]]:
         limit = max(1, min(limit, 200))
-        async with self.db.read() as conn:
+        # Index lookups and one page of at most 200: on SQLite, on the event loop's thread.
+        async with self.db.read(quick=True) as conn:
             member = await chat_store.member(conn, chat_id, caller.user_id)
             cleared = member.cleared_seq if member is not None else 0
             # A channel is public: anyone signed in reads its posts without subscribing.
@@ -898,19 +899,7 @@ async def _still_seeing(conn: AsyncConnection, chat_id: int, message: MessageRow
 
 async def _advance_read(conn: AsyncConnection, marks: dict[tuple[int, int], int]) -> None:
     """A sender has read everything up to their own message."""
-    if marks:
-        await conn.execute(
-            update(chat_members)
-            .where(
-                and_(
-                    chat_members.c.chat_id == bindparam("cid"),
-                    chat_members.c.user_id == bindparam("uid"),
-                    chat_members.c.read_seq < bindparam("seq"),
-                )
-            )
-            .values(read_seq=bindparam("seq")),
-            [{"cid": c, "uid": u, "seq": s} for (c, u), s in marks.items()],
-        )
+    await chat_store.advance_read(conn, marks)
 
 
 def _frame(chat_id: int, kind: str, message: dict[str, Any]) -> dict[str, Any]:

@@ -247,7 +247,7 @@ class PushService:
     async def _deliver_all(self, pushes: Sequence[_Push]) -> None:
         """The pushes of every batch that waited: one read of their users' subscriptions, then
         only the pushes of users who have one go on."""
-        async with self.db.read() as conn:
+        async with self.db.read(quick=True) as conn:  # one lookup on an index
             subscribed = await store.of_users(conn, {push.user_id for push in pushes})
         # Several messages of one chat for one user: the first push already carries the count
         # that includes them all (they are committed), so the rest would only be coalesced.
@@ -279,9 +279,7 @@ class PushService:
         unread = 0
         if push.kind == "message":
             async with self.db.read() as conn:
-                if push.chat_id is not None and await store.muted(
-                    conn, push.user_id, push.chat_id
-                ):
+                if push.chat_id is not None and await store.muted(conn, push.user_id, push.chat_id):
                     return
                 unread = await store.unread_total(conn, push.user_id)
         now = self.clock.now()

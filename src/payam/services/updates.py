@@ -137,7 +137,7 @@ class UpdateLog:
     async def fetch(self, user_id: int, after: int, limit: int) -> UpdatePage:
         """Updates after ``after``, in order, with each message as it is now."""
         limit = max(1, min(limit, 1000))
-        async with self.db.read() as conn:
+        async with self.db.read(quick=True) as conn:  # a range of one user's log, bounded
             rows = await store.after(conn, user_id, max(0, after), limit + 1)
             last = await store.last_seq(conn, user_id)
             # Also from 0: a new device whose log start was pruned must resync, not get half.

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payam.storage import media as media_store
 from payam.storage import ttl as ttl_store
+from payam.storage.prepared import Prepared, PreparedBySize
 from payam.storage.tables import chat_invites, chat_members, chats, hidden_messages, messages
 
 
@@ -88,10 +89,35 @@ async def get_many(conn: AsyncConnection, chat_ids: Iterable[int]) -> dict[int, 
     ids = sorted(set(chat_ids))
     if not ids:
         return {}
-    query = select(*_CHAT).where(chats.c.id.in_(ids))
-    if conn.dialect.name != "sqlite":
-        query = query.order_by(chats.c.id).with_for_update()
+    if conn.dialect.name == "sqlite":
+        return {row[0]: ChatRow(*row) for row in await _CHATS_BY_ID.rows(conn, ids)}
+    query = select(*_CHAT).where(chats.c.id.in_(ids)).order_by(chats.c.id).with_for_update()
     return {row.id: ChatRow(**row._mapping) for row in await conn.execute(query)}
+
+
+# The send path's statements (storage/prepared.py): compiled once, run by the driver as they are.
+_CHATS_BY_ID = PreparedBySize(
+    lambda size: select(*_CHAT).where(chats.c.id.in_([bindparam(f"v{i}") for i in range(size)]))
+)
+_MEMBER_IDS = PreparedBySize(
+    lambda size: select(chat_members.c.chat_id, chat_members.c.user_id).where(
+        chat_members.c.chat_id.in_([bindparam(f"v{i}") for i in range(size)])
+    )
+)
+_SET_LAST_SEQ = Prepared(
+    update(chats).where(chats.c.id == bindparam("cid")).values(last_seq=bindparam("seq"))
+)
+_SHOW_PROFILE = Prepared(
+    update(chat_members)
+    .where(
+        and_(
+            chat_members.c.chat_id == bindparam("cid"),
+            chat_members.c.user_id == bindparam("uid"),
+            chat_members.c.shows_profile.is_(False),
+        )
+    )
+    .values(shows_profile=True)
+)
 
 
 async def get_direct(conn: AsyncConnection, key: str) -> ChatRow | None:
@@ -160,11 +186,7 @@ async def create_direct(
 
 
 async def set_last_seqs(conn: AsyncConnection, seqs: dict[int, int]) -> None:
-    if seqs:
-        await conn.execute(
-            update(chats).where(chats.c.id == bindparam("cid")).values(last_seq=bindparam("seq")),
-            [{"cid": cid, "seq": seq} for cid, seq in seqs.items()],
-        )
+    await _SET_LAST_SEQ.run_many(conn, [{"cid": cid, "seq": seq} for cid, seq in seqs.items()])
 
 
 async def update_chat(conn: AsyncConnection, chat_id: int, **values: object) -> None:
@@ -202,13 +224,8 @@ async def member_ids_of(conn: AsyncConnection, chat_ids: Iterable[int]) -> dict[
     ids = sorted(set(chat_ids))
     found: dict[int, list[int]] = {cid: [] for cid in ids}
     if ids:
-        rows = await conn.execute(
-            select(chat_members.c.chat_id, chat_members.c.user_id).where(
-                chat_members.c.chat_id.in_(ids)
-            )
-        )
-        for row in rows:
-            found[row.chat_id].append(row.user_id)
+        for chat_id, user_id in await _MEMBER_IDS.rows(conn, ids):
+            found[chat_id].append(user_id)
     return found
 
 
@@ -409,22 +426,30 @@ async def shares_direct(conn: AsyncConnection, a: int, b: int) -> bool:
     return int(found or 0) == 2
 
 
+async def advance_read(conn: AsyncConnection, marks: dict[tuple[int, int], int]) -> None:
+    """Move each (chat, user) read marker forward to the seq given (never back)."""
+    await _ADVANCE_READ.run_many(
+        conn, [{"cid": c, "uid": u, "seq": s} for (c, u), s in marks.items()]
+    )
+
+
+_ADVANCE_READ = Prepared(
+    update(chat_members)
+    .where(
+        and_(
+            chat_members.c.chat_id == bindparam("cid"),
+            chat_members.c.user_id == bindparam("uid"),
+            chat_members.c.read_seq < bindparam("seq"),
+        )
+    )
+    .values(read_seq=bindparam("seq"))
+)
+
+
 async def show_profiles(conn: AsyncConnection, memberships: Iterable[tuple[int, int]]) -> None:
     """These (chat, user) members spoke in the chat: their profile shows to its members now."""
     pairs = sorted(set(memberships))
-    if pairs:
-        await conn.execute(
-            update(chat_members)
-            .where(
-                and_(
-                    chat_members.c.chat_id == bindparam("cid"),
-                    chat_members.c.user_id == bindparam("uid"),
-                    chat_members.c.shows_profile.is_(False),
-                )
-            )
-            .values(shows_profile=True),
-            [{"cid": c, "uid": u} for c, u in pairs],
-        )
+    await _SHOW_PROFILE.run_many(conn, [{"cid": c, "uid": u} for c, u in pairs])
 
 
 async def photo_key_in_use(conn: AsyncConnection, key: str) -> bool:

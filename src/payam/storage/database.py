@@ -42,7 +42,9 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 
 def _sqlite_pragmas(synchronous: str, *, query_only: bool) -> Any:
-    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+    def on_connect(dbapi_connection: Any, record: Any) -> None:
+        # Where a quick transaction (and storage/prepared.py) finds the driver's connection.
+        record.info[DRIVER_KEY] = dbapi_connection.driver_connection
         # Take transaction control from the driver so BEGIN is ours (see _begin_*).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -63,8 +65,17 @@ _Outcome = tuple[Any, int, int | None, list[Any], bool]
 
 # "UPDATE users SET ..." / "DELETE FROM devices WHERE ...": the kind of change and its table.
 _CHANGE = re.compile(r'\s*(UPDATE|DELETE\s+FROM)\s+"?(\w+)', re.IGNORECASE)
-_CHANGES_KEY = "payam.changes"
+CHANGES_KEY = "payam.changes"
+DRIVER_KEY = "payam.driver"
 Change = tuple[str, str]  # ("update" | "delete", table name)
+
+
+def change_of(statement: str) -> Change | None:
+    """The change an UPDATE or DELETE statement makes, for ``after_commit_of``."""
+    found = _CHANGE.match(statement)
+    if not found:
+        return None
+    return ("update" if found[1].upper() == "UPDATE" else "delete", found[2].lower())
 
 
 def _run(
@@ -292,7 +303,7 @@ class Database:
         ``quick``: its statements are short, and on SQLite run on the event loop's thread
         (see the module's docstring); durability is the same (COMMIT as ever)."""
         async with self.writer.connect() as conn:
-            conn.info.pop(_CHANGES_KEY, None)  # a transaction that rolled back left its notes
+            conn.info.pop(CHANGES_KEY, None)  # a transaction that rolled back left its notes
             driver = await _driver_of(conn) if quick and self.is_sqlite else None
             if driver is not None:
                 driver.quick = True
@@ -302,7 +313,7 @@ class Database:
             finally:
                 if driver is not None:
                     driver.quick = False
-            changes: set[Change] | None = conn.info.pop(_CHANGES_KEY, None)
+            changes: set[Change] | None = conn.info.pop(CHANGES_KEY, None)
         if changes and self._watchers:
             for watched, callback in self._watchers:
                 if watched & changes:
@@ -319,18 +330,18 @@ class Database:
 
 
 async def _driver_of(conn: AsyncConnection) -> _OneTripConnection | None:
-    raw = await conn.get_raw_connection()
-    driver = raw.driver_connection
+    driver = conn.info.get(DRIVER_KEY)
+    if driver is None:
+        driver = (await conn.get_raw_connection()).driver_connection
     return driver if isinstance(driver, _OneTripConnection) else None
 
 
 def _note_change(
     conn: Any, _cursor: Any, statement: str, _parameters: Any, _context: Any, _many: bool
 ) -> None:
-    found = _CHANGE.match(statement)
-    if found:
-        verb = "update" if found[1].upper() == "UPDATE" else "delete"
-        conn.info.setdefault(_CHANGES_KEY, set()).add((verb, found[2].lower()))
+    change = change_of(statement)
+    if change is not None:
+        conn.info.setdefault(CHANGES_KEY, set()).add(change)
 
 
 def _begin_with(statement: str) -> Any:

@@ -16,6 +16,7 @@ from payam.storage import media as media_store
 from payam.storage import ttl as ttl_store
 from payam.storage.media import MediaRow
 from payam.storage.pairs import PairLookup
+from payam.storage.prepared import Prepared
 from payam.storage.tables import chat_members, hidden_messages, messages
 
 
@@ -48,6 +49,8 @@ class MessageRow:
 
 _COLUMNS = tuple(messages.c)
 _INSERT = insert(messages).returning(messages.c.id, messages.c.chat_id, messages.c.seq)
+# The same, one row per statement, by the row's keys (storage/prepared.py).
+_INSERT_ONE: dict[tuple[str, ...], Prepared] = {}
 # Index lookups per key, where ``tuple_(...).in_(...)`` scanned the table on SQLite.
 _BY_CLIENT_ID = PairLookup(select(*_COLUMNS), messages.c.sender_id, messages.c.client_id)
 _HIDDEN = PairLookup(
@@ -103,6 +106,18 @@ async def insert_many(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> 
     which is unique."""
     if not rows:
         return []
+    keys = tuple(rows[0])
+    if conn.dialect.name == "sqlite" and all(tuple(row) == keys for row in rows):
+        prepared = _INSERT_ONE.get(keys)
+        if prepared is None:
+            prepared = _INSERT_ONE[keys] = Prepared(
+                insert(messages)
+                .values({key: bindparam(key) for key in keys})
+                .returning(messages.c.id)
+            )
+        each = prepared.each(conn, rows)
+        if each is not None:  # on the event loop's thread: a statement per row costs µs
+            return [found[0][0] for found in each]
     result = await conn.execute(_INSERT, list(rows))
     ids = {(row.chat_id, row.seq): row.id for row in result}
     return [ids[(row["chat_id"], row["seq"])] for row in rows]

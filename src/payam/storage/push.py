@@ -5,15 +5,24 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import and_, delete, func, select
+from sqlalchemy import and_, bindparam, delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from payam.storage.prepared import PreparedBySize
 from payam.storage.tables import chat_members, messages, push_subscriptions
 
-# Ids per ``IN (...)``: well under SQLite's and asyncpg's parameter limits.
-IN_CHUNK = 500
+# The subscriptions of a list of users (storage/prepared.py: compiled once per list size).
+_OF_USERS = PreparedBySize(
+    lambda size: select(
+        push_subscriptions.c.user_id,
+        push_subscriptions.c.device_id,
+        push_subscriptions.c.endpoint,
+        push_subscriptions.c.p256dh,
+        push_subscriptions.c.auth,
+    ).where(push_subscriptions.c.user_id.in_([bindparam(f"v{i}") for i in range(size)]))
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,24 +87,13 @@ async def of_user(conn: AsyncConnection, user_id: int) -> list[SubscriptionRow]:
 async def of_users(
     conn: AsyncConnection, user_ids: Iterable[int]
 ) -> dict[int, list[SubscriptionRow]]:
-    """The subscriptions of each of ``user_ids`` that has any (chunks of ``IN_CHUNK`` ids on
-    the ``user_id`` index): users without one are simply absent."""
+    """The subscriptions of each of ``user_ids`` that has any (chunks of 512 ids on the
+    ``user_id`` index): users without one are simply absent."""
     ids = sorted(set(user_ids))
     found: dict[int, list[SubscriptionRow]] = {}
-    for start in range(0, len(ids), IN_CHUNK):
-        rows = await conn.execute(
-            select(
-                push_subscriptions.c.user_id,
-                push_subscriptions.c.device_id,
-                push_subscriptions.c.endpoint,
-                push_subscriptions.c.p256dh,
-                push_subscriptions.c.auth,
-            ).where(push_subscriptions.c.user_id.in_(ids[start : start + IN_CHUNK]))
-        )
-        for r in rows:
-            found.setdefault(r.user_id, []).append(
-                SubscriptionRow(r.device_id, r.endpoint, r.p256dh, r.auth)
-            )
+    if ids:
+        for user_id, device_id, endpoint, p256dh, auth in await _OF_USERS.rows(conn, ids):
+            found.setdefault(user_id, []).append(SubscriptionRow(device_id, endpoint, p256dh, auth))
     return found
 
 

@@ -7,11 +7,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from payam.storage.prepared import Prepared, PreparedBySize
 from payam.storage.tables import update_counters, updates
 
 
@@ -39,9 +40,16 @@ async def allocate(conn: AsyncConnection, counts: dict[int, int]) -> dict[int, i
     users = sorted(u for u, n in counts.items() if n > 0)
     if not users:
         return {}
-    result = await conn.execute(
-        _RESERVE[conn.dialect.name], [{"user_id": u, "last_seq": counts[u]} for u in users]
-    )
+    params = [{"user_id": u, "last_seq": counts[u]} for u in users]
+    if conn.dialect.name == "sqlite":
+        # SQLite has one writer: the counters read back in the same transaction are the ones
+        # this statement set. An executemany and one read by key, whatever the group's size.
+        await _BUMP.run_many_positional(
+            conn, ("user_id", "last_seq"), [(u, counts[u]) for u in users]
+        )
+        found = await _LAST_SEQS.rows(conn, users)
+        return {user_id: last_seq - counts[user_id] + 1 for user_id, last_seq in found}
+    result = await conn.execute(_RESERVE[conn.dialect.name], params)
     return {row.user_id: row.last_seq - counts[row.user_id] + 1 for row in result}
 
 
@@ -54,11 +62,25 @@ def _reserve(dialect_insert: Any) -> Any:
 
 
 _RESERVE = {"sqlite": _reserve(sqlite_insert), "postgresql": _reserve(pg_insert)}
+_BUMPED = sqlite_insert(update_counters).values(
+    user_id=bindparam("user_id"), last_seq=bindparam("last_seq")
+)
+_BUMP = Prepared(
+    _BUMPED.on_conflict_do_update(
+        index_elements=[update_counters.c.user_id],
+        set_={"last_seq": update_counters.c.last_seq + _BUMPED.excluded.last_seq},
+    )
+)
+_LAST_SEQS = PreparedBySize(
+    lambda size: select(update_counters.c.user_id, update_counters.c.last_seq).where(
+        update_counters.c.user_id.in_([bindparam(f"v{i}") for i in range(size)])
+    )
+)
 
 
 # The columns of a row, in the order ``insert_many`` takes them.
 COLUMNS = ("user_id", "seq", "kind", "chat_id", "message_id", "payload", "created_at")
-_INSERT_SQL: dict[str, str] = {}
+_INSERT = Prepared(insert(updates).values({name: bindparam(name) for name in COLUMNS}))
 
 
 async def insert_many(conn: AsyncConnection, rows: Sequence[tuple[Any, ...]]) -> None:
@@ -68,13 +90,7 @@ async def insert_many(conn: AsyncConnection, rows: Sequence[tuple[Any, ...]]) ->
     type processors) cost more on the event loop than the database's insert of them."""
     if not rows:
         return
-    dialect = conn.dialect
-    sql = _INSERT_SQL.get(dialect.name)
-    if sql is None:
-        compiled = insert(updates).compile(dialect=dialect)
-        assert tuple(compiled.positiontup or ()) == COLUMNS, compiled.positiontup
-        sql = _INSERT_SQL[dialect.name] = str(compiled)
-    await conn.exec_driver_sql(sql, list(rows))
+    await _INSERT.run_many_positional(conn, COLUMNS, rows)
 
 
 async def after(conn: AsyncConnection, user_id: int, after_seq: int, limit: int) -> list[UpdateRow]:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payam.domain.models import User
+from payam.storage.prepared import Prepared
 from payam.storage.tables import users
 
 _USER_COLUMNS = (
@@ -28,8 +29,13 @@ def _user(row: Any) -> User:
 
 
 async def get(conn: AsyncConnection, user_id: int) -> User | None:
-    row = (await conn.execute(select(*_USER_COLUMNS).where(users.c.id == user_id))).first()
-    return _user(row) if row else None
+    rows = await _BY_ID.rows(conn, {"uid": user_id})
+    return User(*rows[0]) if rows else None
+
+
+# Read on every GET /v1/me (storage/prepared.py: compiled once, run by the driver as it is).
+_BY_ID = Prepared(select(*_USER_COLUMNS).where(users.c.id == bindparam("uid")))
+_GROUP_ADDS = Prepared(select(users.c.group_adds).where(users.c.id == bindparam("uid")))
 
 
 async def get_by_phone_hash(conn: AsyncConnection, phone_hash: bytes) -> User | None:
@@ -126,7 +132,8 @@ async def photo_key_in_use(conn: AsyncConnection, key: str) -> bool:
 async def group_adds_of(conn: AsyncConnection, user_id: int) -> str | None:
     """Who may add the user to groups, as they chose ("everyone", "contacts"); None: they did
     not choose (the server's default applies)."""
-    value: str | None = await conn.scalar(select(users.c.group_adds).where(users.c.id == user_id))
+    rows = await _GROUP_ADDS.rows(conn, {"uid": user_id})
+    value: str | None = rows[0][0] if rows else None
     return value
 
 

@@ -48,8 +48,7 @@ def photo_response(photo: Photo, request: Request) -> Response:
 
 
 async def me_out(caller: Caller, services: Services) -> MeOut:
-    user = await services.profiles.me(caller)
-    group_adds = await services.profiles.group_adds(caller)
+    user, group_adds = await services.profiles.me_with_group_adds(caller)
     return MeOut(**UserOut.of(user).model_dump(), group_adds=group_adds)
 
 
