@@ -203,14 +203,20 @@ async def delete_chat(conn: AsyncConnection, chat_id: int) -> list[str]:
 
 
 async def member(conn: AsyncConnection, chat_id: int, user_id: int) -> MemberRow | None:
-    row = (
-        await conn.execute(
-            select(*_MEMBER).where(
-                chat_members.c.chat_id == chat_id, chat_members.c.user_id == user_id
-            )
-        )
-    ).first()
-    return MemberRow(**row._mapping) if row else None
+    rows = await _MEMBER_BY_KEY.rows(conn, {"cid": chat_id, "uid": user_id})
+    if not rows:
+        return None
+    chat, user, role, joined_at, read_seq, cleared_seq, muted = rows[0]
+    # bool(): the driver's own value, 0 or 1 on SQLite (storage/prepared.py).
+    return MemberRow(chat, user, role, joined_at, read_seq, cleared_seq, bool(muted))
+
+
+# Read by every history page and most of a chat's routes (storage/prepared.py).
+_MEMBER_BY_KEY = Prepared(
+    select(*_MEMBER).where(
+        chat_members.c.chat_id == bindparam("cid"), chat_members.c.user_id == bindparam("uid")
+    )
+)
 
 
 async def members(conn: AsyncConnection, chat_id: int) -> list[MemberRow]:

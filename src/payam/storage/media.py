@@ -20,11 +20,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Select
 
 from payam.storage import ttl as ttl_store
+from payam.storage.prepared import PreparedBySize
 from payam.storage.tables import (
     chat_members,
     chats,
@@ -98,17 +99,23 @@ async def for_messages(
 ) -> dict[int, tuple[MediaRow, ...]]:
     """The media each message carries, in its order: one query for a whole page or batch."""
     carried: dict[int, list[MediaRow]] = {}
-    for chunk in _chunks(message_ids):
-        rows = await conn.execute(
-            select(message_media.c.message_id, *_COLUMNS)
-            .join(media, media.c.id == message_media.c.media_id)
-            .where(message_media.c.message_id.in_(chunk))
-            .order_by(message_media.c.message_id, message_media.c.position)
-        )
-        for row in rows:
-            values = dict(row._mapping)
-            carried.setdefault(values.pop("message_id"), []).append(MediaRow(**values))
+    wanted = sorted(set(message_ids))
+    if wanted:
+        for message_id, *values in await _CARRIED.rows(conn, wanted):
+            carried.setdefault(message_id, []).append(MediaRow(*values))
     return {mid: tuple(found) for mid, found in carried.items()}
+
+
+# Read by every history page (storage/prepared.py), the columns in MediaRow's order.
+_IN_ROW_ORDER = tuple(media.c[name] for name in MediaRow.__dataclass_fields__)
+_CARRIED = PreparedBySize(
+    lambda size: (
+        select(message_media.c.message_id, *_IN_ROW_ORDER)
+        .join(media, media.c.id == message_media.c.media_id)
+        .where(message_media.c.message_id.in_([bindparam(f"v{i}") for i in range(size)]))
+        .order_by(message_media.c.message_id, message_media.c.position)
+    )
+)
 
 
 async def attach(

@@ -64,6 +64,10 @@ def _row(row: Any) -> MessageRow:
     return MessageRow(**row._mapping)
 
 
+# MessageRow's first fields are the table's columns in order: a row builds one positionally.
+assert tuple(c.name for c in _COLUMNS) == tuple(MessageRow.__dataclass_fields__)[: len(_COLUMNS)]
+
+
 async def _carrying(conn: AsyncConnection, found: list[MessageRow]) -> list[MessageRow]:
     """These messages with the media they carry: one query for all of them."""
     carried = await media_store.for_messages(conn, [m.id for m in found]) if found else {}
@@ -136,21 +140,36 @@ async def page(
 ) -> list[MessageRow]:
     """Messages of a chat between seqs, minus those the viewer hid for themself and those
     that expired (P5.3)."""
+    params = {"chat": chat_id, "viewer": viewer_id, "after": after_seq, "now": now}
+    params |= {"limit": limit, "before": before_seq if before_seq is not None else 0}
+    rows = await _PAGE[(before_seq is not None, newest_first)].rows(conn, params)
+    found = await _carrying(conn, [MessageRow(*row) for row in rows])
+    return sorted(found, key=lambda m: m.seq)
+
+
+def _page(bounded: bool, newest_first: bool) -> Prepared:
     hidden = select(hidden_messages.c.message_id).where(
-        hidden_messages.c.user_id == viewer_id, hidden_messages.c.message_id == messages.c.id
+        hidden_messages.c.user_id == bindparam("viewer"),
+        hidden_messages.c.message_id == messages.c.id,
     )
     query = select(*_COLUMNS).where(
-        messages.c.chat_id == chat_id,
-        messages.c.seq > after_seq,
+        messages.c.chat_id == bindparam("chat"),
+        messages.c.seq > bindparam("after"),
         ~hidden.exists(),
-        ttl_store.live(now),
+        ttl_store.live(bindparam("now")),  # type: ignore[arg-type]
     )
-    if before_seq is not None:
-        query = query.where(messages.c.seq < before_seq)
+    if bounded:
+        query = query.where(messages.c.seq < bindparam("before"))
     order = messages.c.seq.desc() if newest_first else messages.c.seq.asc()
-    rows = await conn.execute(query.order_by(order).limit(limit))
-    found = await _carrying(conn, [_row(row) for row in rows])
-    return sorted(found, key=lambda m: m.seq)
+    return Prepared(query.order_by(order).limit(bindparam("limit")))
+
+
+# A history page, by whether it has an upper bound and its direction (storage/prepared.py).
+_PAGE = {
+    (bounded, newest): _page(bounded, newest)
+    for bounded in (False, True)
+    for newest in (False, True)
+}
 
 
 async def add_forwards(conn: AsyncConnection, counts: Mapping[int, int]) -> None:

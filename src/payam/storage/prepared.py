@@ -14,8 +14,9 @@ once per dialect; a call turns its parameters into the driver's positional tuple
 
 Errors come out as SQLAlchemy's (``IntegrityError`` and the rest), rows as plain tuples in the
 statement's column order, an ``UPDATE`` or ``DELETE`` is noted for ``after_commit_of`` as
-through ``execute``, and ``before_cursor_execute`` listeners see every statement. Only statements whose result types need no conversion belong here
-(integers, text, floats): a boolean column would come back as 0 or 1 on SQLite.
+through ``execute``, and ``before_cursor_execute`` listeners see every statement. Only
+statements whose result types need no conversion belong here (integers, text, floats, bytes);
+a boolean column comes back as 0 or 1 on SQLite, so its reader converts it.
 """
 
 from __future__ import annotations
