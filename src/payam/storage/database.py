@@ -18,10 +18,15 @@ trips, not the SQL, were most of the time of a write transaction (docs/benchmark
 
 A write transaction of short statements (the group commit of sends) may ask for
 ``write(quick=True)``: on SQLite its ``BEGIN IMMEDIATE`` (which may wait for another process's
-lock) travels with its first statement and ``COMMIT`` (the fsync) goes to the connection's
-thread as before, but every statement in between runs on the event loop's thread, with no
-trip at all. Two trips per transaction instead of one per statement; the loop is held for the
-statements' own time, so long ones (a channel's deletion) keep to plain ``write()``.
+lock) and its ``COMMIT`` (the fsync) go to the connection's thread as before, but every
+statement in between runs on the event loop's thread, with no trip at all. Two trips per
+transaction instead of one per statement; the loop is held for the statements' own time, so
+long ones (a channel's deletion) keep to plain ``write()``.
+
+``read(quick=True)`` goes further for reads of a few index lookups (the caller's profile, a
+history page, the update log): BEGIN, the statements and COMMIT all run on the event loop's
+thread (a WAL reader never waits for a lock). ``storage/prepared.py`` runs the hot statements
+on the sqlite3 connection directly inside such transactions.
 """
 
 from __future__ import annotations
@@ -181,6 +186,18 @@ class _OneTripConnection(aiosqlite.Connection):
     def cursor(self) -> _OneTripCursor:  # type: ignore[override]
         return _OneTripCursor(self)
 
+    async def begin_now(self) -> None:
+        """Send the pending BEGIN on its own trip to the connection's thread (``BEGIN
+        IMMEDIATE`` may wait for another process's lock: never on the event loop), so every
+        statement of a quick write, the first included, runs on the caller's thread."""
+        begin, self.begin_with = self.begin_with, None
+        if begin is not None:
+            on_thread: Callable[..., Awaitable[Any]] = self._execute
+            try:
+                await on_thread(self._conn.execute, begin)
+            finally:
+                self.transaction_open = self._conn.in_transaction
+
     async def commit(self) -> None:
         self.begin_with = None
         if self.transaction_open:
@@ -309,6 +326,8 @@ class Database:
                 driver.quick = True
             try:
                 async with conn.begin():
+                    if driver is not None:
+                        await driver.begin_now()
                     yield conn
             finally:
                 if driver is not None:
