@@ -75,6 +75,10 @@ class _Push:
     not_before: float = 0.0
 
 
+# What waits in the queue: a push, or a message push as (user, chat).
+_Queued = _Push | tuple[int, int | None]
+
+
 @dataclass
 class _DeviceState:
     last_message_at: float = float("-inf")
@@ -91,8 +95,9 @@ class PushService:
     resolver: Resolver = resolve
     # The user's devices with a socket open (set by the composition root from the relay).
     presence: Callable[[int], set[int]] = field(default=lambda _user_id: set())
-    # Batches of pushes (one per commit); ``_queued`` counts the pushes in them (QUEUE_MAX).
-    _queue: asyncio.Queue[list[_Push]] = field(default_factory=asyncio.Queue)
+    # Batches of pushes (one per commit; a message push as (user, chat)); ``_queued`` counts
+    # the pushes in them (QUEUE_MAX).
+    _queue: asyncio.Queue[Sequence[_Queued]] = field(default_factory=asyncio.Queue)
     _queued: int = 0
     _retry: list[_Push] = field(default_factory=list)
     _devices: dict[int, _DeviceState] = field(default_factory=dict)
@@ -156,20 +161,23 @@ class PushService:
         """New messages (committed in this process): a push for each recipient."""
         if self.sender is None:
             return
-        batch = []
-        for update in updates:
-            if update.kind != events.MESSAGE_NEW or update.chat_id is None:
-                continue
-            message = update.message or {}
-            if message.get("sender_id") == update.user_id or "views" in message:
-                continue  # one's own message; channel posts are not pushed
-            batch.append(_Push(update.user_id, "message", chat_id=update.chat_id))
+        # Plain tuples: most recipients of a group message have no subscription, and their
+        # pushes end at the worker's one lookup (a _Push is made only for those who do).
+        batch = [
+            (update.user_id, update.chat_id)
+            for update in updates
+            if update.kind == events.MESSAGE_NEW
+            and update.chat_id is not None
+            # Not for one's own message; channel posts are not pushed.
+            and (message := update.message or {}).get("sender_id") != update.user_id
+            and "views" not in message
+        ]
         self._enqueue(batch)
 
     def on_ring(self, user_id: int, call_id: str) -> None:
         self._enqueue([_Push(user_id, "call", call_id=call_id)])
 
-    def _enqueue(self, batch: list[_Push]) -> None:
+    def _enqueue(self, batch: Sequence[_Queued]) -> None:
         if self.sender is None or not batch:
             return
         if self._queued + len(batch) > QUEUE_MAX:
@@ -244,15 +252,23 @@ class PushService:
                 state.deferred = False
                 await self._deliver(_Push(user_id, "message", device_id=device_id))
 
-    async def _deliver_all(self, pushes: Sequence[_Push]) -> None:
+    async def _deliver_all(self, pushes: Sequence[_Queued]) -> None:
         """The pushes of every batch that waited: one read of their users' subscriptions, then
         only the pushes of users who have one go on."""
         async with self.db.read(quick=True) as conn:  # one lookup on an index
-            subscribed = await store.of_users(conn, {push.user_id for push in pushes})
+            subscribed = await store.of_users(
+                conn, {push.user_id if isinstance(push, _Push) else push[0] for push in pushes}
+            )
         # Several messages of one chat for one user: the first push already carries the count
         # that includes them all (they are committed), so the rest would only be coalesced.
         seen: set[tuple[int, int | None]] = set()
-        for push in pushes:
+        for item in pushes:
+            if isinstance(item, _Push):
+                push = item
+            elif item[0] in subscribed:
+                push = _Push(item[0], "message", chat_id=item[1])
+            else:
+                continue
             if push.kind == "message" and push.device_id is None and push.attempt == 0:
                 if (push.user_id, push.chat_id) in seen:
                     continue

@@ -56,6 +56,21 @@ class Prepared:
             self._compiled[dialect.name] = found
         return found
 
+    def takes_only_list(self, dialect: Dialect, size: int) -> bool:
+        """Whether the statement's parameters are exactly ``v0`` ... ``v{size-1}``, in order."""
+        return self._for(dialect)[1] == tuple(f"v{i}" for i in range(size))
+
+    async def rows_positional(
+        self, conn: AsyncConnection, values: tuple[Any, ...]
+    ) -> list[Sequence[Any]]:
+        """``rows`` with the driver's tuple already built (see ``takes_only_list``)."""
+        sql, _names, _defaults, change = self._for(conn.dialect)
+        raw = _on_loop(conn)
+        if raw is None:
+            return list((await conn.exec_driver_sql(sql, values)).all())
+        _note(conn, change)
+        return _sqlite(raw, conn, sql, values, many=False)
+
     async def rows(self, conn: AsyncConnection, params: Mapping[str, Any]) -> list[Sequence[Any]]:
         sql, names, defaults, change = self._for(conn.dialect)
         values = tuple(params[n] if n in params else defaults[n] for n in names)
@@ -122,6 +137,7 @@ class PreparedBySize:
         self._build = build
         self.limit = limit
         self._by_size: dict[int, Prepared] = {}
+        self._positional: dict[tuple[str, int], bool] = {}
 
     async def rows(
         self,
@@ -138,6 +154,13 @@ class PreparedBySize:
             prepared = self._by_size.get(size)
             if prepared is None:
                 prepared = self._by_size[size] = Prepared(self._build(size))
+            key = (conn.dialect.name, size)
+            positional = self._positional.get(key)
+            if positional is None:
+                positional = self._positional[key] = prepared.takes_only_list(conn.dialect, size)
+            if not params and positional:
+                found.extend(await prepared.rows_positional(conn, tuple(chunk)))
+                continue
             bound = {f"v{i}": value for i, value in enumerate(chunk)}
             if params:
                 bound.update(params)

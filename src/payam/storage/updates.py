@@ -40,7 +40,6 @@ async def allocate(conn: AsyncConnection, counts: dict[int, int]) -> dict[int, i
     users = sorted(u for u, n in counts.items() if n > 0)
     if not users:
         return {}
-    params = [{"user_id": u, "last_seq": counts[u]} for u in users]
     if conn.dialect.name == "sqlite":
         # SQLite has one writer: the counters read back in the same transaction are the ones
         # this statement set. An executemany and one read by key, whatever the group's size.
@@ -49,6 +48,7 @@ async def allocate(conn: AsyncConnection, counts: dict[int, int]) -> dict[int, i
         )
         found = await _LAST_SEQS.rows(conn, users)
         return {user_id: last_seq - counts[user_id] + 1 for user_id, last_seq in found}
+    params = [{"user_id": u, "last_seq": counts[u]} for u in users]
     result = await conn.execute(_RESERVE[conn.dialect.name], params)
     return {row.user_id: row.last_seq - counts[row.user_id] + 1 for row in result}
 
