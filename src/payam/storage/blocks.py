@@ -31,8 +31,7 @@ async def blocked_pairs(
     conn: AsyncConnection, pairs: Sequence[tuple[int, int]]
 ) -> set[tuple[int, int]]:
     """Which (blocker, blocked) pairs exist."""
-    rows = await _PAIRS.rows(conn, pairs)
-    return {(row.blocker_id, row.blocked_id) for row in rows}
+    return {(blocker, blocked) for blocker, blocked in await _PAIRS.rows(conn, pairs)}
 
 
 async def who_blocked(conn: AsyncConnection, viewer: int, owners: Sequence[int]) -> set[int]:

@@ -97,7 +97,7 @@ async def by_client_ids(
 ) -> dict[tuple[int, str], MessageRow]:
     """Existing messages for (sender_id, client_id) pairs: the idempotency lookup."""
     rows = await _BY_CLIENT_ID.rows(conn, keys)
-    found = await _carrying(conn, [_row(row) for row in rows])
+    found = await _carrying(conn, [MessageRow(*row) for row in rows])
     return {(m.sender_id, m.client_id): m for m in found}
 
 
@@ -251,8 +251,7 @@ async def hidden_among(
     conn: AsyncConnection, pairs: Sequence[tuple[int, int]]
 ) -> set[tuple[int, int]]:
     """Which (user, message) pairs are hidden for that user."""
-    rows = await _HIDDEN.rows(conn, pairs)
-    return {(row.user_id, row.message_id) for row in rows}
+    return {(user_id, message_id) for user_id, message_id in await _HIDDEN.rows(conn, pairs)}
 
 
 async def unhide_chat(conn: AsyncConnection, user_id: int, chat_id: int) -> None:

@@ -9,8 +9,8 @@ lookups grew with the data: 40 ms for 200 keys at 200,000 messages. An ``OR`` of
 Building and hashing a 400-term expression on every call cost more than the lookup (15 ms),
 so each statement is built once per size and kept. Sizes are rounded up to a power of two by
 repeating the last key (a repeated key finds the same row, which both databases report once):
-at most nine statements per query, each compiled once by SQLAlchemy's cache
-(docs/benchmarks.md).
+at most nine statements per query, each compiled once and run by the driver as it is
+(``storage/prepared.py``, docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -18,9 +18,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, Select, and_, bindparam, or_
+from sqlalchemy import Select, and_, bindparam, or_
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
+
+from payam.storage.prepared import Prepared
 
 # Keys per statement: 512 parameters, under every SQLite's limit (999 before 3.32).
 CHUNK = 256
@@ -36,6 +38,7 @@ class PairLookup:
         self._first = first
         self._second = second
         self._statements: dict[int, Select[Any]] = {}
+        self._prepared: dict[int, Prepared] = {}
 
     def statement(self, size: int) -> Select[Any]:
         """The statement for ``size`` keys (a power of two), with parameters a0, b0, a1..."""
@@ -52,16 +55,22 @@ class PairLookup:
             self._statements[size] = found
         return found
 
-    async def rows(self, conn: AsyncConnection, keys: Sequence[tuple[Any, Any]]) -> list[Row[Any]]:
+    async def rows(
+        self, conn: AsyncConnection, keys: Sequence[tuple[Any, Any]]
+    ) -> list[Sequence[Any]]:
+        """The rows, as plain tuples in the statement's column order (storage/prepared.py)."""
         wanted = list(dict.fromkeys(keys))
-        found: list[Row[Any]] = []
+        found: list[Sequence[Any]] = []
         for start in range(0, len(wanted), CHUNK):
             chunk = wanted[start : start + CHUNK]
             size = 1 << (len(chunk) - 1).bit_length()
             chunk += [chunk[-1]] * (size - len(chunk))
+            prepared = self._prepared.get(size)
+            if prepared is None:
+                prepared = self._prepared[size] = Prepared(self.statement(size))
             params: dict[str, Any] = {}
             for i, (a, b) in enumerate(chunk):
                 params[f"a{i}"] = a
                 params[f"b{i}"] = b
-            found.extend(await conn.execute(self.statement(size), params))
+            found.extend(await prepared.rows(conn, params))
         return found
