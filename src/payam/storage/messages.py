@@ -7,10 +7,21 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, insert, select, text, update
+from sqlalchemy import (
+    Select,
+    and_,
+    bindparam,
+    delete,
+    insert,
+    literal_column,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
 
 from payam.storage import media as media_store
 from payam.storage import ttl as ttl_store
@@ -233,12 +244,74 @@ async def unhide_chat(conn: AsyncConnection, user_id: int, chat_id: int) -> None
     )
 
 
+# Search walks the word's matches newest first, in chunks that double from the first, and
+# stops once ``limit`` visible ones are found: its cost follows how recent the caller's matches
+# are, not how many the database holds (issue 12). After ``_SCAN_BUDGET`` matches the caller's
+# are rare among them, so the rest is looked for from the caller's side: their own visible
+# history below the last match scanned, each message checked against the index.
+_FIRST_CHUNK = 200
+_SCAN_BUDGET = 3000
+
+
 async def search(
     conn: AsyncConnection, user_id: int, query: str, *, limit: int, now: float
 ) -> list[MessageRow]:
     """Full-text search over the messages the user can see (member, after their cleared seq,
-    not hidden, not deleted, not expired: P5.3). SQLite: FTS5 ``messages_fts``; PostgreSQL:
-    ``to_tsvector``."""
+    not hidden, not deleted, not expired: P5.3), newest first. SQLite: FTS5 ``messages_fts``;
+    PostgreSQL: ``to_tsvector`` (``ix_messages_text_search``)."""
+    sqlite = conn.dialect.name == "sqlite"
+    params = {"q": _fts5_query(query) if sqlite else query}
+    found: list[Any] = []
+    before: int | None = None
+    chunk, scanned = _FIRST_CHUNK, 0
+    while scanned < _SCAN_BUDGET:
+        size = min(chunk, _SCAN_BUDGET - scanned)
+        ids = await _matches(conn, sqlite, params, before, size)
+        if ids:
+            wanted = _visible(user_id, now).where(messages.c.id.in_(ids))
+            found += await conn.execute(wanted.limit(limit - len(found)))
+        if len(found) >= limit or len(ids) < size:
+            return await _carrying(conn, [_row(row) for row in found])
+        before, scanned, chunk = ids[-1], scanned + size, chunk * 2
+    match: Any
+    if sqlite:
+        # One index seek per message of the caller's (``rowid =``), never the word's whole list.
+        match = text(
+            "EXISTS (SELECT 1 FROM messages_fts WHERE messages_fts MATCH :q"
+            " AND messages_fts.rowid = messages.id)"
+        )
+    else:
+        match = text(_TS_MATCH)
+    rest = _visible(user_id, now).where(match, messages.c.id < before)
+    found += await conn.execute(rest.limit(limit - len(found)), params)
+    return await _carrying(conn, [_row(row) for row in found])
+
+
+_FTS_MATCH = text("messages_fts MATCH :q")
+_TS_MATCH = "to_tsvector('simple', coalesce(messages.text, '')) @@ plainto_tsquery('simple', :q)"
+
+
+async def _matches(
+    conn: AsyncConnection, sqlite: bool, params: dict[str, str], before: int | None, size: int
+) -> list[int]:
+    """Up to ``size`` ids of messages holding the words, below ``before``, newest first."""
+    matching: Select[Any]
+    rowid: ColumnElement[Any]
+    if sqlite:
+        # FTS5 reads its row ids in descending order and seeks to ``before`` itself.
+        rowid = literal_column("messages_fts.rowid")
+        matching = select(rowid).select_from(text("messages_fts")).where(_FTS_MATCH)
+    else:
+        rowid = messages.c.id
+        matching = select(rowid).where(text(_TS_MATCH))
+    if before is not None:
+        matching = matching.where(rowid < before)
+    rows = await conn.execute(matching.order_by(rowid.desc()).limit(size), params)
+    return list(rows.scalars())
+
+
+def _visible(user_id: int, now: float) -> Select[Any]:
+    """The user's visible messages, newest first (the caller adds which and how many)."""
     visible = and_(
         chat_members.c.chat_id == messages.c.chat_id,
         chat_members.c.user_id == user_id,
@@ -247,28 +320,12 @@ async def search(
     hidden = select(hidden_messages.c.message_id).where(
         hidden_messages.c.user_id == user_id, hidden_messages.c.message_id == messages.c.id
     )
-    match: Any
-    if conn.dialect.name == "sqlite":
-        match = messages.c.id.in_(
-            select(text("rowid"))
-            .select_from(text("messages_fts"))
-            .where(text("messages_fts MATCH :q"))
-        )
-        params = {"q": _fts5_query(query)}
-    else:
-        match = text(
-            "to_tsvector('simple', coalesce(messages.text, '')) @@ plainto_tsquery('simple', :q)"
-        )
-        params = {"q": query}
-    rows = await conn.execute(
+    return (
         select(*_COLUMNS)
         .join(chat_members, visible)
-        .where(match, messages.c.deleted_at.is_(None), ~hidden.exists(), ttl_store.live(now))
+        .where(messages.c.deleted_at.is_(None), ~hidden.exists(), ttl_store.live(now))
         .order_by(messages.c.id.desc())
-        .limit(limit),
-        params,
     )
-    return await _carrying(conn, [_row(row) for row in rows])
 
 
 def _fts5_query(query: str) -> str:
