@@ -12,6 +12,7 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from sqlalchemy import select, update
 
 from payam.storage import messages as store
@@ -137,17 +138,34 @@ def interleaved(total: int, every: int, kinds: list[str]) -> list[str]:
     return [kinds[(i // every) % len(kinds)] if i % every == 0 else "theirs" for i in range(total)]
 
 
+@pytest.fixture(params=["small history", "walk", "short walk"])
+def way(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Which of search's ways answers: checking a small history message by message, or the
+    walk newest first, with the real chunks and budgets or short ones (so that on both
+    databases the walk takes many chunks and then the way past its budget)."""
+    monkeypatch.setattr(store, "_SMALL_HISTORY", 10**9 if request.param == "small history" else -1)
+    if request.param == "short walk":
+        for name, value in [
+            ("_FIRST_CHUNK", 16),
+            ("_SCAN_BUDGET", 200),
+            ("_FIRST_ROWS", 50),
+            ("_ROW_BUDGET", 600),
+        ]:
+            monkeypatch.setattr(store, name, value)
+    return str(request.param)
+
+
 KINDS = ["ours", "floor", "expired", "ours", "left", "hidden", "ours", "deleted", "plum", "floor"]
 
 
 async def test_search_walks_many_chunks_newest_first_and_keeps_only_the_callers(
-    harness: Harness,
+    harness: Harness, way: str
 ) -> None:
     w = await world(harness)
     ledger = Ledger()
     # Five first chunks of matches; about one in twenty-five is Ali's and visible, so a limit
     # of 20 needs several chunks and a limit of 100 reads every match there is.
-    half = 5 * store._FIRST_CHUNK // 2
+    half = 500
     await callers_batch(harness, w, ledger, interleaved(half, 9, KINDS), before_floor=True)
     await clear_floor(harness, w)
     await callers_batch(harness, w, ledger, interleaved(half, 11, KINDS), before_floor=False)
@@ -165,7 +183,7 @@ async def test_search_walks_many_chunks_newest_first_and_keeps_only_the_callers(
 
 
 async def test_search_past_the_budget_finds_the_callers_older_matches_the_same(
-    harness: Harness,
+    harness: Harness, way: str
 ) -> None:
     w = await world(harness)
     ledger = Ledger()
@@ -174,7 +192,7 @@ async def test_search_past_the_budget_finds_the_callers_older_matches_the_same(
     await callers_batch(harness, w, ledger, interleaved(400, 7, KINDS), before_floor=True)
     await clear_floor(harness, w)
     await callers_batch(harness, w, ledger, interleaved(400, 11, KINDS), before_floor=False)
-    newest = interleaved(store._SCAN_BUDGET + 300, (store._SCAN_BUDGET + 300) // 3, ["ours"])
+    newest = interleaved(3300, 1100, ["ours"])
     await callers_batch(harness, w, ledger, [*newest[1:], "ours"], before_floor=False)
     leave = await harness.http.delete(f"/v1/chats/{w.left}", headers=w.ali.headers)
     assert leave.status_code == 204

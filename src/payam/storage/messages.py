@@ -12,8 +12,10 @@ from sqlalchemy import (
     and_,
     bindparam,
     delete,
+    func,
     insert,
     literal_column,
+    or_,
     select,
     text,
     update,
@@ -27,7 +29,7 @@ from payam.storage import media as media_store
 from payam.storage import ttl as ttl_store
 from payam.storage.media import MediaRow
 from payam.storage.pairs import PairLookup
-from payam.storage.tables import chat_members, hidden_messages, messages
+from payam.storage.tables import chat_members, chats, hidden_messages, messages
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,13 +246,19 @@ async def unhide_chat(conn: AsyncConnection, user_id: int, chat_id: int) -> None
     )
 
 
-# Search walks the word's matches newest first, in chunks that double from the first, and
-# stops once ``limit`` visible ones are found: its cost follows how recent the caller's matches
-# are, not how many the database holds (issue 12). After ``_SCAN_BUDGET`` matches the caller's
-# are rare among them, so the rest is looked for from the caller's side: their own visible
-# history below the last match scanned, each message checked against the index.
-_FIRST_CHUNK = 200
+# Search (issue 12): its cost must follow the caller, not the database.
+# - A caller whose chats hold at most ``_SMALL_HISTORY`` messages: each of them is checked
+#   against the words (SQLite: an FTS5 rowid seek, about 20 us; PostgreSQL: ``to_tsvector``).
+# - Anyone else: walk newest first and stop once ``limit`` visible matches are found. SQLite
+#   walks the word's matches (FTS5 reads row ids in descending order and seeks below a bound),
+#   PostgreSQL the messages themselves (its GIN index hands out every match at once, in no
+#   order), in chunks that double. Past the budget the caller's matches are rare among what was
+#   walked, and the rest below it is found as before: the word's matches against their chats.
+_SMALL_HISTORY = 500
+_FIRST_CHUNK = 200  # SQLite: matches
 _SCAN_BUDGET = 3000
+_FIRST_ROWS = 2000  # PostgreSQL: messages
+_ROW_BUDGET = 16000
 
 
 async def search(
@@ -261,53 +269,138 @@ async def search(
     PostgreSQL: ``to_tsvector`` (``ix_messages_text_search``)."""
     sqlite = conn.dialect.name == "sqlite"
     params = {"q": _fts5_query(query) if sqlite else query}
+    found: list[Any]
+    if await _history_size(conn, user_id) <= _SMALL_HISTORY:
+        if sqlite:
+            mine = _visible(user_id, now).where(_FTS_SEEK)
+            found = list(await conn.execute(mine.limit(limit), params))
+        else:
+            # Materialised, so the planner cannot swap it for the GIN index's every match.
+            history = _visible(user_id, now).order_by(None).cte("mine").prefix_with("MATERIALIZED")
+            mine = select(*history.c).where(_ts_match(history.c.text))
+            found = list(
+                await conn.execute(mine.order_by(history.c.id.desc()).limit(limit), params)
+            )
+        return await _carrying(conn, [_row(row) for row in found])
+    walk = _walk_matches if sqlite else _walk_messages
+    found, below = await walk(conn, user_id, now, params, limit)
+    if len(found) < limit and below is not None:
+        match = messages.c.id.in_(_FTS_IDS) if sqlite else _ts_match(messages.c.text)
+        rest = _visible(user_id, now).where(match, messages.c.id < below)
+        found += await conn.execute(rest.limit(limit - len(found)), params)
+    return await _carrying(conn, [_row(row) for row in found])
+
+
+_FTS_IDS: Select[Any] = (
+    select(literal_column("rowid"))
+    .select_from(text("messages_fts"))
+    .where(text("messages_fts MATCH :q"))
+)
+# One index seek per message (``rowid =``), never the word's whole list.
+_FTS_SEEK = text(
+    "EXISTS (SELECT 1 FROM messages_fts WHERE messages_fts MATCH :q"
+    " AND messages_fts.rowid = messages.id)"
+)
+
+
+def _ts_match(column: ColumnElement[Any]) -> ColumnElement[bool]:
+    vector = func.to_tsvector(literal_column("'simple'"), func.coalesce(column, ""))
+    return vector.op("@@")(func.plainto_tsquery(literal_column("'simple'"), bindparam("q")))
+
+
+async def _walk_matches(
+    conn: AsyncConnection, user_id: int, now: float, params: dict[str, str], limit: int
+) -> tuple[list[Any], int | None]:
+    """SQLite: the visible matches found walking the word's matches newest first, and the id
+    below which none was walked (None: every match was)."""
     found: list[Any] = []
+    rowid: ColumnElement[Any] = literal_column("messages_fts.rowid")
     before: int | None = None
     chunk, scanned = _FIRST_CHUNK, 0
     while scanned < _SCAN_BUDGET:
         size = min(chunk, _SCAN_BUDGET - scanned)
-        ids = await _matches(conn, sqlite, params, before, size)
-        if ids:
-            wanted = _visible(user_id, now).where(messages.c.id.in_(ids))
-            found += await conn.execute(wanted.limit(limit - len(found)))
-        if len(found) >= limit or len(ids) < size:
-            return await _carrying(conn, [_row(row) for row in found])
-        before, scanned, chunk = ids[-1], scanned + size, chunk * 2
-    match: Any
-    if sqlite:
-        # One index seek per message of the caller's (``rowid =``), never the word's whole list.
-        match = text(
-            "EXISTS (SELECT 1 FROM messages_fts WHERE messages_fts MATCH :q"
-            " AND messages_fts.rowid = messages.id)"
+        matching = _FTS_IDS.with_only_columns(rowid)
+        if before is not None:
+            matching = matching.where(rowid < before)
+        ids = list(
+            (await conn.execute(matching.order_by(rowid.desc()).limit(size), params)).scalars()
         )
-    else:
-        match = text(_TS_MATCH)
-    rest = _visible(user_id, now).where(match, messages.c.id < before)
-    found += await conn.execute(rest.limit(limit - len(found)), params)
-    return await _carrying(conn, [_row(row) for row in found])
+        if ids:
+            wanted = (
+                select(*_COLUMNS)
+                .where(messages.c.id.in_(ids), *_visible_where(user_id, now, messages))
+                .order_by(messages.c.id.desc())
+            )
+            found += await conn.execute(wanted.limit(limit - len(found)))
+        if len(ids) < size:
+            return found, None
+        if len(found) >= limit:
+            return found, ids[-1]
+        before, scanned, chunk = ids[-1], scanned + size, chunk * 2
+    return found, before
 
 
-_FTS_MATCH = text("messages_fts MATCH :q")
-_TS_MATCH = "to_tsvector('simple', coalesce(messages.text, '')) @@ plainto_tsquery('simple', :q)"
+async def _walk_messages(
+    conn: AsyncConnection, user_id: int, now: float, params: dict[str, str], limit: int
+) -> tuple[list[Any], int | None]:
+    """PostgreSQL: the visible matches found walking all messages newest first, and the id
+    below which none was walked (None: every message was)."""
+    found: list[Any] = []
+    before: int | None = None
+    chunk, scanned = _FIRST_ROWS, 0
+    while scanned < _ROW_BUDGET:
+        size = min(chunk, _ROW_BUDGET - scanned)
+        newest = select(messages.c.id).order_by(messages.c.id.desc()).limit(size)
+        if before is not None:
+            newest = newest.where(messages.c.id < before)
+        lowest = await conn.scalar(select(func.min(newest.subquery().c.id)))
+        if lowest is None:
+            return found, None
+        span = select(*_COLUMNS).where(messages.c.id >= lowest)
+        if before is not None:
+            span = span.where(messages.c.id < before)
+        # Materialised, so the planner cannot swap the id range for the GIN index's every match.
+        rows = span.cte("span").prefix_with("MATERIALIZED")
+        wanted = (
+            select(*rows.c)
+            .where(*_visible_where(user_id, now, rows), _ts_match(rows.c.text))
+            .order_by(rows.c.id.desc())
+        )
+        found += await conn.execute(wanted.limit(limit - len(found)), params)
+        if len(found) >= limit:
+            return found, lowest
+        before, scanned, chunk = lowest, scanned + size, chunk * 2
+    return found, before
 
 
-async def _matches(
-    conn: AsyncConnection, sqlite: bool, params: dict[str, str], before: int | None, size: int
-) -> list[int]:
-    """Up to ``size`` ids of messages holding the words, below ``before``, newest first."""
-    matching: Select[Any]
-    rowid: ColumnElement[Any]
-    if sqlite:
-        # FTS5 reads its row ids in descending order and seeks to ``before`` itself.
-        rowid = literal_column("messages_fts.rowid")
-        matching = select(rowid).select_from(text("messages_fts")).where(_FTS_MATCH)
-    else:
-        rowid = messages.c.id
-        matching = select(rowid).where(text(_TS_MATCH))
-    if before is not None:
-        matching = matching.where(rowid < before)
-    rows = await conn.execute(matching.order_by(rowid.desc()).limit(size), params)
-    return list(rows.scalars())
+async def _history_size(conn: AsyncConnection, user_id: int) -> int:
+    """At most how many messages the user sees: past their cleared seq in each of their chats."""
+    size = await conn.scalar(
+        select(func.coalesce(func.sum(chats.c.last_seq - chat_members.c.cleared_seq), 0))
+        .select_from(chat_members.join(chats, chats.c.id == chat_members.c.chat_id))
+        .where(chat_members.c.user_id == user_id)
+    )
+    return int(size or 0)
+
+
+def _visible_where(user_id: int, now: float, source: Any) -> list[ColumnElement[bool]]:
+    """The rule of ``_visible`` for rows of ``source`` (messages or a set of its rows) looked up
+    one by one: membership as a per-row check instead of a join that starts from the chats."""
+    m = source.c
+    member = select(chat_members.c.chat_id).where(
+        chat_members.c.chat_id == m.chat_id,
+        chat_members.c.user_id == user_id,
+        chat_members.c.cleared_seq < m.seq,
+    )
+    hidden = select(hidden_messages.c.message_id).where(
+        hidden_messages.c.user_id == user_id, hidden_messages.c.message_id == m.id
+    )
+    return [
+        member.exists(),
+        m.deleted_at.is_(None),
+        ~hidden.exists(),
+        or_(m.expires_at.is_(None), m.expires_at > now),
+    ]
 
 
 def _visible(user_id: int, now: float) -> Select[Any]:
