@@ -282,7 +282,7 @@ class Capture:
             event.listen(engine.sync_engine, "before_cursor_execute", self.note)
 
     def note(self, _conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if self.on and statement.lstrip().upper().startswith("SELECT"):
+        if self.on and statement.lstrip().upper().startswith(("SELECT", "WITH")):
             self.statements.append((statement, parameters))
 
 

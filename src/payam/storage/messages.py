@@ -275,12 +275,8 @@ async def search(
             mine = _visible(user_id, now).where(_FTS_SEEK)
             found = list(await conn.execute(mine.limit(limit), params))
         else:
-            # Materialised, so the planner cannot swap it for the GIN index's every match.
-            history = _visible(user_id, now).order_by(None).cte("mine").prefix_with("MATERIALIZED")
-            mine = select(*history.c).where(_ts_match(history.c.text))
-            found = list(
-                await conn.execute(mine.order_by(history.c.id.desc()).limit(limit), params)
-            )
+            mine = _words_in(_visible(user_id, now))
+            found = list(await conn.execute(mine.limit(limit), params))
         return await _carrying(conn, [_row(row) for row in found])
     walk = _walk_matches if sqlite else _walk_messages
     found, below = await walk(conn, user_id, now, params, limit)
@@ -301,6 +297,14 @@ _FTS_SEEK = text(
     "EXISTS (SELECT 1 FROM messages_fts WHERE messages_fts MATCH :q"
     " AND messages_fts.rowid = messages.id)"
 )
+
+
+def _words_in(rows: Select[Any]) -> Select[Any]:
+    """PostgreSQL: those of ``rows`` (visible messages) holding the words, newest first.
+    Materialised, so the planner can neither swap the rows for the GIN index's every match nor
+    run ``to_tsvector`` (about 5-10 us a message) before the cheap checks."""
+    some = rows.order_by(None).cte("some").prefix_with("MATERIALIZED")
+    return select(*some.c).where(_ts_match(some.c.text)).order_by(some.c.id.desc())
 
 
 def _ts_match(column: ColumnElement[Any]) -> ColumnElement[bool]:
@@ -328,7 +332,7 @@ async def _walk_matches(
         if ids:
             wanted = (
                 select(*_COLUMNS)
-                .where(messages.c.id.in_(ids), *_visible_where(user_id, now, messages))
+                .where(messages.c.id.in_(ids), *_visible_where(user_id, now))
                 .order_by(messages.c.id.desc())
             )
             found += await conn.execute(wanted.limit(limit - len(found)))
@@ -356,16 +360,14 @@ async def _walk_messages(
         lowest = await conn.scalar(select(func.min(newest.subquery().c.id)))
         if lowest is None:
             return found, None
+        # Two fences: the range first (a generic plan, which PostgreSQL uses after five runs,
+        # guesses a user has two chats and otherwise starts from all of them), then the
+        # visibility rule, and only then ``to_tsvector``.
         span = select(*_COLUMNS).where(messages.c.id >= lowest)
         if before is not None:
             span = span.where(messages.c.id < before)
-        # Materialised, so the planner cannot swap the id range for the GIN index's every match.
-        rows = span.cte("span").prefix_with("MATERIALIZED")
-        wanted = (
-            select(*rows.c)
-            .where(*_visible_where(user_id, now, rows), _ts_match(rows.c.text))
-            .order_by(rows.c.id.desc())
-        )
+        span = _visible(user_id, now, span.cte("span").prefix_with("MATERIALIZED"))
+        wanted = _words_in(span)
         found += await conn.execute(wanted.limit(limit - len(found)), params)
         if len(found) >= limit:
             return found, lowest
@@ -375,18 +377,20 @@ async def _walk_messages(
 
 async def _history_size(conn: AsyncConnection, user_id: int) -> int:
     """At most how many messages the user sees: past their cleared seq in each of their chats."""
+    # A lookup of each chat by its key (PostgreSQL hashed the whole chats table for a join).
+    last_seq = select(chats.c.last_seq).where(chats.c.id == chat_members.c.chat_id)
     size = await conn.scalar(
-        select(func.coalesce(func.sum(chats.c.last_seq - chat_members.c.cleared_seq), 0))
-        .select_from(chat_members.join(chats, chats.c.id == chat_members.c.chat_id))
-        .where(chat_members.c.user_id == user_id)
+        select(
+            func.coalesce(func.sum(last_seq.scalar_subquery() - chat_members.c.cleared_seq), 0)
+        ).where(chat_members.c.user_id == user_id)
     )
     return int(size or 0)
 
 
-def _visible_where(user_id: int, now: float, source: Any) -> list[ColumnElement[bool]]:
-    """The rule of ``_visible`` for rows of ``source`` (messages or a set of its rows) looked up
-    one by one: membership as a per-row check instead of a join that starts from the chats."""
-    m = source.c
+def _visible_where(user_id: int, now: float) -> list[ColumnElement[bool]]:
+    """The rule of ``_visible`` for messages looked up one by one (SQLite joined from the
+    caller's chats instead, reading all their messages)."""
+    m = messages.c
     member = select(chat_members.c.chat_id).where(
         chat_members.c.chat_id == m.chat_id,
         chat_members.c.user_id == user_id,
@@ -399,25 +403,28 @@ def _visible_where(user_id: int, now: float, source: Any) -> list[ColumnElement[
         member.exists(),
         m.deleted_at.is_(None),
         ~hidden.exists(),
-        or_(m.expires_at.is_(None), m.expires_at > now),
+        ttl_store.live(now),
     ]
 
 
-def _visible(user_id: int, now: float) -> Select[Any]:
-    """The user's visible messages, newest first (the caller adds which and how many)."""
+def _visible(user_id: int, now: float, source: Any = messages) -> Select[Any]:
+    """The user's visible messages among ``source`` (messages or some of its rows), newest
+    first (the caller adds which and how many)."""
+    m = source.c
     visible = and_(
-        chat_members.c.chat_id == messages.c.chat_id,
+        chat_members.c.chat_id == m.chat_id,
         chat_members.c.user_id == user_id,
-        messages.c.seq > chat_members.c.cleared_seq,
+        m.seq > chat_members.c.cleared_seq,
     )
     hidden = select(hidden_messages.c.message_id).where(
-        hidden_messages.c.user_id == user_id, hidden_messages.c.message_id == messages.c.id
+        hidden_messages.c.user_id == user_id, hidden_messages.c.message_id == m.id
     )
+    live = or_(m.expires_at.is_(None), m.expires_at > now)  # ttl_store.live for any source
     return (
-        select(*_COLUMNS)
+        select(*m)
         .join(chat_members, visible)
-        .where(messages.c.deleted_at.is_(None), ~hidden.exists(), ttl_store.live(now))
-        .order_by(messages.c.id.desc())
+        .where(m.deleted_at.is_(None), ~hidden.exists(), live)
+        .order_by(m.id.desc())
     )
 
 
