@@ -271,12 +271,9 @@ async def search(
     params = {"q": _fts5_query(query) if sqlite else query}
     found: list[Any]
     if await _history_size(conn, user_id) <= _SMALL_HISTORY:
-        if sqlite:
-            mine = _visible(user_id, now).where(_FTS_SEEK)
-            found = list(await conn.execute(mine.limit(limit), params))
-        else:
-            mine = _words_in(_visible(user_id, now))
-            found = list(await conn.execute(mine.limit(limit), params))
+        mine = _visible(user_id, now)
+        mine = mine.where(_FTS_SEEK) if sqlite else _words_in(mine)
+        found = list(await conn.execute(mine.limit(limit), params))
         return await _carrying(conn, [_row(row) for row in found])
     walk = _walk_matches if sqlite else _walk_messages
     found, below = await walk(conn, user_id, now, params, limit)
