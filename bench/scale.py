@@ -12,7 +12,7 @@ services in this process, as ``bench/send_path.py`` does: CPU is this process's
 server's own CPU is not counted. Usage:
 
     python -m bench.scale [--users 10000] [--messages 100000] [--groups 1000]
-                          [--postgres URL] [--explain]
+                          [--postgres URL] [--explain [--analyze]]
 
 Without ``--postgres`` the database is a SQLite file in a temporary directory; with it, a fresh
 schema that is dropped afterwards.
@@ -45,6 +45,7 @@ from payam.storage.tables import chat_members, chats, contacts, messages, users
 HERO = 1
 HERO_DIRECT = 300
 HERO_GROUPS = 200
+TYPICAL = 2 + HERO_DIRECT  # the first user of the neighbours' direct chats: a few chats
 CHUNK = 20_000
 NOW = 1_780_000_000.0
 YEAR = 365 * 86400.0
@@ -243,6 +244,8 @@ async def generate(services: Services, n_users: int, n_messages: int, n_groups: 
                 )
             await conn.execute(text("ANALYZE"))
     print(f"  generated in {time.perf_counter() - t0:.1f} s", flush=True)
+    typical_chats = sum(1 for p in members.values() if TYPICAL in p)
+    print(f"  user {TYPICAL} is in {typical_chats} chats", flush=True)
     BENCH_STATE.update(history_chat=history_chat, hero_chats=len(hero_chats), n_users=n_users)
 
 
@@ -279,11 +282,13 @@ class Capture:
             event.listen(engine.sync_engine, "before_cursor_execute", self.note)
 
     def note(self, _conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if self.on and statement.lstrip().upper().startswith("SELECT"):
+        if self.on and statement.lstrip().upper().startswith(("SELECT", "WITH")):
             self.statements.append((statement, parameters))
 
 
-async def explain(services: Services, capture: Capture, label: str, work: Awaitable[Any]) -> None:
+async def explain(
+    services: Services, capture: Capture, label: str, work: Awaitable[Any], analyze: bool = False
+) -> None:
     capture.statements, capture.on = [], True
     await work
     capture.on = False
@@ -304,7 +309,8 @@ async def explain(services: Services, capture: Capture, label: str, work: Awaita
                     print(f"    {row[3]}")
             else:
                 args = list(parameters) if parameters else []
-                for row in await driver.fetch(f"EXPLAIN {statement}", *args):
+                how = "EXPLAIN (ANALYZE, BUFFERS)" if analyze else "EXPLAIN"
+                for row in await driver.fetch(f"{how} {statement}", *args):
                     print(f"    {row[0]}")
 
 
@@ -347,6 +353,20 @@ async def measure(services: Services, args: argparse.Namespace) -> dict[str, str
     out["search, common word"] = await latency(
         lambda _i: services.messages.search(hero, "salam", 20), args.repeat
     )
+    # The sends above put 200 "salam" messages in user 1's group: the newest matches of
+    # "salam" are all theirs. "merci" is as common and none of its newest is theirs; and a
+    # user with a few chats has almost none of any word's matches.
+    out["search, common word not just sent"] = await latency(
+        lambda _i: services.messages.search(hero, "merci", 20), args.repeat
+    )
+    typical = Caller(TYPICAL, 1)
+    out[f"search, common word, user {TYPICAL} (few chats)"] = await latency(
+        lambda _i: services.messages.search(typical, "merci", 20), args.repeat
+    )
+    out[f"search, rare word, user {TYPICAL} (few chats)"] = await latency(
+        lambda i: services.messages.search(typical, f"w{(i * 37) % RARE_WORDS:04d}", 20),
+        args.repeat,
+    )
 
     # Contact upload: two books of 1,000 numbers (half registered), alternated, so each upload
     # replaces the stored book.
@@ -374,10 +394,10 @@ async def measure(services: Services, args: argparse.Namespace) -> dict[str, str
             "a history page",
             services.messages.history(hero, chat, before=None, after=None, limit=50),
         )
-        for word in ("salam", "w0037"):
-            await explain(
-                services, capture, f"a search for {word}", services.messages.search(hero, word, 20)
-            )
+        for who, word in ((HERO, "salam"), (HERO, "w0037"), (HERO, "merci"), (TYPICAL, "merci")):
+            search = services.messages.search(Caller(who, 1), word, 20)
+            label = f"a search for {word} by user {who}"
+            await explain(services, capture, label, search, args.analyze)
     return out
 
 
@@ -455,4 +475,9 @@ if __name__ == "__main__":
     parser.add_argument("--sends", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=100)
     parser.add_argument("--explain", action="store_true", help="print the reads' query plans")
+    parser.add_argument(
+        "--analyze",
+        action="store_true",
+        help="PostgreSQL: the searches' plans with EXPLAIN ANALYZE",
+    )
     asyncio.run(main(parser.parse_args()))
