@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Select
 
@@ -99,16 +99,19 @@ async def for_messages(
     """The media each message carries, in its order: one query for a whole page or batch."""
     carried: dict[int, list[MediaRow]] = {}
     for chunk in _chunks(message_ids):
-        rows = await conn.execute(
-            select(message_media.c.message_id, *_COLUMNS)
-            .join(media, media.c.id == message_media.c.media_id)
-            .where(message_media.c.message_id.in_(chunk))
-            .order_by(message_media.c.message_id, message_media.c.position)
-        )
-        for row in rows:
+        for row in await conn.execute(_FOR_MESSAGES, {"ids": chunk}):
             values = dict(row._mapping)
             carried.setdefault(values.pop("message_id"), []).append(MediaRow(**values))
     return {mid: tuple(found) for mid, found in carried.items()}
+
+
+# Built once: every page of messages asks it, and building it cost more than running it.
+_FOR_MESSAGES = (
+    select(message_media.c.message_id, *_COLUMNS)
+    .join(media, media.c.id == message_media.c.media_id)
+    .where(message_media.c.message_id.in_(bindparam("ids", expanding=True)))
+    .order_by(message_media.c.message_id, message_media.c.position)
+)
 
 
 async def attach(

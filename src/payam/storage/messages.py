@@ -47,6 +47,7 @@ class MessageRow:
 
 
 _COLUMNS = tuple(messages.c)
+_BY_IDS = select(*_COLUMNS).where(messages.c.id.in_(bindparam("ids", expanding=True)))
 _INSERT = insert(messages).returning(messages.c.id, messages.c.chat_id, messages.c.seq)
 # Index lookups per key, where ``tuple_(...).in_(...)`` scanned the table on SQLite.
 _BY_CLIENT_ID = PairLookup(select(*_COLUMNS), messages.c.sender_id, messages.c.client_id)
@@ -78,9 +79,7 @@ async def get_many(conn: AsyncConnection, ids: Iterable[int]) -> dict[int, Messa
     wanted = sorted(set(ids))
     found: dict[int, MessageRow] = {}
     for start in range(0, len(wanted), 500):
-        rows = await conn.execute(
-            select(*_COLUMNS).where(messages.c.id.in_(wanted[start : start + 500]))
-        )
+        rows = await conn.execute(_BY_IDS, {"ids": wanted[start : start + 500]})
         found.update({row.id: _row(row) for row in rows})
     return {m.id: m for m in await _carrying(conn, list(found.values()))}
 

@@ -15,8 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from payam.storage.tables import EXPIRING, chats, message_media, messages, users
 
 
-def live(now: float) -> ColumnElement[bool]:
-    """Messages that have not expired at ``now`` (those without a timer never do)."""
+def live(now: float | ColumnElement[float]) -> ColumnElement[bool]:
+    """Messages that have not expired at ``now`` (those without a timer never do); ``now`` may
+    be a bound parameter, for a statement built once."""
     return or_(messages.c.expires_at.is_(None), messages.c.expires_at > now)
 
 
