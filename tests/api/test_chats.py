@@ -268,6 +268,126 @@ async def test_chat_list_shows_last_message_and_unread_count_until_read(
     assert (await get_chat(harness, sara, direct))["unread_count"] == 0
 
 
+async def listed_ids(harness: Harness, viewer: Account, limit: int | None = None) -> list[int]:
+    params = {} if limit is None else {"limit": limit}
+    response = await harness.http.get("/v1/chats", params=params, headers=viewer.headers)
+    assert response.status_code == 200, response.text
+    return [c["id"] for c in response.json()]
+
+
+async def test_a_chat_with_a_newer_message_moves_to_the_top_and_limit_keeps_the_newest(
+    harness: Harness,
+) -> None:
+    sara = await harness.sign_in(SARA, "Sara")
+    bita = await harness.sign_in(BITA, "Bita")
+    cyrus = await harness.sign_in(CYRUS, "Cyrus")
+    dara = await harness.sign_in(DARA, "Dara")
+    with_bita = await direct_chat(harness, sara, bita)
+    with_cyrus = await direct_chat(harness, sara, cyrus)
+    trip = await create_group(harness, sara, bita, cyrus, title="Trip")
+    quiet = await create_group(harness, sara, dara, title="Quiet")  # never a message
+    with_dara = await direct_chat(harness, sara, dara)  # never a message
+    await send(harness, bita, with_bita, "one")
+    await send(harness, cyrus, with_cyrus, "two")
+    await send(harness, sara, trip, "three")
+    # Chats without a message come last, the newest chat first.
+    silent = sorted([quiet, with_dara], reverse=True)
+    assert await listed_ids(harness, sara) == [trip, with_cyrus, with_bita, *silent]
+
+    await send(harness, bita, with_bita, "four")
+    assert await listed_ids(harness, sara) == [with_bita, trip, with_cyrus, *silent]
+    await send(harness, dara, quiet, "five")
+    everything = [quiet, with_bita, trip, with_cyrus, with_dara]
+    assert await listed_ids(harness, sara) == everything
+    # A smaller page is the start of the same order, whatever its size.
+    for limit in range(1, 6):
+        assert await listed_ids(harness, sara, limit) == everything[:limit]
+    assert await listed_ids(harness, sara, 500) == everything
+    # Others see only their own chats, in the same order among them.
+    assert await listed_ids(harness, dara) == [quiet, with_dara]
+    assert await listed_ids(harness, bita) == [with_bita, trip]
+    last = {c["id"]: c["last_message"] for c in await chat_list(harness, sara)}
+    assert last[with_bita]["text"] == "four"
+    assert last[quiet]["text"] == "five"
+    assert last[with_dara] is None
+
+
+async def test_unread_counts_follow_sends_reads_deletions_and_clearing(harness: Harness) -> None:
+    sara = await harness.sign_in(SARA, "Sara")
+    bita = await harness.sign_in(BITA, "Bita")
+    cyrus = await harness.sign_in(CYRUS, "Cyrus")
+    direct = await direct_chat(harness, sara, bita)
+    group = await create_group(harness, sara, bita, cyrus, title="Trip")
+
+    async def unread() -> dict[int, int]:
+        return {c["id"]: c["unread_count"] for c in await chat_list(harness, sara)}
+
+    assert await unread() == {direct: 0, group: 0}
+    sent = [await send(harness, bita, direct, f"d{i}") for i in range(4)]
+    await send(harness, cyrus, group, "g0")
+    await send(harness, bita, group, "g1")
+    assert await unread() == {direct: 4, group: 2}
+    # Reading up to the second message leaves two.
+    response = await harness.http.post(
+        f"/v1/chats/{direct}/read", json={"seq": sent[1]["seq"]}, headers=sara.headers
+    )
+    assert response.status_code == 200, response.text
+    assert await unread() == {direct: 2, group: 2}
+    # A message deleted for everyone is no longer waiting.
+    response = await harness.http.delete(
+        f"/v1/chats/{direct}/messages/{sent[3]['id']}",
+        params={"for": "everyone"},
+        headers=bita.headers,
+    )
+    assert response.status_code == 204
+    assert await unread() == {direct: 1, group: 2}
+    # Sending reads the chat for the sender; her message waits for the others (Bita's own
+    # "g1" read the group for her up to it).
+    await send(harness, sara, group, "mine")
+    assert await unread() == {direct: 1, group: 0}
+    bita_unread = {c["id"]: c["unread_count"] for c in await chat_list(harness, bita)}
+    assert bita_unread == {direct: 0, group: 1}
+    # Clearing the history for herself leaves nothing unread and no last message...
+    response = await harness.http.post(f"/v1/chats/{direct}/clear", headers=sara.headers)
+    assert response.status_code == 204
+    assert await unread() == {direct: 0, group: 0}
+    assert {c["id"]: c["last_message"] for c in await chat_list(harness, sara)}[direct] is None
+    # ...until the next message, which is both unread and shown.
+    await send(harness, bita, direct, "after the clear")
+    assert await unread() == {direct: 1, group: 0}
+    listed = {c["id"]: c for c in await chat_list(harness, sara)}
+    assert listed[direct]["last_message"]["text"] == "after the clear"
+    assert [c["id"] for c in await chat_list(harness, sara)] == [direct, group]
+
+
+async def test_a_chat_left_or_deleted_drops_out_of_the_list(harness: Harness) -> None:
+    sara = await harness.sign_in(SARA, "Sara")
+    bita = await harness.sign_in(BITA, "Bita")
+    cyrus = await harness.sign_in(CYRUS, "Cyrus")
+    direct = await direct_chat(harness, sara, bita)
+    left = await create_group(harness, bita, sara, cyrus, title="Left")
+    deleted = await create_group(harness, cyrus, sara, bita, title="Deleted")
+    for chat_id in (direct, left, deleted):
+        await send(harness, bita, chat_id, "hello")
+    assert await listed_ids(harness, sara) == [deleted, left, direct]
+
+    response = await harness.http.delete(f"/v1/chats/{left}", headers=sara.headers)
+    assert response.status_code == 204
+    assert await listed_ids(harness, sara) == [deleted, direct]
+    # Messages sent after she left do not bring the chat back.
+    await send(harness, bita, left, "still here?")
+    assert await listed_ids(harness, sara) == [deleted, direct]
+    assert await listed_ids(harness, bita) == [left, deleted, direct]
+
+    response = await harness.http.delete(
+        f"/v1/chats/{deleted}", params={"delete": "true"}, headers=cyrus.headers
+    )
+    assert response.status_code == 204
+    assert await listed_ids(harness, sara) == [direct]
+    assert await listed_ids(harness, bita) == [left, direct]
+    assert await listed_ids(harness, cyrus) == [left]
+
+
 async def test_one_chat_shows_its_members_and_roles(harness: Harness) -> None:
     sara = await harness.sign_in(SARA, "Sara")
     bita = await harness.sign_in(BITA, "Bita")

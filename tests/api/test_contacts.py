@@ -13,11 +13,12 @@ from sqlalchemy import func, select
 
 from payam.domain.keys import Keys
 from payam.storage.tables import contacts, metadata
-from tests.conftest import Harness
+from tests.conftest import Account, Harness
 
 SARA = "+989120000001"  # the uploader in most tests (Iran, so local numbers are Iranian)
 BITA = "+989121110001"
 CYRUS = "+989121110002"
+DARA = "+989121110003"
 STRANGER = "+989351234567"  # valid, never registered
 UK_USER = "+447911123456"
 
@@ -203,6 +204,69 @@ async def test_a_second_upload_replaces_the_first(harness: Harness) -> None:
     # Bita left the book, so Sara no longer sees her profile (P3.2).
     profile = (await harness.http.get(f"/v1/users/{bita.user_id}", headers=sara.headers)).json()
     assert "name" not in profile
+
+
+async def test_a_re_upload_changes_only_what_changed_and_matches_follow_the_new_book(
+    harness: Harness,
+) -> None:
+    sara = await harness.sign_in(SARA, "Sara")
+    bita = await harness.sign_in(BITA, "Bita")
+    cyrus = await harness.sign_in(CYRUS, "Cyrus")
+    dara = await harness.sign_in(DARA, "Dara")
+    gone_stranger, kept_stranger, new_stranger = numbers(3)
+    # Bita holds Sara's number; Sara at first holds Bita's and Cyrus's.
+    await upload(harness, bita.headers, [SARA])
+    first = await upload(harness, sara.headers, [BITA, CYRUS, gone_stranger, kept_stranger])
+    assert {e["user_id"] for e in first.json()["registered"]} == {bita.user_id, cyrus.user_id}
+    first_at = harness.clock.now()
+    harness.clock.advance(3600)
+
+    # Bita and a stranger out, Dara and another stranger in, Cyrus and a stranger kept.
+    body = (await upload(harness, sara.headers, [CYRUS, DARA, kept_stranger, new_stranger])).json()
+
+    assert body["stored"] == 4
+    assert body["new_numbers"] == 2  # only Dara and the new stranger were never held
+    assert {e["phone"]: e["user_id"] for e in body["registered"]} == {
+        CYRUS: cyrus.user_id,
+        DARA: dara.user_id,
+    }
+    book = await held(harness, sara.headers)
+    wanted = {CYRUS, DARA, kept_stranger, new_stranger}
+    assert set(book["hashes"]) == {hash_hex(harness, e164) for e164 in wanted}
+    assert {e["user_id"] for e in book["registered"]} == {cyrus.user_id, dara.user_id}
+    assert await rows_of(harness, sara.user_id) == 4
+    # Rows kept stay as they were stored; only the new numbers were written now.
+    async with harness.services.db.read() as conn:
+        stored_at = {
+            row.phone_hash.hex(): row.created_at
+            for row in await conn.execute(
+                select(contacts.c.phone_hash, contacts.c.created_at).where(
+                    contacts.c.user_id == sara.user_id
+                )
+            )
+        }
+    assert stored_at == {
+        hash_hex(harness, CYRUS): first_at,
+        hash_hex(harness, kept_stranger): first_at,
+        hash_hex(harness, DARA): first_at + 3600,
+        hash_hex(harness, new_stranger): first_at + 3600,
+    }
+
+    async def sara_sees(user: Account) -> dict[str, Any]:
+        response = await harness.http.get(f"/v1/users/{user.user_id}", headers=sara.headers)
+        assert response.status_code == 200, response.text
+        profile: dict[str, Any] = response.json()
+        return profile
+
+    # Sara sees the profiles (and numbers) of the numbers she holds now, and no longer Bita's.
+    assert (await sara_sees(cyrus))["phone"] == CYRUS
+    assert (await sara_sees(dara))["phone"] == DARA
+    assert await sara_sees(bita) == {"id": bita.user_id}
+    # Holding is one way: Bita still holds Sara's number and still sees her; Dara does not.
+    view = (await harness.http.get(f"/v1/users/{sara.user_id}", headers=bita.headers)).json()
+    assert view["phone"] == SARA
+    view = (await harness.http.get(f"/v1/users/{sara.user_id}", headers=dara.headers)).json()
+    assert view == {"id": sara.user_id}
 
 
 async def test_an_empty_upload_empties_the_book(harness: Harness) -> None:

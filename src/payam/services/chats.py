@@ -280,21 +280,23 @@ class ChatService:
         limit = max(1, min(limit, 500))
         now = self.clock.now()
         async with self.db.read() as conn:
-            rows = await store.chats_of(conn, caller.user_id, limit=limit)
-            unread = await store.unread_counts(
-                conn, caller.user_id, [c.id for c, _, _ in rows], now=now
-            )
+            rows = await store.chats_of(conn, caller.user_id, limit=limit, now=now)
+            # After the caller cleared the history, the chat has no last message for them.
+            shown = [(c, me, mid) for c, me, mid, _ in rows if mid and c.last_seq > me.cleared_seq]
             # An expired last message is not rendered (P5.3): the chat shows none.
             last = await render_messages(
-                conn, caller.user_id, [mid for _, _, mid in rows if mid is not None], now=now
+                conn,
+                caller.user_id,
+                [mid for _, _, mid in shown],
+                now=now,
+                cleared={c.id: me.cleared_seq for c, me, _ in shown},
             )
         out = []
-        for chat, me, last_id in rows:
+        for chat, me, last_id, unread in rows:
             body = chat_json(chat, me, viewer_id=caller.user_id)
-            # After the caller cleared the history, the chat has no last message for them.
             cleared = chat.last_seq <= me.cleared_seq
             body["last_message"] = last.get(last_id) if last_id and not cleared else None
-            body["unread_count"] = unread.get(chat.id, 0)
+            body["unread_count"] = unread
             out.append(body)
         return out
 

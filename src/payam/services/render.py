@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payam.domain.events import iso
@@ -79,12 +79,31 @@ def gone_json(m: MessageRow) -> dict[str, Any]:
     return {"id": m.id, "chat_id": m.chat_id, "seq": m.seq, "deleted": True, "text": None}
 
 
+_HIDDEN = select(hidden_messages.c.message_id).where(
+    hidden_messages.c.user_id == bindparam("viewer_id"),
+    hidden_messages.c.message_id.in_(bindparam("ids", expanding=True)),
+)
+_CLEARED = select(chat_members.c.chat_id, chat_members.c.cleared_seq).where(
+    chat_members.c.user_id == bindparam("viewer_id"),
+    chat_members.c.chat_id.in_(bindparam("chat_ids", expanding=True)),
+)
+
+
 async def render_messages(
-    conn: AsyncConnection, viewer_id: int, ids: Iterable[int], *, now: float
+    conn: AsyncConnection,
+    viewer_id: int,
+    ids: Iterable[int],
+    *,
+    now: float,
+    cleared: Mapping[int, int] | None = None,
 ) -> dict[int, dict[str, Any]]:
     """Current state of these messages as ``viewer_id`` may see them (hidden or cleared for
     them shows as deleted). A channel's posts render for anyone: channels are public. An
-    expired message (P5.3) is not rendered at all, as a message of a chat one left is not."""
+    expired message (P5.3) is not rendered at all, as a message of a chat one left is not.
+
+    ``cleared``: the viewer's ``cleared_seq`` in every chat of these messages, when the caller
+    has just read the viewer's memberships of those chats (the chat list): saves reading them
+    again."""
     rows = {
         mid: m
         for mid, m in (await message_store.get_many(conn, ids)).items()
@@ -94,31 +113,25 @@ async def render_messages(
         return {}
     hidden = {
         r.message_id
-        for r in await conn.execute(
-            select(hidden_messages.c.message_id).where(
-                hidden_messages.c.user_id == viewer_id,
-                hidden_messages.c.message_id.in_(list(rows)),
-            )
-        )
+        for r in await conn.execute(_HIDDEN, {"viewer_id": viewer_id, "ids": list(rows)})
     }
-    cleared = {
-        r.chat_id: r.cleared_seq
-        for r in await conn.execute(
-            select(chat_members.c.chat_id, chat_members.c.cleared_seq).where(
-                chat_members.c.user_id == viewer_id,
-                chat_members.c.chat_id.in_({m.chat_id for m in rows.values()}),
+    chat_ids = {m.chat_id for m in rows.values()}
+    if cleared is not None and chat_ids <= cleared.keys():
+        seen = dict(cleared)
+    else:
+        seen = {
+            r.chat_id: r.cleared_seq
+            for r in await conn.execute(
+                _CLEARED, {"viewer_id": viewer_id, "chat_ids": sorted(chat_ids)}
             )
-        )
-    }
-    public = await chat_store.channels_among(
-        conn, {m.chat_id for m in rows.values() if m.chat_id not in cleared}
-    )
-    cleared.update(dict.fromkeys(public, 0))
+        }
+        public = await chat_store.channels_among(conn, chat_ids - seen.keys())
+        seen.update(dict.fromkeys(public, 0))
     out = {}
     for mid, m in rows.items():
-        if m.chat_id not in cleared:
+        if m.chat_id not in seen:
             continue  # no longer a member: nothing of the chat is shown
-        if mid in hidden or m.seq <= cleared[m.chat_id]:
+        if mid in hidden or m.seq <= seen[m.chat_id]:
             out[mid] = gone_json(m)
         else:
             out[mid] = message_json(m)

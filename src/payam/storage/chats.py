@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    Float,
+    Integer,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -347,26 +359,107 @@ async def update_member(
     )
 
 
-async def chats_of(
-    conn: AsyncConnection, user_id: int, *, limit: int
-) -> list[tuple[ChatRow, MemberRow, int | None]]:
-    """The user's chats, newest activity first, each with the id of its newest message."""
-    query = (
-        select(*_CHAT, *[c.label(f"m_{c.name}") for c in _MEMBER], messages.c.id.label("last_id"))
-        .join(chat_members, chat_members.c.chat_id == chats.c.id)
-        .outerjoin(
-            messages, and_(messages.c.chat_id == chats.c.id, messages.c.seq == chats.c.last_seq)
-        )
-        .where(chat_members.c.user_id == user_id)
-        .order_by(func.coalesce(messages.c.id, 0).desc(), chats.c.id.desc())
-        .limit(limit)
+def _unread(of: Any, *, chat_id: Any, read_seq: Any, cleared_seq: Any) -> Any:
+    """The rule of ``unread_counts``, on the messages table or an alias of it."""
+    user_id: Any = bindparam("user_id")
+    return and_(
+        of.c.chat_id == chat_id,
+        of.c.seq > read_seq,
+        of.c.seq > cleared_seq,
+        of.c.sender_id != user_id,
+        of.c.deleted_at.is_(None),
+        ~select(hidden_messages.c.message_id)
+        .where(hidden_messages.c.user_id == user_id, hidden_messages.c.message_id == of.c.id)
+        .exists(),
+        ttl_store.live(bindparam("now", type_=Float), of=of),
     )
+
+
+# The chat list's page: the caller's chats, newest message first, ``limit`` of them, and only
+# then, for those alone, the unread count. One statement (one trip), built once (building it
+# per call cost more than running it).
+_PAGE = (
+    select(
+        *_CHAT,
+        *_MEMBER,
+        messages.c.id.label("last_id"),
+        func.coalesce(messages.c.id, 0).label("newest"),
+    )
+    .join(chat_members, chat_members.c.chat_id == chats.c.id)
+    .outerjoin(messages, and_(messages.c.chat_id == chats.c.id, messages.c.seq == chats.c.last_seq))
+    .where(chat_members.c.user_id == bindparam("user_id"))
+    .order_by(func.coalesce(messages.c.id, 0).desc(), chats.c.id.desc())
+    .limit(bindparam("limit", type_=Integer))
+    .subquery("page")
+)
+_WAITING = messages.alias("waiting")
+_CHATS_OF = select(
+    *[_PAGE.c[c.name] for c in (*_CHAT, *_MEMBER)],
+    _PAGE.c.last_id,
+    # Only a chat with a message past both markers can have one waiting: no count asked.
+    case(
+        (
+            and_(_PAGE.c.last_seq > _PAGE.c.read_seq, _PAGE.c.last_seq > _PAGE.c.cleared_seq),
+            select(func.count())
+            .where(
+                _unread(
+                    _WAITING,
+                    chat_id=_PAGE.c.id,
+                    read_seq=_PAGE.c.read_seq,
+                    cleared_seq=_PAGE.c.cleared_seq,
+                )
+            )
+            .scalar_subquery(),
+        ),
+        else_=0,
+    ),
+).order_by(_PAGE.c.newest.desc(), _PAGE.c.id.desc())
+_UNREAD = (
+    select(messages.c.chat_id, func.count())
+    .join(
+        chat_members,
+        and_(
+            chat_members.c.chat_id == messages.c.chat_id,
+            chat_members.c.user_id == bindparam("user_id"),
+        ),
+    )
+    .where(
+        messages.c.chat_id.in_(bindparam("chat_ids", expanding=True)),
+        _unread(
+            messages,
+            chat_id=messages.c.chat_id,
+            read_seq=chat_members.c.read_seq,
+            cleared_seq=chat_members.c.cleared_seq,
+        ),
+    )
+    .group_by(messages.c.chat_id)
+)
+# The list builds its rows by position, which needs the dataclasses' fields in column order.
+if [c.name for c in _CHAT] != [f.name for f in fields(ChatRow)] or [c.name for c in _MEMBER] != [
+    f.name for f in fields(MemberRow)
+]:
+    raise RuntimeError("ChatRow and MemberRow must list their fields in the columns' order")
+_N_CHAT = len(_CHAT)
+_N_MEMBER = len(_MEMBER)
+
+
+async def chats_of(
+    conn: AsyncConnection, user_id: int, *, limit: int, now: float
+) -> list[tuple[ChatRow, MemberRow, int | None, int]]:
+    """The user's chats, newest activity first, each with the id of its newest message and the
+    number of messages waiting to be read (``unread_counts``' rule)."""
     out = []
-    for row in await conn.execute(query):
-        m = row._mapping
-        chat = ChatRow(**{c.name: m[c.name] for c in _CHAT})
-        mem = MemberRow(**{c.name: m[f"m_{c.name}"] for c in _MEMBER})
-        out.append((chat, mem, m["last_id"]))
+    params = {"user_id": user_id, "limit": limit, "now": now}
+    n = _N_CHAT + _N_MEMBER
+    for row in await conn.execute(_CHATS_OF, params):
+        out.append(
+            (
+                ChatRow(*row[:_N_CHAT]),
+                MemberRow(*row[_N_CHAT:n]),
+                row[n],
+                int(row[n + 1] or 0),
+            )
+        )
     return out
 
 
@@ -376,31 +469,11 @@ async def unread_counts(
     """Messages after the user's read marker, from others, not deleted (for everyone, nor for
     the user alone: a message they deleted for themself is not waiting to be read), not expired
     (P5.3), per chat."""
-    if not chat_ids:
-        return {}
-    rows = await conn.execute(
-        select(messages.c.chat_id, func.count())
-        .join(
-            chat_members,
-            and_(chat_members.c.chat_id == messages.c.chat_id, chat_members.c.user_id == user_id),
-        )
-        .where(
-            messages.c.chat_id.in_(chat_ids),
-            messages.c.seq > chat_members.c.read_seq,
-            messages.c.seq > chat_members.c.cleared_seq,
-            messages.c.sender_id != user_id,
-            messages.c.deleted_at.is_(None),
-            ~select(hidden_messages.c.message_id)
-            .where(
-                hidden_messages.c.user_id == user_id,
-                hidden_messages.c.message_id == messages.c.id,
-            )
-            .exists(),
-            ttl_store.live(now),
-        )
-        .group_by(messages.c.chat_id)
-    )
-    return {row[0]: int(row[1]) for row in rows}
+    found: dict[int, int] = {}
+    for start in range(0, len(chat_ids), 500):
+        params = {"user_id": user_id, "chat_ids": chat_ids[start : start + 500], "now": now}
+        found.update((row[0], int(row[1])) for row in await conn.execute(_UNREAD, params))
+    return found
 
 
 async def shows_profile_to(conn: AsyncConnection, owner: int, viewer: int) -> bool:

@@ -61,6 +61,7 @@ class MessageRow:
 
 
 _COLUMNS = tuple(messages.c)
+_BY_IDS = select(*_COLUMNS).where(messages.c.id.in_(bindparam("ids", expanding=True)))
 _INSERT = insert(messages).returning(messages.c.id, messages.c.chat_id, messages.c.seq)
 # The same, one row per statement, by the row's keys (storage/prepared.py).
 _INSERT_ONE: dict[tuple[str, ...], Prepared] = {}
@@ -98,9 +99,7 @@ async def get_many(conn: AsyncConnection, ids: Iterable[int]) -> dict[int, Messa
     wanted = sorted(set(ids))
     found: dict[int, MessageRow] = {}
     for start in range(0, len(wanted), 500):
-        rows = await conn.execute(
-            select(*_COLUMNS).where(messages.c.id.in_(wanted[start : start + 500]))
-        )
+        rows = await conn.execute(_BY_IDS, {"ids": wanted[start : start + 500]})
         found.update({row.id: _row(row) for row in rows})
     return {m.id: m for m in await _carrying(conn, list(found.values()))}
 

@@ -9,15 +9,18 @@ sweep then removes the message as a deletion for everyone (``services/ttl.py``).
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import ColumnElement, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payam.storage.tables import EXPIRING, chats, message_media, messages, users
 
 
-def live(now: float) -> ColumnElement[bool]:
-    """Messages that have not expired at ``now`` (those without a timer never do)."""
-    return or_(messages.c.expires_at.is_(None), messages.c.expires_at > now)
+def live(now: float | ColumnElement[float], *, of: Any = messages) -> ColumnElement[bool]:
+    """Messages that have not expired at ``now`` (those without a timer never do); ``now`` may
+    be a bound parameter, for a statement built once, and ``of`` an alias of ``messages``."""
+    return or_(of.c.expires_at.is_(None), of.c.expires_at > now)
 
 
 def expired(expires_at: float | None, now: float) -> bool:

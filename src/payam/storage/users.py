@@ -48,17 +48,21 @@ async def get_by_phone_hash(conn: AsyncConnection, phone_hash: bytes) -> User | 
 async def get_many_by_phone_hash(
     conn: AsyncConnection, phone_hashes: list[bytes]
 ) -> dict[bytes, User]:
+    """The accounts of these numbers' keyed hashes: one index lookup each, 500 a statement."""
     found: dict[bytes, User] = {}
     for start in range(0, len(phone_hashes), 500):
         chunk = phone_hashes[start : start + 500]
-        rows = await conn.execute(
-            select(users.c.phone_hash, *_USER_COLUMNS).where(users.c.phone_hash.in_(chunk))
-        )
-        for row in rows:
-            mapping = dict(row._mapping)
-            phone_hash = mapping.pop("phone_hash")  # before User(**mapping) is evaluated
-            found[phone_hash] = User(**mapping)
+        for row in await conn.execute(_BY_PHONE_HASHES, {"hashes": chunk}):
+            found[row[0]] = User(**dict(zip(_USER_NAMES, row[1:], strict=True)))
     return found
+
+
+# Built once: a contact upload asks it for up to 5,000 numbers, and building an expression of
+# 500 values per call cost more than the lookups (docs/benchmarks.md, issue 12).
+_BY_PHONE_HASHES = select(users.c.phone_hash, *_USER_COLUMNS).where(
+    users.c.phone_hash.in_(bindparam("hashes", expanding=True))
+)
+_USER_NAMES = tuple(c.name for c in _USER_COLUMNS)
 
 
 async def phone_hash_of(conn: AsyncConnection, user_id: int) -> bytes | None:
