@@ -168,7 +168,7 @@ def _page(bounded: bool, newest_first: bool) -> Prepared:
         messages.c.chat_id == bindparam("chat"),
         messages.c.seq > bindparam("after"),
         ~hidden.exists(),
-        ttl_store.live(bindparam("now")),  # type: ignore[arg-type]
+        ttl_store.live(bindparam("now")),
     )
     if bounded:
         query = query.where(messages.c.seq < bindparam("before"))
