@@ -12,10 +12,20 @@ services in this process, as ``bench/send_path.py`` does: CPU is this process's
 server's own CPU is not counted. Usage:
 
     python -m bench.scale [--users 10000] [--messages 100000] [--groups 1000]
-                          [--postgres URL] [--explain [--analyze]]
+                          [--postgres URL] [--explain [--analyze]] [--keep DIR | --reuse DIR]
 
 Without ``--postgres`` the database is a SQLite file in a temporary directory; with it, a fresh
-schema that is dropped afterwards.
+schema that is dropped afterwards. ``--keep DIR`` generates into DIR instead and keeps it: the
+SQLite file, or for PostgreSQL the schema (its name is printed), and in both cases the
+server secret the phone hashes were keyed with and ``scale.json`` (what was generated, where).
+``--reuse DIR`` generates nothing: it migrates that database to head and measures it, so the
+same big database can be measured again with newer code (``--reuse-schema NAME`` names a
+PostgreSQL schema kept without a DIR's ``scale.json``; ``--postgres`` then gives the URL).
+
+Generation on SQLite runs with ``synchronous=OFF``, a 1 GiB page cache and rare WAL
+checkpoints, and fills the search index with one FTS5 ``rebuild`` after the messages instead of
+the insert trigger row by row (the trigger is put back as the migrations made it); the
+measurements then run on a fresh connection with the server's own settings.
 """
 
 from __future__ import annotations
@@ -23,11 +33,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import json
 import random
 import secrets
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -208,7 +220,8 @@ async def generate(services: Services, n_users: int, n_messages: int, n_groups: 
             async with services.db.write() as conn:
                 await conn.execute(insert(messages), rows)
 
-    await timed(f"{n_messages:,} messages", put_messages())
+    async with bulk_search_index(services):
+        await timed(f"{n_messages:,} messages", put_messages())
 
     # Stored address books: users 2.. hold 20 hashes each (half of registered numbers), as
     # many as 1 per user over the first fifth of the users.
@@ -250,6 +263,103 @@ async def generate(services: Services, n_users: int, n_messages: int, n_groups: 
 
 
 BENCH_STATE: dict[str, Any] = {}
+FTS_INSERT_TRIGGER = "messages_fts_insert"
+
+
+@asynccontextmanager
+async def bulk_search_index(services: Services) -> AsyncIterator[None]:
+    """SQLite: insert the messages without the FTS insert trigger, then index them all with one
+    ``rebuild`` (the same index, built in one pass) and put the trigger back exactly as the
+    migrations created it (its SQL is read from ``sqlite_master``). PostgreSQL: nothing to do
+    (its search index is a GIN index on ``messages`` itself)."""
+    if not services.db.is_sqlite:
+        yield
+        return
+    async with services.db.write() as conn:
+        trigger_sql = (
+            await conn.execute(
+                text("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = :name"),
+                {"name": FTS_INSERT_TRIGGER},
+            )
+        ).scalar_one()
+        await conn.execute(text(f"DROP TRIGGER {FTS_INSERT_TRIGGER}"))
+    try:
+        yield
+        started = time.perf_counter()
+        async with services.db.write() as conn:
+            await conn.execute(text("INSERT INTO messages_fts(messages_fts) VALUES ('rebuild')"))
+        print(f"  {'search index (FTS5 rebuild)':34} {time.perf_counter() - started:7.1f} s")
+    finally:
+        async with services.db.write() as conn:
+            await conn.execute(text(trigger_sql))
+
+
+async def check_search_index(services: Services) -> None:
+    """SQLite: a word's FTS matches are exactly the messages whose text holds it (one scan of
+    ``messages``; a rebuilt index that missed rows would fail this)."""
+    if not services.db.is_sqlite:
+        return
+    word = "w0037"
+    async with services.db.read() as conn:
+        indexed = (
+            await conn.execute(
+                text("SELECT count(*) FROM messages_fts WHERE messages_fts MATCH :w"), {"w": word}
+            )
+        ).scalar_one()
+        counted = (
+            await conn.execute(
+                text("SELECT count(*) FROM messages WHERE ' ' || text || ' ' LIKE :w"),
+                {"w": f"% {word} %"},
+            )
+        ).scalar_one()
+        last_indexed = (
+            await conn.execute(text("SELECT max(id) FROM messages_fts_docsize"))
+        ).scalar_one()
+        last = (await conn.execute(text("SELECT max(id) FROM messages"))).scalar_one()
+    print(
+        f"  search index check: {indexed:,} indexed matches of {word!r}, {counted:,} messages "
+        f"hold it; last indexed row {last_indexed}, last message {last}"
+    )
+    if indexed != counted or last_indexed != last:
+        raise SystemExit("the search index does not match the messages")
+
+
+async def load_state(services: Services) -> None:
+    """What ``measure`` needs, read from a database generated earlier (``--reuse``): user 1's
+    first group (the busiest chat), its chat count, the number of users."""
+    async with services.db.read() as conn:
+        history_chat = (
+            await conn.execute(
+                text(
+                    "SELECT min(m.chat_id) FROM chat_members m JOIN chats c ON c.id = m.chat_id"
+                    " WHERE m.user_id = :hero AND c.type = 'group'"
+                ),
+                {"hero": HERO},
+            )
+        ).scalar_one()
+        hero_chats = (
+            await conn.execute(
+                text("SELECT count(*) FROM chat_members WHERE user_id = :hero"), {"hero": HERO}
+            )
+        ).scalar_one()
+        n_users = (await conn.execute(text("SELECT max(id) FROM users"))).scalar_one()
+    BENCH_STATE.update(history_chat=history_chat, hero_chats=hero_chats, n_users=n_users)
+
+
+async def later_than_before(services: Services) -> float:
+    """A reused database holds the sends and uploads of earlier runs, stamped by their fake
+    clocks: start after the newest of them, so the discovery budget (which the clock refills)
+    and the message times keep moving forward."""
+    async with services.db.read() as conn:
+        newest_message = (
+            await conn.execute(text("SELECT created_at FROM messages ORDER BY id DESC LIMIT 1"))
+        ).scalar_one_or_none()
+        newest_upload = (
+            await conn.execute(
+                text("SELECT max(created_at) FROM contacts WHERE user_id = :hero"), {"hero": HERO}
+            )
+        ).scalar_one_or_none()
+    return max(NOW, newest_message or NOW, newest_upload or NOW) + 30 * 86400
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -324,10 +434,15 @@ async def measure(services: Services, args: argparse.Namespace) -> dict[str, str
     # A send: sequential, into user 1's busiest group; CPU of this process per send.
     sent = 0
 
+    # Client ids new to this run: on a reused database, earlier runs' "b1".. would be repeats.
+    run = secrets.token_hex(3)
+
     async def send(_i: int) -> None:
         nonlocal sent
         sent += 1
-        await services.messages.send(hero, chat, client_id=f"b{sent}", text="salam w0001 bench")
+        await services.messages.send(
+            hero, chat, client_id=f"b{run}-{sent}", text="salam w0001 bench"
+        )
 
     await send(0)
     gc.collect()
@@ -409,39 +524,127 @@ def file_size(tmp: Path) -> int:
     return sum(p.stat().st_size for p in tmp.glob("payam.sqlite3*"))
 
 
-def settings_for(tmp: Path, database_url: str | None, schema: str | None) -> Settings:
-    values: dict[str, Any] = {"data_dir": tmp, "rate_limits_enabled": False}
+def settings_for(
+    data_dir: Path, database_url: str | None, schema: str | None, *, generating: bool = False
+) -> Settings:
+    values: dict[str, Any] = {"data_dir": data_dir, "rate_limits_enabled": False}
     if database_url:
         values |= {"database_url": database_url, "database_schema": schema}
+    elif generating:
+        values["sqlite_synchronous"] = "OFF"  # a generator's file: a crash means generate again
     return Settings(**values)
+
+
+def generator_pragmas(services: Services) -> None:
+    """SQLite, while generating only: a 1 GiB page cache (the indexes of chat_members and
+    messages are inserted into at random places) and a WAL checkpoint every ~400 MB instead of
+    every 4 MB (hot pages are copied back once, not over and over)."""
+    if not services.db.is_sqlite:
+        return
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA cache_size=-1048576")
+        cursor.execute("PRAGMA wal_autocheckpoint=100000")
+        cursor.execute("PRAGMA temp_store=MEMORY")
+        cursor.close()
+
+    event.listen(services.db.writer.sync_engine, "connect", on_connect)
+
+
+def where(args: argparse.Namespace, tmp: Path) -> tuple[Path, str | None, str | None, bool]:
+    """The data dir, the PostgreSQL URL and schema, and whether to generate."""
+    if args.reuse:
+        data_dir = Path(args.reuse)
+        info_path = data_dir / "scale.json"
+        info = json.loads(info_path.read_text()) if info_path.exists() else {}
+        url = args.postgres or info.get("postgres")
+        schema = args.reuse_schema or info.get("schema")
+        if url and not schema:
+            raise SystemExit("--reuse on PostgreSQL needs the schema: --reuse-schema NAME")
+        if not url and not (data_dir / "payam.sqlite3").exists():
+            raise SystemExit(f"no payam.sqlite3 in {data_dir}")
+        return data_dir, url, schema, False
+    if args.reuse_schema:
+        if not args.postgres:
+            raise SystemExit("--reuse-schema needs --postgres URL")
+        return tmp, args.postgres, args.reuse_schema, False
+    schema = f"bench_{secrets.token_hex(4)}" if args.postgres else None
+    if args.keep:
+        data_dir = Path(args.keep)
+        if (data_dir / "payam.sqlite3").exists() or (data_dir / "scale.json").exists():
+            raise SystemExit(f"{data_dir} already holds a generated database: --reuse it")
+        data_dir.mkdir(parents=True, exist_ok=True)
+        return data_dir, args.postgres, schema, True
+    return tmp, args.postgres, schema, True
 
 
 async def main(args: argparse.Namespace) -> None:
     print("machine:", machine())
     print("load before:", loadavg())
-    clock = FakeClock(NOW)
     with tempfile.TemporaryDirectory(prefix="payam-scale-") as tmp_name:
-        tmp = Path(tmp_name)
-        schema = f"bench_{secrets.token_hex(4)}" if args.postgres else None
-        settings = settings_for(tmp, args.postgres, schema)
-        services = build_services(settings, clock=clock)
-        if schema:
-            async with services.db.engine.begin() as conn:
-                await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        data_dir, url, schema, generating = where(args, Path(tmp_name))
+        keep = generating and bool(args.keep)
+        services = build_services(
+            settings_for(data_dir, url, schema, generating=generating), clock=FakeClock(NOW)
+        )
+        drop_schema = generating and schema is not None and not keep
         try:
-            await migrate.upgrade(services.db)
-            print(
-                f"generating {args.users:,} users, {args.messages:,} messages, "
-                f"{args.groups:,} groups and channels on {services.db.url.split(':')[0]}",
-                flush=True,
-            )
-            await generate(services, args.users, args.messages, args.groups)
+            if generating:
+                generator_pragmas(services)
+                if schema:
+                    async with services.db.engine.begin() as conn:
+                        await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+                await migrate.upgrade(services.db)
+                if keep:
+                    info = {
+                        "users": args.users,
+                        "messages": args.messages,
+                        "groups": args.groups,
+                        "postgres": url,
+                        "schema": schema,
+                        "state": "generating",
+                    }
+                    (data_dir / "scale.json").write_text(json.dumps(info, indent=1) + "\n")
+                print(
+                    f"generating {args.users:,} users, {args.messages:,} messages, "
+                    f"{args.groups:,} groups and channels on {services.db.url.split(':')[0]}"
+                    + (f" into {data_dir}" if keep and not schema else "")
+                    + (f", schema {schema} (kept)" if keep and schema else ""),
+                    flush=True,
+                )
+                started = time.perf_counter()
+                await generate(services, args.users, args.messages, args.groups)
+                await check_search_index(services)
+                if keep:
+                    info |= {
+                        "state": "generated",
+                        "generated_in_s": round(time.perf_counter() - started, 1),
+                        "load_after": loadavg(),
+                    }
+                    (data_dir / "scale.json").write_text(json.dumps(info, indent=1) + "\n")
+            else:
+                print(
+                    f"reusing {url.split(':')[0] + ' schema ' + str(schema) if url else data_dir}"
+                )
+            await services.db.dispose()  # SQLite: the last connection closing checkpoints the WAL
             if services.db.is_sqlite:
-                size = file_size(tmp)
-                print(f"  file: {size / 1e6:.0f} MB")
-            await services.db.dispose()
+                print(f"  file: {file_size(data_dir) / 1e6:.0f} MB")
 
-            # Start-up: a new process's services and the migrations (already at head).
+            # Start-up: a new process's services and the migrations (on a reused database,
+            # the first upgrade may have work to do: it is timed apart).
+            settings = settings_for(data_dir, url, schema)
+            if not generating:
+                t0 = time.perf_counter()
+                services = build_services(settings)
+                await migrate.upgrade(services.db)
+                print(f"  migrations to head: {(time.perf_counter() - t0) * 1e3:.0f} ms")
+                await load_state(services)
+                clock_start = await later_than_before(services)
+                await services.db.dispose()
+            else:
+                clock_start = NOW
+            clock = FakeClock(clock_start)
             t0 = time.perf_counter()
             services = build_services(settings, clock=clock)
             await migrate.upgrade(services.db)
@@ -452,13 +655,19 @@ async def main(args: argparse.Namespace) -> None:
             results["start-up + migrations"] = f"{startup:.0f} ms"
             await services.messages.stop()
             print("load after:", loadavg())
-            sizes = f"{args.messages:,} messages, {args.users:,} users"
+            sizes = f"{BENCH_STATE['n_users']:,} users"
+            if generating:
+                sizes = f"{args.messages:,} messages, {sizes}"
             print(f"\n| {sizes} | wall p50 / p99 (CPU mean) ms |")
             print("|---|---|")
             for name, value in results.items():
                 print(f"| {name} | {value} |")
+            if schema and (keep or not generating):
+                print(f"kept: schema {schema} at {url}, secret and scale.json in {data_dir}")
+            elif keep:
+                print(f"kept: {data_dir / 'payam.sqlite3'}")
         finally:
-            if schema:
+            if drop_schema:
                 async with services.db.engine.begin() as conn:
                     await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
             await services.db.dispose()
@@ -480,4 +689,8 @@ if __name__ == "__main__":
         action="store_true",
         help="PostgreSQL: the searches' plans with EXPLAIN ANALYZE",
     )
+    reuse = parser.add_mutually_exclusive_group()
+    reuse.add_argument("--keep", metavar="DIR", help="generate into DIR and keep the database")
+    reuse.add_argument("--reuse", metavar="DIR", help="measure the database kept in DIR")
+    parser.add_argument("--reuse-schema", metavar="NAME", help="measure this PostgreSQL schema")
     asyncio.run(main(parser.parse_args()))
