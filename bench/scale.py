@@ -568,6 +568,10 @@ def where(args: argparse.Namespace, tmp: Path) -> tuple[Path, str | None, str | 
     if args.reuse_schema:
         if not args.postgres:
             raise SystemExit("--reuse-schema needs --postgres URL")
+        print(
+            "warning: no --reuse DIR, so a new secret: the stored phone hashes match no upload "
+            "(pass the DIR the schema was generated with)"
+        )
         return tmp, args.postgres, args.reuse_schema, False
     schema = f"bench_{secrets.token_hex(4)}" if args.postgres else None
     if args.keep:
