@@ -91,19 +91,14 @@ class ProfileService:
         return user
 
     async def me_with_group_adds(self, caller: Caller) -> tuple[User, str]:
-        """``me`` and ``group_adds`` in one read: what ``GET /v1/me`` answers."""
+        """``me`` and who may add the caller to groups (P3.2: their choice, else the server's
+        default) in one read: what ``GET /v1/me`` answers."""
         async with self.db.read(quick=True) as conn:
             user = await users.get(conn, caller.user_id)
             chosen = await users.group_adds_of(conn, caller.user_id)
         if user is None:
             raise NotFound("The account no longer exists.", code="user_not_found")
         return user, chosen or self.settings.group_adds_default
-
-    async def group_adds(self, caller: Caller) -> str:
-        """Who may add the caller to groups (P3.2): their choice, else the server's default."""
-        async with self.db.read(quick=True) as conn:
-            chosen = await users.group_adds_of(conn, caller.user_id)
-        return chosen or self.settings.group_adds_default
 
     async def update(self, caller: Caller, changes: Mapping[str, str | None]) -> User:
         """Correct the profile (P11.2). ``changes`` holds only the fields the client sent:

@@ -282,7 +282,7 @@ class PushService:
     ) -> None:
         if subscriptions is None:
             async with self.db.read() as conn:
-                subscriptions = await store.of_user(conn, push.user_id)
+                subscriptions = (await store.of_users(conn, [push.user_id])).get(push.user_id, [])
         connected = self.presence(push.user_id)
         targets = [
             sub

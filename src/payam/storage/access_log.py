@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from payam.storage.prepared import Prepared
+from payam.storage.prepared import insert_of
 from payam.storage.tables import access_log, users
 
 
@@ -35,18 +35,10 @@ async def append_many(conn: AsyncConnection, entries: Sequence[dict[str, Any]]) 
     if all(tuple(e) == keys for e in entries):
         # One statement per set of keys, handed to the driver as it is (storage/prepared.py):
         # SQLAlchemy's processing of each row's parameters was the cost of a busy second.
-        prepared = _APPEND.get(keys)
-        if prepared is None:
-            prepared = _APPEND[keys] = Prepared(
-                insert(access_log).values({key: bindparam(key) for key in keys})
-            )
-        await prepared.run_many(conn, entries)
+        await insert_of(access_log, keys).run_many(conn, entries)
     else:
         await conn.execute(insert(access_log), list(entries))
     return len(entries)
-
-
-_APPEND: dict[tuple[str, ...], Prepared] = {}
 
 
 async def for_user(conn: AsyncConnection, user_id: int, limit: int = 1000) -> list[dict[str, Any]]:

@@ -122,32 +122,21 @@ class _OneTripCursor:
 
     async def _trip(self, many: bool, sql: str, parameters: Any) -> _OneTripCursor:
         connection = self._connection
-        begin, connection.begin_with = connection.begin_with, None
-        if connection.on_loop or (
-            connection.quick and begin is None and connection.transaction_open
-        ):
-            # Inside a quick transaction: on this thread. No trip is in flight (every one is
-            # awaited before the next statement), so the connection is never used by two
-            # threads at once.
+        if connection.runs_here:
+            outcome = connection.run_here(many, sql, parameters)
+        else:
+            begin, connection.begin_with = connection.begin_with, None
+            # aiosqlite's queue onto the connection's thread (untyped, hence the annotation).
+            on_thread: Callable[..., Awaitable[_Outcome]] = connection._execute
             try:
-                outcome = _run(connection._conn, begin, many, sql, parameters)
+                outcome = await on_thread(_run, connection._conn, begin, many, sql, parameters)
             except BaseException:
+                # A statement that failed (or a wait that was cancelled) may leave a
+                # transaction open: the ROLLBACK that follows must not be skipped.
                 connection.transaction_open = True
                 raise
-            self.description, self.rowcount, self.lastrowid, self._rows, open_ = outcome
-            connection.transaction_open = open_
-            return self
-        # aiosqlite's queue onto the connection's thread (untyped, hence the annotation).
-        on_thread: Callable[..., Awaitable[_Outcome]] = connection._execute
-        try:
-            outcome = await on_thread(_run, connection._conn, begin, many, sql, parameters)
-        except BaseException:
-            # A statement that failed (or a wait that was cancelled) may leave a transaction
-            # open: the ROLLBACK that follows must not be skipped.
-            connection.transaction_open = True
-            raise
-        self.description, self.rowcount, self.lastrowid, self._rows, open_ = outcome
-        connection.transaction_open = open_
+            connection.transaction_open = outcome[4]
+        self.description, self.rowcount, self.lastrowid, self._rows, _open = outcome
         return self
 
     async def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> _OneTripCursor:
@@ -185,6 +174,25 @@ class _OneTripConnection(aiosqlite.Connection):
 
     def cursor(self) -> _OneTripCursor:  # type: ignore[override]
         return _OneTripCursor(self)
+
+    @property
+    def runs_here(self) -> bool:
+        """Whether this transaction's next statement runs on the caller's thread: every one of
+        a quick read, and those after the BEGIN of a quick write."""
+        return self.on_loop or (self.quick and self.begin_with is None and self.transaction_open)
+
+    def run_here(self, many: bool, sql: str, parameters: Any) -> _Outcome:
+        """Run a statement on the caller's thread (only when ``runs_here``), with the pending
+        BEGIN of a quick read. No trip is in flight (every one is awaited before the next
+        statement), so the connection is never used by two threads at once."""
+        begin, self.begin_with = self.begin_with, None
+        try:
+            outcome = _run(self._conn, begin, many, sql, parameters)
+        except BaseException:
+            self.transaction_open = True  # the ROLLBACK that follows must not be skipped
+            raise
+        self.transaction_open = outcome[4]
+        return outcome
 
     async def begin_now(self) -> None:
         """Send the pending BEGIN on its own trip to the connection's thread (``BEGIN
@@ -303,7 +311,7 @@ class Database:
                 await conn.execution_options(
                     isolation_level="REPEATABLE READ", postgresql_readonly=True
                 )
-            driver = await _driver_of(conn) if quick and self.is_sqlite else None
+            driver = _driver_of(conn) if quick and self.is_sqlite else None
             if driver is not None:
                 driver.on_loop = True
             try:
@@ -321,7 +329,7 @@ class Database:
         (see the module's docstring); durability is the same (COMMIT as ever)."""
         async with self.writer.connect() as conn:
             conn.info.pop(CHANGES_KEY, None)  # a transaction that rolled back left its notes
-            driver = await _driver_of(conn) if quick and self.is_sqlite else None
+            driver = _driver_of(conn) if quick and self.is_sqlite else None
             if driver is not None:
                 driver.quick = True
             try:
@@ -348,10 +356,9 @@ class Database:
         return self.writer
 
 
-async def _driver_of(conn: AsyncConnection) -> _OneTripConnection | None:
+def _driver_of(conn: AsyncConnection) -> _OneTripConnection | None:
+    """The driver connection every SQLite connection registered when it opened."""
     driver = conn.info.get(DRIVER_KEY)
-    if driver is None:
-        driver = (await conn.get_raw_connection()).driver_connection
     return driver if isinstance(driver, _OneTripConnection) else None
 
 

@@ -29,7 +29,7 @@ from payam.storage import media as media_store
 from payam.storage import ttl as ttl_store
 from payam.storage.media import MediaRow
 from payam.storage.pairs import PairLookup
-from payam.storage.prepared import Prepared
+from payam.storage.prepared import Prepared, insert_of
 from payam.storage.tables import chat_members, chats, hidden_messages, messages
 
 
@@ -63,8 +63,6 @@ class MessageRow:
 _COLUMNS = tuple(messages.c)
 _BY_IDS = select(*_COLUMNS).where(messages.c.id.in_(bindparam("ids", expanding=True)))
 _INSERT = insert(messages).returning(messages.c.id, messages.c.chat_id, messages.c.seq)
-# The same, one row per statement, by the row's keys (storage/prepared.py).
-_INSERT_ONE: dict[tuple[str, ...], Prepared] = {}
 # Index lookups per key, where ``tuple_(...).in_(...)`` scanned the table on SQLite.
 _BY_CLIENT_ID = PairLookup(select(*_COLUMNS), messages.c.sender_id, messages.c.client_id)
 _HIDDEN = PairLookup(
@@ -124,14 +122,7 @@ async def insert_many(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> 
         return []
     keys = tuple(rows[0])
     if conn.dialect.name == "sqlite" and all(tuple(row) == keys for row in rows):
-        prepared = _INSERT_ONE.get(keys)
-        if prepared is None:
-            prepared = _INSERT_ONE[keys] = Prepared(
-                insert(messages)
-                .values({key: bindparam(key) for key in keys})
-                .returning(messages.c.id)
-            )
-        each = prepared.each(conn, rows)
+        each = insert_of(messages, keys, returning="id").each(conn, rows)
         if each is not None:  # on the event loop's thread: a statement per row costs µs
             return [found[0][0] for found in each]
     result = await conn.execute(_INSERT, list(rows))

@@ -22,55 +22,32 @@ from sqlalchemy import Select, and_, bindparam, or_
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
-from payam.storage.prepared import Prepared
+from payam.storage.prepared import PreparedBySize
 
 # Keys per statement: 512 parameters, under every SQLite's limit (999 before 3.32).
 CHUNK = 256
 
 
-class PairLookup:
+class PairLookup(PreparedBySize):
     """``base`` narrowed to the rows whose ``(first, second)`` is one of the keys given."""
 
     def __init__(
         self, base: Select[Any], first: ColumnElement[Any], second: ColumnElement[Any]
     ) -> None:
-        self._base = base
-        self._first = first
-        self._second = second
-        self._statements: dict[int, Select[Any]] = {}
-        self._prepared: dict[int, Prepared] = {}
-
-    def statement(self, size: int) -> Select[Any]:
-        """The statement for ``size`` keys (a power of two), with parameters a0, b0, a1..."""
-        found = self._statements.get(size)
-        if found is None:
-            found = self._base.where(
+        def build(size: int) -> Select[Any]:
+            return base.where(
                 or_(
                     *(
-                        and_(self._first == bindparam(f"a{i}"), self._second == bindparam(f"b{i}"))
+                        and_(first == bindparam(f"v{2 * i}"), second == bindparam(f"v{2 * i + 1}"))
                         for i in range(size)
                     )
                 )
             )
-            self._statements[size] = found
-        return found
+
+        super().__init__(build, limit=CHUNK, width=2)
 
     async def rows(
-        self, conn: AsyncConnection, keys: Sequence[tuple[Any, Any]]
+        self, conn: AsyncConnection, items: Sequence[tuple[Any, Any]]
     ) -> list[Sequence[Any]]:
         """The rows, as plain tuples in the statement's column order (storage/prepared.py)."""
-        wanted = list(dict.fromkeys(keys))
-        found: list[Sequence[Any]] = []
-        for start in range(0, len(wanted), CHUNK):
-            chunk = wanted[start : start + CHUNK]
-            size = 1 << (len(chunk) - 1).bit_length()
-            chunk += [chunk[-1]] * (size - len(chunk))
-            prepared = self._prepared.get(size)
-            if prepared is None:
-                prepared = self._prepared[size] = Prepared(self.statement(size))
-            params: dict[str, Any] = {}
-            for i, (a, b) in enumerate(chunk):
-                params[f"a{i}"] = a
-                params[f"b{i}"] = b
-            found.extend(await prepared.rows(conn, params))
-        return found
+        return await super().rows(conn, list(dict.fromkeys(items)))

@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
+from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import exc
+from sqlalchemy import Table, bindparam, exc, insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -39,10 +40,13 @@ _Compiled = tuple[str, tuple[str, ...], dict[str, Any], tuple[str, str] | None]
 
 
 class Prepared:
-    """One statement, compiled once per dialect. Parameters are given by bind name."""
+    """One statement, compiled once per dialect. Parameters are given by bind name, or, when
+    the statement declares its ``order`` (checked when it is compiled), as tuples in that
+    order: a group message's update rows, one per member, are not copied again."""
 
-    def __init__(self, statement: ClauseElement) -> None:
+    def __init__(self, statement: ClauseElement, order: tuple[str, ...] | None = None) -> None:
         self._statement = statement
+        self._order = order
         self._compiled: dict[str, _Compiled] = {}
 
     def _for(self, dialect: Dialect) -> _Compiled:
@@ -52,33 +56,27 @@ class Prepared:
             sql = str(compiled)
             names = tuple(compiled.positiontup or ())
             assert names or not compiled.params, "a positional paramstyle is expected"
+            if self._order is not None and names != self._order:
+                raise ValueError(f"the statement takes {names}, not {self._order}")
             found = (sql, names, dict(compiled.params), change_of(sql))
             self._compiled[dialect.name] = found
         return found
 
-    def takes_only_list(self, dialect: Dialect, size: int) -> bool:
-        """Whether the statement's parameters are exactly ``v0`` ... ``v{size-1}``, in order."""
-        return self._for(dialect)[1] == tuple(f"v{i}" for i in range(size))
-
-    async def rows_positional(
-        self, conn: AsyncConnection, values: tuple[Any, ...]
-    ) -> list[Sequence[Any]]:
-        """``rows`` with the driver's tuple already built (see ``takes_only_list``)."""
-        sql, _names, _defaults, change = self._for(conn.dialect)
-        raw = _on_loop(conn)
-        if raw is None:
-            return list((await conn.exec_driver_sql(sql, values)).all())
-        _note(conn, change)
-        return _sqlite(raw, conn, sql, values, many=False)
+    def _values(self, dialect: Dialect, params: Mapping[str, Any]) -> tuple[Any, ...]:
+        _sql, names, defaults, _change = self._for(dialect)
+        return tuple(params[n] if n in params else defaults[n] for n in names)
 
     async def rows(self, conn: AsyncConnection, params: Mapping[str, Any]) -> list[Sequence[Any]]:
-        sql, names, defaults, change = self._for(conn.dialect)
-        values = tuple(params[n] if n in params else defaults[n] for n in names)
-        raw = _on_loop(conn)
-        if raw is None:
-            return list((await conn.exec_driver_sql(sql, values)).all())
-        _note(conn, change)
-        return _sqlite(raw, conn, sql, values, many=False)
+        return await self.rows_in_order(conn, self._values(conn.dialect, params))
+
+    async def rows_in_order(
+        self, conn: AsyncConnection, values: Sequence[Any]
+    ) -> list[Sequence[Any]]:
+        sql, _names, _defaults, change = self._for(conn.dialect)
+        driver = _driver_here(conn)
+        if driver is None:
+            return list((await conn.exec_driver_sql(sql, tuple(values))).all())
+        return _here(driver, conn, sql, values, change, many=False)
 
     def each(
         self, conn: AsyncConnection, params: Sequence[Mapping[str, Any]]
@@ -86,122 +84,97 @@ class Prepared:
         """The rows of the statement run once per parameter set, if this transaction runs on
         the event loop's thread (where one statement per row costs a few µs); None elsewhere,
         where the caller's one multi-row statement is cheaper than a trip per row."""
-        raw = _on_loop(conn)
-        if raw is None:
+        driver = _driver_here(conn)
+        if driver is None:
             return None
-        sql, names, defaults, change = self._for(conn.dialect)
-        _note(conn, change)
+        sql, _names, _defaults, change = self._for(conn.dialect)
         return [
-            _sqlite(
-                raw, conn, sql, tuple(p[n] if n in p else defaults[n] for n in names), many=False
-            )
+            _here(driver, conn, sql, self._values(conn.dialect, p), change, many=False)
             for p in params
         ]
 
-    async def run_many_positional(
-        self, conn: AsyncConnection, order: tuple[str, ...], rows: Sequence[Sequence[Any]]
-    ) -> None:
-        """``run_many`` for rows already in the driver's order, ``order`` (checked once per
-        dialect): a group message's update rows, one per member, are not copied again."""
+    async def run_many(self, conn: AsyncConnection, params: Sequence[Mapping[str, Any]]) -> None:
+        await self.run_many_in_order(conn, [self._values(conn.dialect, p) for p in params])
+
+    async def run_many_in_order(self, conn: AsyncConnection, rows: Sequence[Sequence[Any]]) -> None:
         if not rows:
             return
-        sql, names, _defaults, change = self._for(conn.dialect)
-        if names != order:
-            raise ValueError(f"the statement takes {names}, not {order}")
-        raw = _on_loop(conn)
-        if raw is None:
+        sql, _names, _defaults, change = self._for(conn.dialect)
+        driver = _driver_here(conn)
+        if driver is None:
             await conn.exec_driver_sql(sql, list(rows))
             return
-        _note(conn, change)
-        _sqlite(raw, conn, sql, rows, many=True)
+        _here(driver, conn, sql, rows, change, many=True)
 
-    async def run_many(self, conn: AsyncConnection, params: Sequence[Mapping[str, Any]]) -> None:
-        if not params:
-            return
-        sql, names, defaults, change = self._for(conn.dialect)
-        values = [tuple(p[n] if n in p else defaults[n] for n in names) for p in params]
-        raw = _on_loop(conn)
-        if raw is None:
-            await conn.exec_driver_sql(sql, values)
-            return
-        _note(conn, change)
-        _sqlite(raw, conn, sql, values, many=True)
+
+@cache
+def insert_of(table: Table, keys: tuple[str, ...], returning: str | None = None) -> Prepared:
+    """``INSERT INTO table (keys...)``, with ``RETURNING`` one column if asked: one statement
+    per table and set of keys, built and compiled once."""
+    statement = insert(table).values({key: bindparam(key) for key in keys})
+    if returning is not None:
+        statement = statement.returning(table.c[returning])
+    return Prepared(statement)
 
 
 class PreparedBySize:
-    """A statement that takes a list (``IN (...)``), one ``Prepared`` per list size rounded up
-    to a power of two (the last value repeated: an ``IN`` list with a value twice finds the
-    same rows): at most a dozen statements, each compiled once."""
+    """A statement that takes a list (``IN (...)``, or an ``OR`` of pairs), one ``Prepared``
+    per list size rounded up to a power of two (the last item repeated: a list with an item
+    twice finds the same rows): at most a dozen statements, each compiled once.
+    ``build(size)`` binds the list's values as ``v0``, ``v1``, ... and nothing else; an item
+    of ``width`` 2 is a pair, bound as two values."""
 
-    def __init__(self, build: Callable[[int], ClauseElement], limit: int = 512) -> None:
+    def __init__(
+        self, build: Callable[[int], ClauseElement], limit: int = 512, width: int = 1
+    ) -> None:
         self._build = build
         self.limit = limit
+        self.width = width
         self._by_size: dict[int, Prepared] = {}
-        self._positional: dict[tuple[str, int], bool] = {}
 
-    async def rows(
-        self,
-        conn: AsyncConnection,
-        values: Sequence[Any],
-        params: Mapping[str, Any] | None = None,
-    ) -> list[Sequence[Any]]:
-        """Rows for ``values`` (bound as ``v0``, ``v1``, ...) in chunks of ``limit``."""
+    async def rows(self, conn: AsyncConnection, items: Sequence[Any]) -> list[Sequence[Any]]:
+        """Rows for ``items`` in chunks of ``limit``."""
         found: list[Sequence[Any]] = []
-        for start in range(0, len(values), self.limit):
-            chunk = list(values[start : start + self.limit])
+        for start in range(0, len(items), self.limit):
+            chunk = list(items[start : start + self.limit])
             size = 1 << (len(chunk) - 1).bit_length()
             chunk += [chunk[-1]] * (size - len(chunk))
             prepared = self._by_size.get(size)
             if prepared is None:
-                prepared = self._by_size[size] = Prepared(self._build(size))
-            key = (conn.dialect.name, size)
-            positional = self._positional.get(key)
-            if positional is None:
-                positional = self._positional[key] = prepared.takes_only_list(conn.dialect, size)
-            if not params and positional:
-                found.extend(await prepared.rows_positional(conn, tuple(chunk)))
-                continue
-            bound = {f"v{i}": value for i, value in enumerate(chunk)}
-            if params:
-                bound.update(params)
-            found.extend(await prepared.rows(conn, bound))
+                order = tuple(f"v{i}" for i in range(size * self.width))
+                prepared = self._by_size[size] = Prepared(self._build(size), order)
+            values = chunk if self.width == 1 else [v for item in chunk for v in item]
+            found.extend(await prepared.rows_in_order(conn, values))
         return found
 
 
-def _on_loop(conn: AsyncConnection) -> sqlite3.Connection | None:
-    """The sqlite3 connection, if this transaction's statements run on this thread now."""
+def _driver_here(conn: AsyncConnection) -> Any:
+    """The SQLite driver connection, if this transaction's statements run on this thread now
+    (``storage/database.py``: ``runs_here``); None otherwise, and always on PostgreSQL."""
     driver = conn.info.get(DRIVER_KEY)
-    if driver is None:
-        return None
-    if driver.on_loop:
-        if driver.begin_with is not None:  # the first statement of a quick read
-            begin, driver.begin_with = driver.begin_with, None
-            driver._conn.execute(begin)
-            driver.transaction_open = True
-        return driver._conn  # type: ignore[no-any-return]
-    if driver.quick and driver.begin_with is None and driver.transaction_open:
-        return driver._conn  # type: ignore[no-any-return]
-    return None
+    return driver if driver is not None and driver.runs_here else None
 
 
-def _sqlite(
-    raw: sqlite3.Connection, conn: AsyncConnection, sql: str, values: Any, *, many: bool
+def _here(
+    driver: Any,
+    conn: AsyncConnection,
+    sql: str,
+    values: Any,
+    change: tuple[str, str] | None,
+    *,
+    many: bool,
 ) -> list[Sequence[Any]]:
+    """Run on the sqlite3 connection through the driver's ``run_here``, as ``execute`` would
+    be seen: by ``before_cursor_execute`` listeners, by ``after_commit_of``, with SQLAlchemy's
+    errors."""
     sync = conn.sync_connection
     if sync is not None and sync.dispatch.before_cursor_execute:
         # Whoever watches statements (a tracer, a test counting them) sees these too.
         sync.dispatch.before_cursor_execute(sync, None, sql, values, None, many)
-    try:
-        cursor = raw.executemany(sql, values) if many else raw.execute(sql, values)
-        try:
-            return cursor.fetchall() if cursor.description else []
-        finally:
-            cursor.close()
-    except sqlite3.Error as error:
-        conn.info[DRIVER_KEY].transaction_open = True  # the ROLLBACK must not be skipped
-        raise exc.DBAPIError.instance(sql, values, error, sqlite3.Error) from error
-
-
-def _note(conn: AsyncConnection, change: tuple[str, str] | None) -> None:
     if change is not None:
         conn.info.setdefault(CHANGES_KEY, set()).add(change)
+    try:
+        rows: list[Sequence[Any]] = driver.run_here(many, sql, values)[3]
+    except sqlite3.Error as error:
+        raise exc.DBAPIError.instance(sql, values, error, sqlite3.Error) from error
+    return rows

@@ -72,18 +72,6 @@ async def remove_if_same(conn: AsyncConnection, device_id: int, endpoint: str) -
     )
 
 
-async def of_user(conn: AsyncConnection, user_id: int) -> list[SubscriptionRow]:
-    rows = await conn.execute(
-        select(
-            push_subscriptions.c.device_id,
-            push_subscriptions.c.endpoint,
-            push_subscriptions.c.p256dh,
-            push_subscriptions.c.auth,
-        ).where(push_subscriptions.c.user_id == user_id)
-    )
-    return [SubscriptionRow(r.device_id, r.endpoint, r.p256dh, r.auth) for r in rows]
-
-
 async def of_users(
     conn: AsyncConnection, user_ids: Iterable[int]
 ) -> dict[int, list[SubscriptionRow]]:

@@ -43,9 +43,7 @@ async def allocate(conn: AsyncConnection, counts: dict[int, int]) -> dict[int, i
     if conn.dialect.name == "sqlite":
         # SQLite has one writer: the counters read back in the same transaction are the ones
         # this statement set. An executemany and one read by key, whatever the group's size.
-        await _BUMP.run_many_positional(
-            conn, ("user_id", "last_seq"), [(u, counts[u]) for u in users]
-        )
+        await _BUMP.run_many_in_order(conn, [(u, counts[u]) for u in users])
         found = await _LAST_SEQS.rows(conn, users)
         return {user_id: last_seq - counts[user_id] + 1 for user_id, last_seq in found}
     params = [{"user_id": u, "last_seq": counts[u]} for u in users]
@@ -69,7 +67,8 @@ _BUMP = Prepared(
     _BUMPED.on_conflict_do_update(
         index_elements=[update_counters.c.user_id],
         set_={"last_seq": update_counters.c.last_seq + _BUMPED.excluded.last_seq},
-    )
+    ),
+    order=("user_id", "last_seq"),
 )
 _LAST_SEQS = PreparedBySize(
     lambda size: select(update_counters.c.user_id, update_counters.c.last_seq).where(
@@ -80,7 +79,9 @@ _LAST_SEQS = PreparedBySize(
 
 # The columns of a row, in the order ``insert_many`` takes them.
 COLUMNS = ("user_id", "seq", "kind", "chat_id", "message_id", "payload", "created_at")
-_INSERT = Prepared(insert(updates).values({name: bindparam(name) for name in COLUMNS}))
+_INSERT = Prepared(
+    insert(updates).values({name: bindparam(name) for name in COLUMNS}), order=COLUMNS
+)
 
 
 async def insert_many(conn: AsyncConnection, rows: Sequence[tuple[Any, ...]]) -> None:
@@ -90,7 +91,7 @@ async def insert_many(conn: AsyncConnection, rows: Sequence[tuple[Any, ...]]) ->
     type processors) cost more on the event loop than the database's insert of them."""
     if not rows:
         return
-    await _INSERT.run_many_positional(conn, COLUMNS, rows)
+    await _INSERT.run_many_in_order(conn, rows)
 
 
 async def after(conn: AsyncConnection, user_id: int, after_seq: int, limit: int) -> list[UpdateRow]:
