@@ -36,6 +36,7 @@ from payam.api.routes.invitations import router as invitations_router
 from payam.api.routes.media import router as media_router
 from payam.api.routes.privacy import router as privacy_router
 from payam.api.routes.push import router as push_router
+from payam.api.routing import add_flat
 from payam.config import EventBusKind, Settings, SmsBackend, vapid_private_key_pem
 from payam.domain.clock import Clock, SystemClock
 from payam.domain.keys import Keys
@@ -210,20 +211,41 @@ def _call_relay(services: Services) -> CallRelay:
 
 
 def include_routes(app: FastAPI) -> None:
-    """Every door of the HTTP API and the WebSocket, in the order the document lists them."""
-    for module in (system, auth, profiles, contacts, chats, channels, messages, consents, notices):
-        app.include_router(module.router)
-    for router in (
-        realtime_routes.router,
-        privacy_router,
-        admin_router,
-        media_router,
-        channel_stats_router,
-        invitations_router,
-        calls_router,
-        push_router,
-    ):
-        app.include_router(router)
+    """Every door of the HTTP API and the WebSocket, in the order the document lists them.
+
+    The API's routes go flat onto the app's router (``api/routing.py`` says why); the
+    WebSocket's router is included as a branch, last but for the doors after it, since the
+    realtime layer does not build its router with the API's helper."""
+    add_flat(
+        app,
+        [
+            module.router
+            for module in (
+                system,
+                auth,
+                profiles,
+                contacts,
+                chats,
+                channels,
+                messages,
+                consents,
+                notices,
+            )
+        ],
+    )
+    app.include_router(realtime_routes.router)
+    add_flat(
+        app,
+        [
+            privacy_router,
+            admin_router,
+            media_router,
+            channel_stats_router,
+            invitations_router,
+            calls_router,
+            push_router,
+        ],
+    )
 
 
 def create_app(

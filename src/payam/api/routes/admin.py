@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import Depends, Query, Response, status
 
 from payam.api.deps import CallerDep, ServicesDep
 from payam.api.responses import EXACT, AdminAuditOut, AdminReportOut, AdminUserOut
+from payam.api.routing import api_router
 from payam.api.schemas import Strict
 from payam.domain.limits import AUDIT_PAGE_MAX
 from payam.domain.models import Caller
 
-router = APIRouter(prefix="/v1/admin", tags=["admin"])
+router = api_router(prefix="/v1/admin", tags=["admin"])
 
 
 async def admin_caller(caller: CallerDep, services: ServicesDep) -> Caller:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import Request, Response, status
 
 from payam.api import cookies
 from payam.api.deps import CallerDep, IpDep, ServicesDep
+from payam.api.routing import api_router
 from payam.api.schemas import (
     CodeRequest,
     CodeResponse,
@@ -17,7 +18,7 @@ from payam.api.schemas import (
 from payam.domain.events import iso
 from payam.services.auth import DeviceInfo
 
-router = APIRouter(prefix="/v1", tags=["auth"])
+router = api_router(tags=["auth"])
 
 
 @router.post("/auth/code", status_code=status.HTTP_202_ACCEPTED, response_model=CodeResponse)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from payam.api.deps import CallerDep, ServicesDep
+from payam.api.routing import api_router
 
-router = APIRouter(prefix="/v1", tags=["calls"])
+router = api_router(tags=["calls"])
 
 
 class TurnCredentials(BaseModel):

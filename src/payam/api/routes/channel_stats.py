@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from pydantic import Field
 
 from payam.api.deps import CallerDep, ServicesDep
 from payam.api.responses import EXACT, ChannelStatsOut, ViewsOut
+from payam.api.routing import api_router
 from payam.api.schemas import Strict
 
-router = APIRouter(prefix="/v1", tags=["channel_stats"])
+router = api_router(tags=["channel_stats"])
 
 Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
 

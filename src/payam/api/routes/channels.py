@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from payam.api.deps import CallerDep, ServicesDep
 from payam.api.responses import EXACT, AnyChat, ChannelOut
+from payam.api.routing import api_router
 from payam.domain import limits
 
-router = APIRouter(prefix="/v1", tags=["channels"])
+router = api_router(tags=["channels"])
 
 
 @router.get("/channels", response_model=list[ChannelOut], **EXACT)

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from pydantic import Field
 
 from payam.api import cookies
 from payam.api.deps import CallerDep, ServicesDep
 from payam.api.responses import EXACT, ConsentsOut, PreferencesOut
+from payam.api.routing import api_router
 from payam.api.schemas import Strict
 from payam.domain import cookies as categories
 
-router = APIRouter(prefix="/v1", tags=["consents"])
+router = api_router(tags=["consents"])
 
 
 class ConsentsIn(Strict):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, status
+from fastapi import status
 
 from payam.api.deps import CallerDep, ServicesDep
 from payam.api.responses import EXACT, ContactsHeldOut, DeletedOut
+from payam.api.routing import api_router
 from payam.api.schemas import (
     ContactsResult,
     ContactsUpload,
@@ -16,7 +17,7 @@ from payam.api.schemas import (
     RegisteredContact,
 )
 
-router = APIRouter(prefix="/v1", tags=["contacts"])
+router = api_router(tags=["contacts"])
 
 
 @router.put("/contacts", response_model=ContactsResult, response_model_exclude_unset=True)

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Response, status
+from fastapi import Path, Response, status
 from pydantic import BaseModel, Field
 
 from payam.api.deps import CallerDep, ServicesDep
 from payam.api.responses import EXACT, ChatOut
+from payam.api.routing import api_router
 
-router = APIRouter(prefix="/v1", tags=["invitations"])
+router = api_router(tags=["invitations"])
 
 InvitationId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 

@@ -7,18 +7,19 @@ from email.utils import formatdate
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import Request, Response, status
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from starlette.datastructures import MutableHeaders
 from starlette.types import Message, Receive, Scope, Send
 
 from payam.api.deps import CallerDep, ServicesDep
 from payam.api.responses import MediaOut, binary
+from payam.api.routing import api_router
 from payam.api.uploads import received_file, upload_body
 from payam.domain.file_names import ascii_fallback
 from payam.services.media import ServedMedia
 
-router = APIRouter(prefix="/v1", tags=["media"])
+router = api_router(tags=["media"])
 
 _REFUSALS = {
     400: ("invalid_range", "The Range header is malformed."),

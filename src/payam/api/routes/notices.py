@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
-
 from payam.api.deps import CallerDep, ServicesDep
 from payam.api.responses import EXACT, DisclosuresOut, NoticeOut, NoticesOut, PartnerOut, PolicyOut
+from payam.api.routing import api_router
 from payam.domain.events import iso
 
-router = APIRouter(prefix="/v1", tags=["notices"])
+router = api_router(tags=["notices"])
 
 
 @router.get("/policy", response_model=PolicyOut, **EXACT)

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response, status
+from fastapi import Response, status
 from fastapi.responses import StreamingResponse
 from pydantic import Field
 from starlette.background import BackgroundTask
 
 from payam.api.deps import CallerDep, IpDep, ServicesDep
 from payam.api.responses import EXACT, ErasureReceiptOut, PrivacyMapOut, binary
+from payam.api.routing import api_router
 from payam.api.schemas import CodeRequest, CodeResponse, Strict, UserOut
 from payam.domain.events import iso
 from payam.services import privacy_map as privacy_map_service
 
-router = APIRouter(prefix="/v1", tags=["privacy"])
+router = api_router(tags=["privacy"])
 
 
 @router.get("/privacy/map", response_model=PrivacyMapOut, **EXACT)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import Depends, Request, Response
 
 from payam.api.deps import CallerDep, ServicesDep
 from payam.api.responses import binary
+from payam.api.routing import api_router
 from payam.api.schemas import MeOut, ProfilePatch, ProfileView, UserOut
 from payam.api.uploads import received_file, upload_body
 from payam.domain.errors import PayloadTooLarge
@@ -15,7 +16,7 @@ from payam.domain.models import Caller
 from payam.services.container import Services
 from payam.services.photos import Photo
 
-router = APIRouter(prefix="/v1", tags=["profiles"])
+router = api_router(tags=["profiles"])
 
 
 async def photo_upload(request: Request, services: ServicesDep) -> bytes:

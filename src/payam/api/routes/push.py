@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from payam.api.deps import CallerDep, ServicesDep
+from payam.api.routing import api_router
 
-router = APIRouter(prefix="/v1", tags=["push"])
+router = api_router(tags=["push"])
 
 _B64URL = r"^[A-Za-z0-9_-]+={0,2}$"
 

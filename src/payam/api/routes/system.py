@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
-
 from payam import __version__
 from payam.api.deps import ServicesDep
 from payam.api.responses import HealthOut
+from payam.api.routing import api_router
 
-router = APIRouter(tags=["system"])
+router = api_router(prefix="", tags=["system"])
 
 
 @router.get("/health", response_model=HealthOut)
