@@ -125,6 +125,9 @@ def make_settings(data_dir: Path, database: DatabaseTarget, **overrides: Any) ->
         # Most tests put strangers in groups to test groups; the default ("contacts": strangers
         # are invited instead, P3.2) is tested where it matters, with group_adds_default set.
         "group_adds_default": "everyone",
+        # The hot read answers are validated against their documented models here, as every
+        # other answer is everywhere: a field a model does not list fails the tests.
+        "check_answers": True,
     }
     values.update(overrides)
     return Settings(**values)

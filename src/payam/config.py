@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     # SQLite's synchronous pragma: FULL makes every acknowledged commit durable on power loss.
     sqlite_synchronous: str = "FULL"
+    # Validate the hot read answers (history, chat list, updates, search) against their
+    # documented models before sending them, as FastAPI does for every other route. Off in
+    # production, where it was most of their serialising cost (docs/benchmarks.md); the test
+    # suite turns it on (tests/conftest.py), so an answer that drifts from its model fails.
+    check_answers: bool = False
 
     default_region: str | None = Field(
         default=None, description="ISO region for numbers written without +, e.g. IR"

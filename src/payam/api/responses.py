@@ -12,14 +12,54 @@ against the real answers of every operation.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+import pydantic_core
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from starlette.background import BackgroundTask
+from starlette.responses import Response
 
 from payam.api.schemas import ProfileView
 
 # Every route whose answer is a service's dict declares its model with these options.
 EXACT: dict[str, Any] = {"response_model_exclude_unset": True}
+
+
+class Answer(Response):
+    """A service's dict as JSON, encoded by pydantic-core straight from the dict (about five
+    times faster than the standard library's encoder on a page of messages), as compact as
+    Starlette's ``JSONResponse``."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return pydantic_core.to_json(content)
+
+
+@cache
+def _adapter(model: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(model)
+
+
+def answer(
+    model: Any,
+    content: Any,
+    *,
+    check: bool,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+    background: BackgroundTask | None = None,
+) -> Answer:
+    """Answer ``content``, documented as ``model`` by the route's ``response_model``, without
+    FastAPI's validation and re-serialisation through the model: on a history page of 50
+    those cost 0.27 ms, against 0.05 for encoding the dict. With ``check`` (settings
+    ``check_answers``, on in the tests) the content is validated first, so an answer with a
+    field the model does not list still fails, as it does on every other route. The body is
+    the service's dict as it is: what ``response_model_exclude_unset`` made of it too."""
+    if check:
+        _adapter(model).validate_python(content)
+    return Answer(content, status_code=status_code, headers=headers, background=background)
 
 
 class Out(BaseModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import Field
 from pydantic.config import JsonDict
@@ -13,18 +13,21 @@ from payam.api.deps import CallerDep, ServicesDep
 from payam.api.openapi import setting_limit
 from payam.api.responses import (
     EXACT,
+    Answer,
     AnyChat,
     BlockedOut,
     ChatOut,
     InviteLinkOut,
     ReportOut,
+    answer,
     binary,
 )
 from payam.api.routes.profiles import PHOTO_UPLOAD_BODY, PhotoUpload, photo_response
+from payam.api.routing import api_router
 from payam.api.schemas import MessageTtl, Strict
 from payam.domain import handles, limits
 
-router = APIRouter(prefix="/v1", tags=["chats"])
+router = api_router(tags=["chats"])
 
 UserId = Annotated[int, Field(ge=1, le=2**63 - 1)]
 # The services refuse past these with their own stable codes (name_too_long,
@@ -110,9 +113,10 @@ async def create_chat(
 @router.get("/chats", response_model=list[AnyChat], **EXACT)
 async def list_chats(
     caller: CallerDep, services: ServicesDep, limit: Annotated[int, Query(ge=1, le=500)] = 100
-) -> list[dict[str, Any]]:
+) -> Answer:
     """The caller's chats, newest activity first, with the last message and unread count."""
-    return await services.chats.list_chats(caller, limit)
+    found = await services.chats.list_chats(caller, limit)
+    return answer(list[AnyChat], found, check=services.settings.check_answers)
 
 
 @router.get("/chats/{chat_id}", response_model=AnyChat, **EXACT)

@@ -4,18 +4,26 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response, status
-from fastapi.responses import JSONResponse
+from fastapi import Query, Response, status
 from pydantic import Field
 
 from payam.api.deps import CallerDep, ServicesDep
 from payam.api.openapi import setting_limit
-from payam.api.responses import EXACT, MessageOut, MessagesOut, ReadOut, UpdatesOut
+from payam.api.responses import (
+    EXACT,
+    Answer,
+    MessageOut,
+    MessagesOut,
+    ReadOut,
+    UpdatesOut,
+    answer,
+)
+from payam.api.routing import api_router
 from payam.api.schemas import Strict
 from payam.domain import limits
 from payam.services.updates import MAX_WAIT_SECONDS
 
-router = APIRouter(prefix="/v1", tags=["messages"])
+router = api_router(tags=["messages"])
 
 Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
 # The service answers 422 message_too_long past the setting; 65,536 is only a parsing cap.
@@ -58,7 +66,7 @@ class ReadIn(Strict):
 )
 async def send_message(
     chat_id: int, body: MessageIn, caller: CallerDep, services: ServicesDep
-) -> JSONResponse:
+) -> Answer:
     """Send a message. Retrying with the same ``client_id`` returns the same stored message
     (header ``Idempotent-Replayed: true``); the same ``client_id`` with other content (other
     text, other ``media_ids``) is 409. ``media_ids`` are the caller's own uploads (404
@@ -74,7 +82,13 @@ async def send_message(
         media_ids=body.media_ids,
     )
     headers = {} if sent.created else {"Idempotent-Replayed": "true"}
-    return JSONResponse(sent.message, status_code=201, headers=headers)
+    return answer(
+        MessageOut,
+        sent.message,
+        check=services.settings.check_answers,
+        status_code=201,
+        headers=headers,
+    )
 
 
 @router.get("/chats/{chat_id}/messages", response_model=MessagesOut, **EXACT)
@@ -85,13 +99,13 @@ async def history(
     before: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
     after: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> dict[str, Any]:
+) -> Answer:
     """Page the history by ``seq``: the newest ``limit`` before ``before``, or the oldest
     ``limit`` after ``after``; always in ascending seq."""
     found = await services.messages.history(
         caller, chat_id, before=before, after=after, limit=limit
     )
-    return {"messages": found}
+    return answer(MessagesOut, {"messages": found}, check=services.settings.check_answers)
 
 
 @router.patch("/chats/{chat_id}/messages/{message_id}", response_model=MessageOut, **EXACT)
@@ -130,9 +144,10 @@ async def search(
     services: ServicesDep,
     q: Annotated[str, Query(max_length=limits.SEARCH_QUERY_MAX_LENGTH)],
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-) -> dict[str, Any]:
+) -> Answer:
     """Full-text search over the caller's own accessible history."""
-    return {"messages": await services.messages.search(caller, q, limit)}
+    found = await services.messages.search(caller, q, limit)
+    return answer(MessagesOut, {"messages": found}, check=services.settings.check_answers)
 
 
 @router.get("/updates", response_model=UpdatesOut, **EXACT)
@@ -150,16 +165,17 @@ async def get_updates(
             description="long polling: when nothing is new, wait up to this many seconds",
         ),
     ] = 0,
-) -> dict[str, Any]:
+) -> Answer:
     """What this device missed: updates after ``after``, in order of the per-user ``seq``.
     With ``timeout`` (seconds, at most 60), a long poll: when there is nothing after
     ``after``, the answer waits until something is, or the time is up (then ``updates`` is
     empty); no gap and no duplicate, as over the WebSocket."""
     page = await services.updates.wait(caller.user_id, after, limit, timeout)
-    return {
+    body = {
         "updates": [u.to_json() for u in page.updates],
         "last_seq": page.last_seq,
         "has_more": page.has_more,
         # ``after`` past the end of the log (a device restored from a backup): reload too.
         "resync_required": page.too_old or after > page.last_seq,
     }
+    return answer(UpdatesOut, body, check=services.settings.check_answers)
