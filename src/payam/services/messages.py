@@ -35,7 +35,7 @@ from payam.config import Settings
 from payam.domain import events, limits
 from payam.domain.clock import Clock
 from payam.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, PayamError
-from payam.domain.events import PendingUpdate, Update
+from payam.domain.events import Fanout, PendingUpdate, Update
 from payam.domain.models import Caller
 from payam.services.files import Files
 from payam.services.purge import Purger
@@ -320,7 +320,7 @@ class MessageService:
             carried = {i: ctx.carried.get((row["chat_id"], row["seq"]), ()) for i, row in new}
             await chat_store.set_last_seqs(conn, ctx.changed_seqs())
             sent: dict[int, Sent] = {}
-            pending: list[PendingUpdate] = []
+            pending: list[PendingUpdate | Fanout] = []
             frames: _Frames = []
             read_marks: dict[tuple[int, int], int] = {}
             for (i, row), message_id in zip(new, ids, strict=True):
@@ -336,20 +336,25 @@ class MessageService:
                         (row["chat_id"], _frame(row["chat_id"], events.MESSAGE_NEW, rendered))
                     )
                     continue
-                pending.extend(
-                    PendingUpdate(
-                        uid, events.MESSAGE_NEW, row["chat_id"], message_id, None, rendered
+                pending.append(
+                    Fanout(
+                        ctx.members[row["chat_id"]],
+                        events.MESSAGE_NEW,
+                        row["chat_id"],
+                        message_id,
+                        None,
+                        rendered,
                     )
-                    for uid in ctx.members[row["chat_id"]]
                 )
             await _advance_read(conn, read_marks)
             # Who sent a message in a chat answered there: their profile shows to it (P3.2).
             await chat_store.show_profiles(
                 conn, [k for k in read_marks if k[0] not in ctx.channels]
             )
-            pending = (
-                await _bring_back(conn, ctx, {row["chat_id"] for _, row in new}, now) + pending
-            )
+            pending = [
+                *await _bring_back(conn, ctx, {row["chat_id"] for _, row in new}, now),
+                *pending,
+            ]
             await store.add_forwards(conn, ctx.forwards_of([row for _, row in new]))
             # After add_forwards: a forward of a post locks the post's row before it references
             # the post's media, in the order a deletion of that post takes them (no deadlock).

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payam.adapters.bus import EventBus
 from payam.domain.clock import Clock
-from payam.domain.events import PendingUpdate, Update
+from payam.domain.events import Fanout, PendingUpdate, Update
 from payam.domain.models import Caller
 from payam.services.render import render_messages
 from payam.storage import updates as store
@@ -94,28 +94,38 @@ class UpdateLog:
                 if not waiting and self._waiting.get(user_id) is waiting:
                     del self._waiting[user_id]
 
-    async def record(self, conn: AsyncConnection, pending: Sequence[PendingUpdate]) -> list[Update]:
-        """Give each pending update the next seq of its user and store it (no message text)."""
+    async def record(
+        self, conn: AsyncConnection, pending: Sequence[PendingUpdate | Fanout]
+    ) -> list[Update]:
+        """Give each pending update the next seq of its user and store it (no message text).
+        A ``Fanout`` is one pending update per user it names, in its order."""
         if not pending:
             return []
-        first = await store.allocate(conn, Counter(p.user_id for p in pending))
+        counts: Counter[int] = Counter()
+        for p in pending:
+            if isinstance(p, Fanout):
+                counts.update(p.user_ids)
+            else:
+                counts[p.user_id] += 1
+        next_seq = await store.allocate(conn, counts)
         now = self.clock.now()
-        next_seq = dict(first)
         out: list[Update] = []
         rows: list[tuple[Any, ...]] = []
         last: dict[str, Any] | None = None
         payload: str | None = None
         for p in pending:
-            seq = next_seq[p.user_id]
-            next_seq[p.user_id] = seq + 1
-            out.append(
-                Update(p.user_id, seq, p.kind, p.chat_id, p.message_id, p.payload, now, p.message)
-            )
             if p.payload is not last:  # one payload is shared by every member it goes to
                 last = p.payload
                 payload = json.dumps(last, separators=(",", ":")) if last else None
-            # In store.COLUMNS order.
-            rows.append((p.user_id, seq, p.kind, p.chat_id, p.message_id, payload, now))
+            kind, chat_id, message_id = p.kind, p.chat_id, p.message_id
+            for user_id in p.user_ids if isinstance(p, Fanout) else (p.user_id,):
+                seq = next_seq[user_id]
+                next_seq[user_id] = seq + 1
+                out.append(
+                    Update(user_id, seq, kind, chat_id, message_id, p.payload, now, p.message)
+                )
+                # In store.COLUMNS order.
+                rows.append((user_id, seq, kind, chat_id, message_id, payload, now))
         await store.insert_many(conn, rows)
         return out
 
