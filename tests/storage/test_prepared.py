@@ -5,13 +5,15 @@ and the session cache told of a change (P9.1: a signed-out token stops working a
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 import pytest
 from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from payam.storage import migrate
 from payam.storage.database import Database
@@ -111,3 +113,68 @@ async def test_a_quick_read_makes_no_trip_to_the_connection_thread(
         assert len(trips) >= 1
     finally:
         await db.dispose()
+
+
+def _fail_midway() -> None:
+    raise LookupError("the caller's own failure, mid-read")
+
+
+async def test_a_quick_read_sees_what_committed_after_the_one_before_it(db: Database) -> None:
+    """Quick reads keep their connection between reads (database.py, ``_quick_read``): each
+    must still be a new snapshot, whether it ran prepared statements, SQLAlchemy's, or both
+    in either order, and whether the one before it failed."""
+    async with db.write() as conn:
+        uid = await add_user(conn, 1)
+    names = select(users.c.name).where(users.c.id == uid)
+    for n, order in enumerate(("prepared", "sqlalchemy", "both", "sqlalchemy first", "fails")):
+        async with db.write(quick=True) as conn:
+            await _RENAME.run_many(conn, [{"uid": uid, "n": f"name {n}"}])
+        seen: list[str] = []
+        with contextlib.suppress(LookupError):
+            async with db.read(quick=True) as conn:
+                if order in ("prepared", "both", "fails"):
+                    seen += [r[1] for r in await _NAMES.rows(conn, [uid])]
+                if order in ("sqlalchemy", "both", "sqlalchemy first"):
+                    seen.append((await conn.execute(names)).scalar_one())
+                if order == "sqlalchemy first":
+                    seen += [r[1] for r in await _NAMES.rows(conn, [uid])]
+                if order == "fails":
+                    _fail_midway()
+        assert seen and set(seen) == {f"name {n}"}, order
+
+
+async def test_quick_reads_that_overlap_each_have_their_own_snapshot(db: Database) -> None:
+    async with db.write() as conn:
+        uid = await add_user(conn, 1)
+    started, renamed = asyncio.Event(), asyncio.Event()
+
+    async def slow_reader() -> tuple[str, str]:
+        async with db.read(quick=True) as conn:
+            (first,) = [r[1] for r in await _NAMES.rows(conn, [uid])]
+            started.set()
+            await renamed.wait()  # another task reads and writes meanwhile
+            (again,) = [r[1] for r in await _NAMES.rows(conn, [uid])]
+            return first, again
+
+    task = asyncio.create_task(slow_reader())
+    await started.wait()
+    async with db.write(quick=True) as conn:
+        await _RENAME.run_many(conn, [{"uid": uid, "n": "renamed"}])
+    async with db.read(quick=True) as conn:
+        assert [r[1] for r in await _NAMES.rows(conn, [uid])] == ["renamed"]
+    renamed.set()
+    # On SQLite the slow reader's snapshot is its own (WAL): it still sees the name it began
+    # with; PostgreSQL's REPEATABLE READ says the same.
+    assert await task == ("user 1", "user 1")
+    async with db.read(quick=True) as conn:
+        assert [r[1] for r in await _NAMES.rows(conn, [uid])] == ["renamed"]
+
+
+async def test_a_quick_read_cannot_write(db: Database) -> None:
+    async with db.write() as conn:
+        uid = await add_user(conn, 1)
+    with pytest.raises(DBAPIError):
+        async with db.read(quick=True) as conn:
+            await _RENAME.run_many(conn, [{"uid": uid, "n": "sneaked in"}])
+    async with db.read(quick=True) as conn:
+        assert [r[1] for r in await _NAMES.rows(conn, [uid])] == ["user 1"]

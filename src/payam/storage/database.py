@@ -72,6 +72,8 @@ _Outcome = tuple[Any, int, int | None, list[Any], bool]
 _CHANGE = re.compile(r'\s*(UPDATE|DELETE\s+FROM)\s+"?(\w+)', re.IGNORECASE)
 CHANGES_KEY = "payam.changes"
 DRIVER_KEY = "payam.driver"
+# Reader connections kept checked out for quick reads, at most (more open when reads overlap).
+_HELD_READERS = 4
 Change = tuple[str, str]  # ("update" | "delete", table name)
 
 
@@ -289,6 +291,8 @@ class Database:
             )
             self.writer = self.reader
         self._watchers: list[tuple[frozenset[Change], Callable[[], None]]] = []
+        # Reader connections kept between quick reads on SQLite (``_quick_read``).
+        self._held: list[AsyncConnection] = []
         event.listen(self.writer.sync_engine, "after_cursor_execute", _note_change)
 
     def after_commit_of(self, changes: Iterable[Change], callback: Callable[[], None]) -> None:
@@ -306,6 +310,10 @@ class Database:
         connections; PostgreSQL is asked for the same (REPEATABLE READ, READ ONLY), since its
         default READ COMMITTED would let two statements of one export see different states.
         """
+        if quick and self.is_sqlite:
+            async with self._quick_read() as conn:
+                yield conn
+            return
         async with self.reader.connect() as conn:
             if not self.is_sqlite:
                 await conn.execution_options(
@@ -320,6 +328,41 @@ class Database:
             finally:
                 if driver is not None:
                     driver.on_loop = False
+
+    @asynccontextmanager
+    async def _quick_read(self) -> AsyncIterator[AsyncConnection]:
+        """``read(quick=True)`` on SQLite, all of it on the event loop's thread.
+
+        Its reader connection stays checked out of the pool between quick reads (``_held``):
+        checking one out and back in, with SQLAlchemy's transaction around it, cost about 90%
+        of a read of the caller's profile (docs/benchmarks.md). The transaction is the
+        driver's own: ``BEGIN`` goes with the first statement, and the end is a ROLLBACK (it
+        only read), through SQLAlchemy if a statement of its began its transaction too. A read
+        that waits on something else meanwhile holds its connection; another quick read takes
+        another one."""
+        conn = self._held.pop() if self._held else await self.reader.connect()
+        driver = _driver_of(conn)
+        if driver is None:  # every SQLite connection registers its driver when it opens
+            await conn.close()
+            raise RuntimeError("a SQLite connection without its driver")
+        driver.on_loop = True
+        driver.begin_with = "BEGIN"
+        clean = False
+        try:
+            yield conn
+            clean = True
+        finally:
+            try:
+                if conn.in_transaction():  # a statement through SQLAlchemy began one too
+                    await conn.rollback()
+                else:
+                    await driver.rollback()
+            finally:
+                driver.on_loop = False
+                if clean and not conn.invalidated and len(self._held) < _HELD_READERS:
+                    self._held.append(conn)
+                else:
+                    await conn.close()
 
     @asynccontextmanager
     async def write(self, *, quick: bool = False) -> AsyncIterator[AsyncConnection]:
@@ -347,6 +390,9 @@ class Database:
                     callback()
 
     async def dispose(self) -> None:
+        held, self._held = self._held, []
+        for conn in held:
+            await conn.close()
         await self.reader.dispose()
         if self.writer is not self.reader:
             await self.writer.dispose()
@@ -372,6 +418,10 @@ def _note_change(
 
 def _begin_with(statement: str) -> Any:
     def on_begin(conn: Any) -> None:
-        conn.connection.driver_connection.begin_with = statement
+        driver = conn.connection.driver_connection
+        # In a quick read, a prepared statement may have begun the transaction before a
+        # statement through SQLAlchemy makes it begin its own: BEGIN was sent already.
+        if not driver.transaction_open:
+            driver.begin_with = statement
 
     return on_begin
