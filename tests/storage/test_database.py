@@ -454,3 +454,52 @@ async def test_a_quick_write_that_fails_midway_leaves_nothing_written(db: Databa
     async with db.write(quick=True) as conn:
         await add_user(conn, 3)
     assert await count(db, users) == 1
+
+
+async def test_what_a_writer_user_left_uncommitted_is_not_carried_into_the_next_write(
+    db: Database,
+) -> None:
+    """The one writer connection stays open between writes (``writer_connection``): a user
+    that leaves a transaction open (a failed migration, say) must not hand it to the next
+    write, which would then commit it."""
+    async with db.writer_connection() as conn:
+        await add_user(conn, 1)  # begun, never committed
+    async with db.write(quick=True) as conn:
+        await add_user(conn, 2)
+    async with db.write() as conn:
+        await add_user(conn, 3)
+    async with db.read() as conn:
+        names = (await conn.execute(select(users.c.name).order_by(users.c.name))).scalars()
+        assert list(names) == ["user 2", "user 3"]
+
+
+async def test_the_writer_connection_waits_for_the_write_under_way(db: Database) -> None:
+    """SQLite has one writer: a checkpoint or a migration takes it after the write under
+    way, as the next write does (PostgreSQL writes concurrently: its own tests above)."""
+    if not db.is_sqlite:
+        pytest.skip("SQLite's one writer connection")
+    inside, release = asyncio.Event(), asyncio.Event()
+    order: list[str] = []
+
+    async def long_write() -> None:
+        async with db.write(quick=True) as conn:
+            await add_user(conn, 1)
+            inside.set()
+            await release.wait()
+            order.append("write done")
+
+    async def checkpoint_like() -> None:
+        async with db.writer_connection():
+            order.append("writer taken")
+
+    writing = asyncio.create_task(long_write())
+    await inside.wait()
+    taking = asyncio.create_task(checkpoint_like())
+    try:
+        await asyncio.sleep(0.05)
+        assert order == []
+    finally:
+        release.set()
+        await asyncio.gather(writing, taking)
+    assert order == ["write done", "writer taken"]
+    assert await count(db, users) == 1

@@ -26,7 +26,7 @@ async def test_existing_memberships_show_only_where_the_member_spoke_for_themsel
     db: Database,
 ) -> None:
     await migrate.upgrade(db, "0007")
-    async with db.writer.connect() as conn:
+    async with db.writer_connection() as conn:
         for uid in (1, 2, 3):
             await conn.execute(
                 text(

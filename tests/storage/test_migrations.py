@@ -54,7 +54,7 @@ def _differences(connection: Connection) -> list[Any]:
 
 
 async def differences(db: Database) -> list[Any]:
-    async with db.writer.connect() as conn:
+    async with db.writer_connection() as conn:
         return await conn.run_sync(_differences)
 
 
@@ -63,7 +63,7 @@ def _tables(connection: Connection) -> set[str]:
 
 
 async def tables(db: Database) -> set[str]:
-    async with db.writer.connect() as conn:
+    async with db.writer_connection() as conn:
         return await conn.run_sync(_tables)
 
 

@@ -95,7 +95,7 @@ class Purger:
         async with self.db.write() as conn:
             await message_store.optimize_index(conn)
         for _ in range(self.checkpoint_attempts):
-            async with self.db.writer.connect() as conn:
+            async with self.db.writer_connection() as conn:
                 raw = await conn.get_raw_connection()
                 driver = raw.driver_connection
                 assert driver is not None

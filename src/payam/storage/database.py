@@ -24,13 +24,21 @@ transaction instead of one per statement; the loop is held for the statements' o
 long ones (a channel's deletion) keep to plain ``write()``.
 
 ``read(quick=True)`` goes further for reads of a few index lookups (the caller's profile, a
-history page, the update log): BEGIN, the statements and COMMIT all run on the event loop's
+history page, the update log): BEGIN, the statements and the end all run on the event loop's
 thread (a WAL reader never waits for a lock). ``storage/prepared.py`` runs the hot statements
 on the sqlite3 connection directly inside such transactions.
+
+On SQLite the connections stay checked out of SQLAlchemy's pools between uses: the writer
+behind a lock that queues writers (``writer_connection``, through which every use of the
+writer goes), quick readers in a short free list. A quick transaction is the driver's own
+(its BEGIN and COMMIT or ROLLBACK), with SQLAlchemy's only when one of its statements began
+one. Pool checkout, checkin and SQLAlchemy's transaction around a short transaction had
+cost more than its statements (docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
@@ -293,6 +301,10 @@ class Database:
         self._watchers: list[tuple[frozenset[Change], Callable[[], None]]] = []
         # Reader connections kept between quick reads on SQLite (``_quick_read``).
         self._held: list[AsyncConnection] = []
+        # The writer connection kept between writes on SQLite, and the queue of writers
+        # (``writer_connection``).
+        self._writer_held: AsyncConnection | None = None
+        self._write_lock = asyncio.Lock()
         event.listen(self.writer.sync_engine, "after_cursor_execute", _note_change)
 
     def after_commit_of(self, changes: Iterable[Change], callback: Callable[[], None]) -> None:
@@ -370,18 +382,26 @@ class Database:
 
         ``quick``: its statements are short, and on SQLite run on the event loop's thread
         (see the module's docstring); durability is the same (COMMIT as ever)."""
-        async with self.writer.connect() as conn:
+        async with self.writer_connection() as conn:
             conn.info.pop(CHANGES_KEY, None)  # a transaction that rolled back left its notes
             driver = _driver_of(conn) if quick and self.is_sqlite else None
-            if driver is not None:
-                driver.quick = True
-            try:
+            if driver is None:
                 async with conn.begin():
-                    if driver is not None:
-                        await driver.begin_now()
                     yield conn
-            finally:
-                if driver is not None:
+            else:
+                # The driver's own transaction, as a quick read's: BEGIN IMMEDIATE on its own
+                # trip, COMMIT on another (the fsync), no SQLAlchemy transaction around them
+                # unless one of its statements began one too (then it ends it).
+                driver.quick = True
+                driver.begin_with = "BEGIN IMMEDIATE"
+                try:
+                    await driver.begin_now()
+                    yield conn
+                    await (conn.commit() if conn.in_transaction() else driver.commit())
+                except BaseException:
+                    await (conn.rollback() if conn.in_transaction() else driver.rollback())
+                    raise
+                finally:
                     driver.quick = False
             changes: set[Change] | None = conn.info.pop(CHANGES_KEY, None)
         if changes and self._watchers:
@@ -389,7 +409,40 @@ class Database:
                 if watched & changes:
                     callback()
 
+    @asynccontextmanager
+    async def writer_connection(self) -> AsyncIterator[AsyncConnection]:
+        """The connection writes go through, with no transaction begun (``write()`` begins
+        one; migrations and the WAL checkpoint use it as it is), once the write under way is
+        done. Every use of the writer goes through here, never ``self.writer.connect()``.
+
+        On SQLite the one writer connection stays checked out of its pool between writes,
+        behind a lock that queues the writers as the pool of one did: checking it out and
+        back in (with the pool's reset) cost about a third of a short write's envelope
+        (docs/benchmarks.md). A use that fails with the connection in doubt (invalidated,
+        or a transaction left open) closes it, and the next write opens a new one."""
+        if not self.is_sqlite:
+            async with self.writer.connect() as conn:
+                yield conn
+            return
+        async with self._write_lock:
+            held = self._writer_held
+            if held is None or held.closed or held.invalidated:
+                held = self._writer_held = await self.writer.connect()
+            conn = held
+            clean = False
+            try:
+                yield conn
+                clean = not conn.in_transaction()
+            finally:
+                driver = _driver_of(conn)
+                if not clean or driver is None or driver.transaction_open:
+                    self._writer_held = None
+                    await conn.close()
+
     async def dispose(self) -> None:
+        writer, self._writer_held = self._writer_held, None
+        if writer is not None:
+            await writer.close()
         held, self._held = self._held, []
         for conn in held:
             await conn.close()

@@ -63,14 +63,14 @@ def _current(connection: Connection) -> str | None:
 
 async def upgrade(db: Database, revision: str = "head") -> None:
     # Migrations run outside our BEGIN hooks' transaction handling: alembic begins its own.
-    async with _one_at_a_time(), db.writer.connect() as conn:
+    async with _one_at_a_time(), db.writer_connection() as conn:
         await conn.run_sync(_upgrade, revision)
         await conn.commit()
 
 
 async def downgrade(db: Database, revision: str) -> None:
     """Step back to ``revision`` ("base" drops everything): for tests of the migrations."""
-    async with _one_at_a_time(), db.writer.connect() as conn:
+    async with _one_at_a_time(), db.writer_connection() as conn:
         await conn.run_sync(_downgrade, revision)
         await conn.commit()
 
