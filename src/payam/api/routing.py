@@ -4,7 +4,7 @@ FastAPI 0.138 and later keep each ``include_router`` as a branch of a tree that 
 walks: a route in the seventh of seventeen routers is found only after the six before it were
 matched twice each (once to find the branch, once more to handle it), with scope bookkeeping
 per candidate. Measured in process on payam's 160 routes, an unmatched request cost 0.46 ms
-of CPU in routing alone (docs/benchmarks.md). A router made here carries what the app adds to
+of CPU, most of it routing (docs/benchmarks.md). A router made here carries what the app adds to
 every door (the input guard, the documented error answers), so its routes can be put straight
 on the app's router, in the same order, and matched as one list, as FastAPI did before 0.138.
 """
