@@ -414,6 +414,9 @@ _CHATS_OF = select(
         else_=0,
     ),
 ).order_by(_PAGE.c.newest.desc(), _PAGE.c.id.desc())
+# The chat list's one query, compiled once (storage/prepared.py): through ``execute`` its
+# compilation cache, parameter and result processing were a tenth of a chat list's CPU.
+_CHATS_OF_PREPARED = Prepared(_CHATS_OF)
 _UNREAD = (
     select(messages.c.chat_id, func.count())
     .join(
@@ -451,11 +454,13 @@ async def chats_of(
     out = []
     params = {"user_id": user_id, "limit": limit, "now": now}
     n = _N_CHAT + _N_MEMBER
-    for row in await conn.execute(_CHATS_OF, params):
+    for row in await _CHATS_OF_PREPARED.rows(conn, params):
+        chat_id, member_id, role, joined_at, read_seq, cleared_seq, muted = row[_N_CHAT:n]
         out.append(
             (
                 ChatRow(*row[:_N_CHAT]),
-                MemberRow(*row[_N_CHAT:n]),
+                # bool(): the driver's own value, 0 or 1 on SQLite (storage/prepared.py).
+                MemberRow(chat_id, member_id, role, joined_at, read_seq, cleared_seq, bool(muted)),
                 row[n],
                 int(row[n + 1] or 0),
             )
