@@ -145,6 +145,10 @@ class Connection:
         self.delivered = 0  # the last seq sent to this socket
         self.buffer: deque[Update] = deque()  # live updates waiting (LIVE only)
         self.outbox: deque[str] = deque()  # acks, errors, typing, pong: not in the seq stream
+        # Frames read from the client, and the number of the last ``send`` among them: a
+        # typing frame whose check finishes after a later send is not passed on (``_typing``).
+        self.frames_read = 0
+        self.last_send_frame = 0
         self.wake = asyncio.Event()
         self.lagging = False  # fell too far behind: tell it to resume, then close
         self.resume_from: int | None = None  # a resume the writer has not started yet
@@ -565,6 +569,7 @@ class Gateway:
             connection.say(_error("invalid_frame", "Frames are JSON objects."))
             return
         kind = frame.get("type")
+        connection.frames_read += 1
         if kind == "resume":
             after = frame.get("after", 0)
             if not isinstance(after, int) or isinstance(after, bool) or not 0 <= after < 2**63:
@@ -572,9 +577,10 @@ class Gateway:
                 return
             connection.resume(after)
         elif kind == "send":
+            connection.last_send_frame = connection.frames_read
             self._spawn(connection, self._send(connection, frame))
         elif kind == "typing":
-            self._spawn(connection, self._typing(connection, frame))
+            self._spawn(connection, self._typing(connection, frame, connection.frames_read))
         elif kind == "ping":
             connection.say({"type": "pong"})
         elif self.calls is not None and isinstance(kind, str) and kind.startswith("call."):
@@ -620,13 +626,20 @@ class Gateway:
         ack = {"type": "ack", "client_id": client_id, "message": sent.message}
         connection.say({**ack, "created": sent.created})
 
-    async def _typing(self, connection: Connection, frame: dict[str, Any]) -> None:
+    async def _typing(self, connection: Connection, frame: dict[str, Any], number: int) -> None:
+        """Pass "typing" on to the chat's other members, unless the client sent a message
+        since (frame ``number`` is this one): checking the membership reads the database,
+        and a send after it may be stored and delivered first. A typing frame arriving after
+        the message would show "typing…" for seconds to someone who has the message already;
+        the message says more than the typing did."""
         chat_id = frame.get("chat_id")
         if not isinstance(chat_id, int) or isinstance(chat_id, bool) or not 0 < chat_id < 2**63:
             connection.say(_error("invalid_frame", "typing needs chat_id."))
             return
         try:
             members = await self.chats.check_member(connection.caller, chat_id)
+            if connection.last_send_frame > number:
+                return
             others = [m for m in members if m != connection.caller.user_id]
             event = {"type": "typing", "chat_id": chat_id, "user_id": connection.caller.user_id}
             await self.bus.publish_ephemeral(others, event)
