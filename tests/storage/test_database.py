@@ -14,7 +14,7 @@ from typing import Any
 
 import aiosqlite
 import pytest
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import delete, event, func, insert, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
@@ -503,3 +503,32 @@ async def test_the_writer_connection_waits_for_the_write_under_way(db: Database)
         await asyncio.gather(writing, taking)
     assert order == ["write done", "writer taken"]
     assert await count(db, users) == 1
+
+
+async def test_a_refused_request_keeps_its_connection(db: Database) -> None:
+    """A write or a quick read that fails midway (a chat not found, say) rolls back and
+    leaves its connection as good as before: it stays kept (database.py), not handed back to
+    the pool and taken out again, which is what keeping it saves; and the next write works."""
+    if not db.is_sqlite:
+        pytest.skip("SQLite's kept connections")
+    async with db.write(quick=True) as conn:
+        await add_user(conn, 1)
+    async with db.read(quick=True) as conn:
+        await conn.execute(select(users.c.id))
+    taken: list[object] = []
+    for engine in (db.writer, db.reader):
+        event.listen(engine.sync_engine.pool, "checkout", lambda *_: taken.append(1))
+    for n in range(5):
+        for quick in (False, True):
+            with pytest.raises(Boom):
+                async with db.write(quick=quick) as conn:
+                    await add_user(conn, 10 + 2 * n + quick)
+                    raise Boom
+        with pytest.raises(Boom):
+            async with db.read(quick=True) as conn:
+                await conn.execute(select(users.c.id))
+                raise Boom
+    async with db.write(quick=True) as conn:
+        await add_user(conn, 2)
+    assert taken == []
+    assert await count(db, users) == 2

@@ -359,19 +359,20 @@ class Database:
             raise RuntimeError("a SQLite connection without its driver")
         driver.on_loop = True
         driver.begin_with = "BEGIN"
-        clean = False
         try:
             yield conn
-            clean = True
         finally:
+            # Kept after a read that failed too (a chat not found), once it rolled back.
+            keep = False
             try:
                 if conn.in_transaction():  # a statement through SQLAlchemy began one too
                     await conn.rollback()
                 else:
                     await driver.rollback()
+                keep = not conn.invalidated and not driver.transaction_open
             finally:
                 driver.on_loop = False
-                if clean and not conn.invalidated and len(self._held) < _HELD_READERS:
+                if keep and len(self._held) < _HELD_READERS:
                     self._held.append(conn)
                 else:
                     await conn.close()
@@ -429,13 +430,18 @@ class Database:
             if held is None or held.closed or held.invalidated:
                 held = self._writer_held = await self.writer.connect()
             conn = held
-            clean = False
             try:
                 yield conn
-                clean = not conn.in_transaction()
             finally:
+                # A write that failed and rolled back leaves it as good as before (a refused
+                # request must not cost a new connection); one left open or invalidated not.
                 driver = _driver_of(conn)
-                if not clean or driver is None or driver.transaction_open:
+                if (
+                    conn.invalidated
+                    or conn.in_transaction()
+                    or driver is None
+                    or driver.transaction_open
+                ):
                     self._writer_held = None
                     await conn.close()
 
