@@ -6,7 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 
 from payam import __version__
 from payam.adapters.blobs import FileBlobStore
@@ -17,7 +17,6 @@ from payam.adapters.sms import HttpSms, OutboxSms, SmsRecords, SmsSender
 from payam.api import errors, openapi, web
 from payam.api.access_log import AccessLogMiddleware
 from payam.api.body_limit import BodyLimitMiddleware
-from payam.api.input_guard import guard_input
 from payam.api.routes import (
     auth,
     channels,
@@ -36,7 +35,7 @@ from payam.api.routes.invitations import router as invitations_router
 from payam.api.routes.media import router as media_router
 from payam.api.routes.privacy import router as privacy_router
 from payam.api.routes.push import router as push_router
-from payam.api.routing import add_flat
+from payam.api.routing import APP_DEPENDENCIES, add_flat
 from payam.config import EventBusKind, Settings, SmsBackend, vapid_private_key_pem
 from payam.domain.clock import Clock, SystemClock
 from payam.domain.keys import Keys
@@ -318,7 +317,8 @@ def create_app(
         responses=errors.RESPONSES,
         docs_url=None,  # served by openapi.install, from the package
         redoc_url=None,
-        dependencies=[Depends(guard_input)],
+        # The same list the API's routers carry (api/routing.py): one place says it.
+        dependencies=APP_DEPENDENCIES,
     )
     app.state.services = services
     app.state.gateway = gateway
