@@ -140,6 +140,35 @@ async def test_stop_in_the_middle_of_a_write_loses_nothing(
     assert await stored(harness) == 80
 
 
+async def test_a_cancel_that_comes_out_of_the_write_as_another_error_ends_the_writer(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer survives a failed write, but not a cancel, even one the database library
+    turned into an error of its own on the way out (domain/background.py): otherwise the
+    event loop's shutdown, which cancels what is left, waits on it for ever."""
+    entered = asyncio.Event()
+
+    async def stuck(conn: AsyncConnection, entries: Sequence[dict[str, Any]]) -> int:
+        entered.set()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            raise RuntimeError("the rollback after the cancel failed") from None
+        return 0
+
+    monkeypatch.setattr(store, "append_many", stuck)
+    writer = AccessLogWriter(harness.services.db, flush_interval=3600, max_batch=1)
+    writer.start()
+    writer.record(entry(1))
+    await asyncio.wait_for(entered.wait(), 5)
+    task = writer._task
+    assert task is not None
+    task.cancel()
+    done, _ = await asyncio.wait([task], timeout=5)
+    assert done, "the writer went on after its cancel"
+    writer._task = None
+
+
 async def test_many_entries_across_flushes_and_stop_all_arrive(
     harness: Harness, writes: list[int]
 ) -> None:

@@ -165,6 +165,29 @@ async def test_the_background_job_prunes_when_started(harness: Harness) -> None:
         await maintenance.stop()
 
 
+async def test_stop_ends_the_job_even_when_the_cancel_comes_out_as_another_error(
+    harness: Harness, monkeypatch: Any
+) -> None:
+    """A database library may turn the cancel of a statement into an error of its own on the
+    way out (domain/background.py). The job catches errors to try again later; it must still
+    end when stopped, or the server's shutdown waits for ever."""
+    maintenance = harness.services.maintenance
+    entered = asyncio.Event()
+
+    async def prune() -> dict[str, int]:
+        entered.set()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            raise RuntimeError("the rollback after the cancel failed") from None
+        return {}
+
+    monkeypatch.setattr(maintenance, "prune", prune)
+    maintenance.start()
+    await asyncio.wait_for(entered.wait(), 5)
+    await asyncio.wait_for(maintenance.stop(), 5)
+
+
 async def test_updates_older_than_their_retention_go_and_newer_stay(make_harness: Any) -> None:
     harness = await make_harness(updates_retention_days=7)
     sara = await harness.sign_in(SARA, "Sara")

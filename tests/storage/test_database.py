@@ -532,3 +532,38 @@ async def test_a_refused_request_keeps_its_connection(db: Database) -> None:
         await add_user(conn, 2)
     assert taken == []
     assert await count(db, users) == 2
+
+
+# A statement that keeps the database busy long enough to be cancelled in the middle.
+SLOW = text(
+    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000000)"
+    " SELECT count(*) FROM c"
+)
+
+
+async def test_a_write_cancelled_mid_statement_ends_as_cancelled(db: Database) -> None:
+    """Cancelling a task in the middle of a write's statement raises ``CancelledError`` out of
+    the write, not another error: a background loop that catches ``Exception`` to survive a
+    failed round would otherwise take the cancel for one and never stop
+    (domain/background.py). Nothing of the write is kept, and the next write works. (Not a
+    quick write: its statements run on the event loop's thread, where no cancel lands.)"""
+    started = asyncio.Event()
+
+    async def write() -> None:
+        async with db.write() as conn:
+            await add_user(conn, 1)
+            started.set()
+            await conn.execute(SLOW)
+
+    task = asyncio.create_task(write())
+    await started.wait()
+    await asyncio.sleep(0.05)
+    task.cancel()
+    done, _ = await asyncio.wait([task], timeout=30)
+    assert done, "the cancelled write did not end"
+    assert task.cancelled(), f"the cancel became {task.exception()!r}"
+    async with db.write(quick=True) as conn:
+        await add_user(conn, 2)
+    async with db.read() as conn:
+        found = (await conn.execute(select(users.c.name))).scalars().all()
+    assert found == ["user 2"]

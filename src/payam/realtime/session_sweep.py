@@ -15,6 +15,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from payam.domain.background import raise_if_cancelling
 from payam.realtime.gateway import CLOSE_UNAUTHENTICATED, Gateway
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ class SessionSweeper:
             try:
                 closed = await self.sweep()
             except Exception:
+                raise_if_cancelling()
                 log.exception("checking the open sockets' sessions failed; trying again later")
             else:
                 if closed:

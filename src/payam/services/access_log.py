@@ -17,6 +17,7 @@ from typing import Any
 
 from ua_parser import parse_user_agent
 
+from payam.domain.background import raise_if_cancelling
 from payam.storage import access_log
 from payam.storage.database import Database
 
@@ -88,6 +89,7 @@ class AccessLogWriter:
                 async with self.db.write() as conn:
                     return await access_log.append_many(conn, entries)
             except Exception:
+                raise_if_cancelling()
                 log.exception("could not write %d access-log entries", len(entries))
                 return 0
 

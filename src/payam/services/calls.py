@@ -43,6 +43,7 @@ from typing import Any
 
 from payam.adapters.bus import EventBus
 from payam.config import EventBusKind, Settings
+from payam.domain.background import raise_if_cancelling
 from payam.domain.clock import Clock
 from payam.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, PayamError
 from payam.domain.events import iso
@@ -170,6 +171,7 @@ class CallService:
             try:
                 await self.tick()
             except Exception:
+                raise_if_cancelling()
                 log.exception("the call timer failed")
 
     async def tick(self) -> None:

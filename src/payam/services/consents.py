@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from payam.domain import cookies
+from payam.domain.background import raise_if_cancelling
 from payam.domain.clock import Clock
 from payam.domain.errors import InvalidInput
 from payam.domain.events import iso
@@ -114,6 +115,7 @@ class ConsentService:
                     await store.add_usage(conn, counts)
                     return sum(counts.values())
             except Exception:
+                raise_if_cancelling()
                 log.exception("could not write usage counters for %d requests", len(entries))
                 return 0
 

@@ -21,6 +21,7 @@ import logging
 from payam.adapters.erasure_log import ErasureLog
 from payam.adapters.sms import SmsRecords
 from payam.config import Settings
+from payam.domain.background import raise_if_cancelling
 from payam.domain.clock import Clock
 from payam.services.channel_stats import take_snapshots
 from payam.services.limiter import RateLimiter
@@ -116,6 +117,7 @@ class Maintenance:
                 if any(removed.values()):
                     log.info("retention: pruned %s", removed)
             except Exception:
+                raise_if_cancelling()
                 log.exception("retention job failed; will try again")
             await asyncio.sleep(self.settings.prune_interval_seconds)
 
@@ -125,6 +127,7 @@ class Maintenance:
             try:
                 await self.ttl.expire()
             except Exception:
+                raise_if_cancelling()
                 log.exception("removing expired messages failed; will try again")
 
     def start(self) -> None:

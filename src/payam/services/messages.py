@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payam.config import Settings
 from payam.domain import events, limits
+from payam.domain.background import raise_if_cancelling
 from payam.domain.clock import Clock
 from payam.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, PayamError
 from payam.domain.events import Fanout, PendingUpdate, Update
@@ -237,6 +238,7 @@ class MessageService:
                 log.exception("message batch of %d failed", len(batch))
                 for request in batch:
                     _fail(request, exc)
+                raise_if_cancelling()
                 continue
             for request, result in zip(batch, results, strict=True):
                 if request.future.done():

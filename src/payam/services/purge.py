@@ -16,6 +16,7 @@ import contextlib
 import logging
 from typing import Any
 
+from payam.domain.background import raise_if_cancelling
 from payam.storage import messages as message_store
 from payam.storage.database import Database
 
@@ -80,6 +81,7 @@ class Purger:
             try:
                 done = await self.run()
             except Exception:
+                raise_if_cancelling()
                 log.exception("purge failed; it will be tried again")
                 done = False
             if done:

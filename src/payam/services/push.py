@@ -37,6 +37,7 @@ from urllib.parse import urlsplit
 from payam.adapters.push import PushSender, Subscription
 from payam.config import Settings
 from payam.domain import events
+from payam.domain.background import raise_if_cancelling
 from payam.domain.clock import Clock
 from payam.domain.errors import InvalidInput, NotFound
 from payam.domain.events import Update
@@ -215,6 +216,7 @@ class PushService:
             try:
                 await self.tick()
             except Exception:
+                raise_if_cancelling()
                 log.exception("the push timer failed")
 
     async def _run(self) -> None:
@@ -227,6 +229,7 @@ class PushService:
             try:
                 await self._deliver_all(pushes)
             except Exception:
+                raise_if_cancelling()
                 log.exception("a push failed")
             finally:
                 for _ in batches:

@@ -435,11 +435,13 @@ class Database:
             finally:
                 # A write that failed and rolled back leaves it as good as before (a refused
                 # request must not cost a new connection); one left open or invalidated not.
-                driver = _driver_of(conn)
+                # Invalidated first: anything else asked of an invalidated connection (even its
+                # ``info``) opens a new one, and what that raises would hide the exception
+                # under way, a cancel among them (domain/background.py).
                 if (
                     conn.invalidated
                     or conn.in_transaction()
-                    or driver is None
+                    or (driver := _driver_of(conn)) is None
                     or driver.transaction_open
                 ):
                     self._writer_held = None
