@@ -17,6 +17,7 @@ from payam.adapters.sms import HttpSms, OutboxSms, SmsRecords, SmsSender
 from payam.api import errors, openapi, web
 from payam.api.access_log import AccessLogMiddleware
 from payam.api.body_limit import BodyLimitMiddleware
+from payam.api.fast_lane import FastLane
 from payam.api.routes import (
     auth,
     channels,
@@ -327,6 +328,8 @@ def create_app(
     openapi.install(app, settings)
     include_routes(app)
     web.mount(app)  # the web client at /, for whatever no API route matched
+    # Innermost: the hottest routes without FastAPI's per-request machinery (api/fast_lane.py).
+    app.add_middleware(FastLane, owner=app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.json_body_max_bytes)
     app.add_middleware(AccessLogMiddleware, writer=services.access_log, clock=services.clock)
     return app

@@ -12,7 +12,7 @@ from payam.domain.errors import Unauthenticated
 from payam.domain.models import Caller
 from payam.services.container import Services
 
-_bearer = HTTPBearer(auto_error=False, description="The token returned by POST /v1/auth/session")
+bearer = HTTPBearer(auto_error=False, description="The token returned by POST /v1/auth/session")
 
 
 def services_of(request: Request) -> Services:
@@ -36,7 +36,7 @@ async def client_ip(request: Request) -> str | None:
 
 async def caller(
     request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Caller:
     """Every route that uses this is closed to anyone without a live session (P9.1).
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, Request, Response
 
 from payam.api.deps import CallerDep, ServicesDep
-from payam.api.responses import binary
+from payam.api.responses import Answer, binary
 from payam.api.routing import api_router
 from payam.api.schemas import MeOut, ProfilePatch, ProfileView, UserOut
 from payam.api.uploads import received_file, upload_body
@@ -54,10 +54,10 @@ async def me_out(caller: Caller, services: Services) -> MeOut:
 
 
 @router.get("/me", response_model=MeOut)
-async def get_me(caller: CallerDep, services: ServicesDep) -> MeOut:
+async def get_me(caller: CallerDep, services: ServicesDep) -> Answer:
     """The caller's own profile, with their number (P1.5, P11.1) and settings: ``group_adds``,
     who may add them to groups (P3.2), and ``default_message_ttl`` (P5.3)."""
-    return await me_out(caller, services)
+    return Answer((await me_out(caller, services)).model_dump())
 
 
 @router.patch("/me", response_model=MeOut)
