@@ -137,6 +137,20 @@ def requests_to_compare(sara: Account, eve: Account, chat_id: int) -> Iterator[t
                 "json": {"client_id": "x", "text": "hi"},
             },
         )
+    for query in (
+        "",
+        "after=0",
+        "after=3&limit=2",
+        "after=-1",
+        "after=99999",
+        "limit=0",
+        "timeout=61",
+    ):
+        yield "GET", f"/v1/updates?{query}", {"headers": sara.headers}
+    yield "GET", "/v1/updates", {"headers": eve.headers}
+    for body in ({"seq": 2}, {"seq": 99}, {"seq": -1}, {"seq": "x"}, {}, {"seq": 2**64}):
+        yield "POST", f"/v1/chats/{chat_id}/read", {"headers": sara.headers, "json": body}
+        yield "POST", f"/v1/chats/{chat_id}/read", {"headers": eve.headers, "json": body}
     yield "HEAD", "/v1/me", {"headers": sara.headers}
     yield "GET", "/v1/me/", {"headers": sara.headers}
 
@@ -255,6 +269,8 @@ async def test_the_lane_takes_its_routes_and_leaves_the_rest(
         await http.get("/v1/chats", headers=sara.headers),
         await http.get(url, params={"limit": 2}, headers=sara.headers),
         await http.post(url, json={"client_id": "f1", "text": "fast"}, headers=sara.headers),
+        await http.post(f"/v1/chats/{chat_id}/read", json={"seq": 1}, headers=sara.headers),
+        await http.get("/v1/updates", params={"after": 0}, headers=sara.headers),
     ):
         assert response.status_code in (200, 201), response.text
     assert solved == []

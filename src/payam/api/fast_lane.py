@@ -6,7 +6,9 @@ dependency adds 30-50 µs, recomputing per request what it could know per route 
 scopes, whether a callable is a generator). A signed-in read of payam has four: the input
 guard, the caller, its bearer token, the services. That is about half of ``GET /v1/me``.
 
-``FastLane`` is the innermost of the app's middlewares. For the routes named in ``FAST``,
+``FastLane`` is the innermost of the app's middlewares. For the routes named in ``FAST`` (what
+a client does all day: its profile, the chat list, history, sending, read markers, catching
+up),
 and only when the request is one FastAPI would accept, it does what FastAPI does, with
 FastAPI's own parts: the route's path, query and body parameters are validated by FastAPI's
 ``request_params_to_args`` and ``request_body_to_args`` on the route's own ``Dependant``; the
@@ -51,6 +53,8 @@ FAST: tuple[tuple[str, str], ...] = (
     ("GET", "/v1/chats"),
     ("GET", "/v1/chats/{chat_id}/messages"),
     ("POST", "/v1/chats/{chat_id}/messages"),
+    ("POST", "/v1/chats/{chat_id}/read"),
+    ("GET", "/v1/updates"),
 )
 
 

@@ -131,11 +131,10 @@ async def delete_message(
 
 
 @router.post("/chats/{chat_id}/read", response_model=ReadOut)
-async def mark_read(
-    chat_id: int, body: ReadIn, caller: CallerDep, services: ServicesDep
-) -> dict[str, int]:
+async def mark_read(chat_id: int, body: ReadIn, caller: CallerDep, services: ServicesDep) -> Answer:
     """Move the caller's read marker; the other members get a read receipt."""
-    return {"read_seq": await services.messages.mark_read(caller, chat_id, body.seq)}
+    read_seq = await services.messages.mark_read(caller, chat_id, body.seq)
+    return answer(ReadOut, {"read_seq": read_seq}, check=services.settings.check_answers)
 
 
 @router.get("/search", response_model=MessagesOut, **EXACT)
