@@ -6,7 +6,6 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payam.domain.events import iso
@@ -15,7 +14,6 @@ from payam.storage import messages as message_store
 from payam.storage import ttl as ttl_store
 from payam.storage.media import MediaRow
 from payam.storage.messages import MessageRow
-from payam.storage.tables import chat_members, hidden_messages
 
 
 def message_json(m: MessageRow) -> dict[str, Any]:
@@ -79,16 +77,6 @@ def gone_json(m: MessageRow) -> dict[str, Any]:
     return {"id": m.id, "chat_id": m.chat_id, "seq": m.seq, "deleted": True, "text": None}
 
 
-_HIDDEN = select(hidden_messages.c.message_id).where(
-    hidden_messages.c.user_id == bindparam("viewer_id"),
-    hidden_messages.c.message_id.in_(bindparam("ids", expanding=True)),
-)
-_CLEARED = select(chat_members.c.chat_id, chat_members.c.cleared_seq).where(
-    chat_members.c.user_id == bindparam("viewer_id"),
-    chat_members.c.chat_id.in_(bindparam("chat_ids", expanding=True)),
-)
-
-
 async def render_messages(
     conn: AsyncConnection,
     viewer_id: int,
@@ -112,19 +100,16 @@ async def render_messages(
     if not rows:
         return {}
     hidden = {
-        r.message_id
-        for r in await conn.execute(_HIDDEN, {"viewer_id": viewer_id, "ids": list(rows)})
+        mid
+        for _viewer, mid in await message_store.hidden_among(
+            conn, [(viewer_id, mid) for mid in rows]
+        )
     }
     chat_ids = {m.chat_id for m in rows.values()}
     if cleared is not None and chat_ids <= cleared.keys():
         seen = dict(cleared)
     else:
-        seen = {
-            r.chat_id: r.cleared_seq
-            for r in await conn.execute(
-                _CLEARED, {"viewer_id": viewer_id, "chat_ids": sorted(chat_ids)}
-            )
-        }
+        seen = await chat_store.cleared_seqs(conn, viewer_id, chat_ids)
         public = await chat_store.channels_among(conn, chat_ids - seen.keys())
         seen.update(dict.fromkeys(public, 0))
     out = {}

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payam.storage import media as media_store
 from payam.storage import ttl as ttl_store
+from payam.storage.pairs import PairLookup
 from payam.storage.prepared import Prepared, PreparedBySize
 from payam.storage.tables import chat_invites, chat_members, chats, hidden_messages, messages
 
@@ -275,6 +276,22 @@ async def roles_among(
             }
         )
     return found
+
+
+_CLEARED = PairLookup(
+    select(chat_members.c.chat_id, chat_members.c.cleared_seq),
+    chat_members.c.user_id,
+    chat_members.c.chat_id,
+)
+
+
+async def cleared_seqs(
+    conn: AsyncConnection, user_id: int, chat_ids: Iterable[int]
+) -> dict[int, int]:
+    """The user's ``cleared_seq`` in each of these chats they are a member of (others are
+    left out): one prepared statement (storage/prepared.py), read by every catch-up."""
+    pairs = [(user_id, chat_id) for chat_id in sorted(set(chat_ids))]
+    return {int(row[0]): int(row[1]) for row in await _CLEARED.rows(conn, pairs)} if pairs else {}
 
 
 async def channels_among(conn: AsyncConnection, chat_ids: Iterable[int]) -> set[int]:

@@ -29,7 +29,7 @@ from payam.storage import media as media_store
 from payam.storage import ttl as ttl_store
 from payam.storage.media import MediaRow
 from payam.storage.pairs import PairLookup
-from payam.storage.prepared import Prepared, insert_of
+from payam.storage.prepared import Prepared, PreparedBySize, insert_of
 from payam.storage.tables import chat_members, chats, hidden_messages, messages
 
 
@@ -61,7 +61,12 @@ class MessageRow:
 
 
 _COLUMNS = tuple(messages.c)
-_BY_IDS = select(*_COLUMNS).where(messages.c.id.in_(bindparam("ids", expanding=True)))
+# Read by every chat list and catch-up (storage/prepared.py).
+_BY_IDS = PreparedBySize(
+    lambda size: select(*_COLUMNS).where(
+        messages.c.id.in_([bindparam(f"v{i}") for i in range(size)])
+    )
+)
 _INSERT = insert(messages).returning(messages.c.id, messages.c.chat_id, messages.c.seq)
 # Index lookups per key, where ``tuple_(...).in_(...)`` scanned the table on SQLite.
 _BY_CLIENT_ID = PairLookup(select(*_COLUMNS), messages.c.sender_id, messages.c.client_id)
@@ -95,11 +100,10 @@ async def get(conn: AsyncConnection, message_id: int) -> MessageRow | None:
 
 async def get_many(conn: AsyncConnection, ids: Iterable[int]) -> dict[int, MessageRow]:
     wanted = sorted(set(ids))
-    found: dict[int, MessageRow] = {}
-    for start in range(0, len(wanted), 500):
-        rows = await conn.execute(_BY_IDS, {"ids": wanted[start : start + 500]})
-        found.update({row.id: _row(row) for row in rows})
-    return {m.id: m for m in await _carrying(conn, list(found.values()))}
+    if not wanted:
+        return {}
+    found = [MessageRow(*row) for row in await _BY_IDS.rows(conn, wanted)]
+    return {m.id: m for m in await _carrying(conn, found)}
 
 
 async def by_client_ids(

@@ -94,28 +94,37 @@ async def insert_many(conn: AsyncConnection, rows: Sequence[tuple[Any, ...]]) ->
     await _INSERT.run_many_in_order(conn, rows)
 
 
+# Read by every catch-up and long poll (storage/prepared.py), the columns in UpdateRow's order.
+_AFTER = Prepared(
+    select(*(updates.c[name] for name in UpdateRow.__dataclass_fields__))
+    .where(updates.c.user_id == bindparam("user_id"), updates.c.seq > bindparam("after_seq"))
+    .order_by(updates.c.seq)
+    .limit(bindparam("limit"))
+)
+_LAST_SEQ = Prepared(
+    select(update_counters.c.last_seq).where(update_counters.c.user_id == bindparam("user_id"))
+)
+_FIRST_KEPT = Prepared(
+    select(updates.c.seq)
+    .where(updates.c.user_id == bindparam("user_id"))
+    .order_by(updates.c.seq)
+    .limit(1)
+)
+
+
 async def after(conn: AsyncConnection, user_id: int, after_seq: int, limit: int) -> list[UpdateRow]:
-    rows = await conn.execute(
-        select(updates)
-        .where(updates.c.user_id == user_id, updates.c.seq > after_seq)
-        .order_by(updates.c.seq)
-        .limit(limit)
-    )
-    return [UpdateRow(**row._mapping) for row in rows]
+    found = await _AFTER.rows(conn, {"user_id": user_id, "after_seq": after_seq, "limit": limit})
+    return [UpdateRow(*row) for row in found]
 
 
 async def last_seq(conn: AsyncConnection, user_id: int) -> int:
-    value = await conn.scalar(
-        select(update_counters.c.last_seq).where(update_counters.c.user_id == user_id)
-    )
-    return int(value or 0)
+    found = await _LAST_SEQ.rows(conn, {"user_id": user_id})
+    return int(found[0][0]) if found else 0
 
 
 async def first_kept_seq(conn: AsyncConnection, user_id: int) -> int | None:
-    value = await conn.scalar(
-        select(updates.c.seq).where(updates.c.user_id == user_id).order_by(updates.c.seq).limit(1)
-    )
-    return int(value) if value is not None else None
+    found = await _FIRST_KEPT.rows(conn, {"user_id": user_id})
+    return int(found[0][0]) if found else None
 
 
 async def prune(conn: AsyncConnection, *, older_than: float) -> int:
