@@ -38,7 +38,7 @@ DEVICE = {"model": "bench", "os": "bench", "app_version": "1"}
 
 async def sign_in(http: httpx.AsyncClient, outbox: Path, phone: str) -> tuple[str, int]:
     await http.post("/v1/auth/code", json={"phone": phone})
-    text = json.loads(outbox.read_text().splitlines()[-1])["text"]
+    text = json.loads((await asyncio.to_thread(outbox.read_text)).splitlines()[-1])["text"]
     found = CODE.search(text)
     assert found, text
     response = await http.post(
