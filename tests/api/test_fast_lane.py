@@ -151,6 +151,10 @@ def requests_to_compare(sara: Account, eve: Account, chat_id: int) -> Iterator[t
     for body in ({"seq": 2}, {"seq": 99}, {"seq": -1}, {"seq": "x"}, {}, {"seq": 2**64}):
         yield "POST", f"/v1/chats/{chat_id}/read", {"headers": sara.headers, "json": body}
         yield "POST", f"/v1/chats/{chat_id}/read", {"headers": eve.headers, "json": body}
+    for query in ("q=message", "q=message&limit=2", "q=nothing", "", "q=", "limit=0&q=x"):
+        yield "GET", f"/v1/search?{query}", {"headers": sara.headers}
+    yield "GET", "/v1/search?q=message", {"headers": eve.headers}
+    yield "GET", "/v1/search?q=" + "x" * 1000, {"headers": sara.headers}
     yield "HEAD", "/v1/me", {"headers": sara.headers}
     yield "GET", "/v1/me/", {"headers": sara.headers}
 
@@ -271,6 +275,7 @@ async def test_the_lane_takes_its_routes_and_leaves_the_rest(
         await http.post(url, json={"client_id": "f1", "text": "fast"}, headers=sara.headers),
         await http.post(f"/v1/chats/{chat_id}/read", json={"seq": 1}, headers=sara.headers),
         await http.get("/v1/updates", params={"after": 0}, headers=sara.headers),
+        await http.get("/v1/search", params={"q": "message"}, headers=sara.headers),
     ):
         assert response.status_code in (200, 201), response.text
     assert solved == []

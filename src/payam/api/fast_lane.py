@@ -8,7 +8,7 @@ guard, the caller, its bearer token, the services. That is about half of ``GET /
 
 ``FastLane`` is the innermost of the app's middlewares. For the routes named in ``FAST`` (what
 a client does all day: its profile, the chat list, history, sending, read markers, catching
-up),
+up, search),
 and only when the request is one FastAPI would accept, it does what FastAPI does, with
 FastAPI's own parts: the route's path, query and body parameters are validated by FastAPI's
 ``request_params_to_args`` and ``request_body_to_args`` on the route's own ``Dependant``; the
@@ -55,6 +55,7 @@ FAST: tuple[tuple[str, str], ...] = (
     ("POST", "/v1/chats/{chat_id}/messages"),
     ("POST", "/v1/chats/{chat_id}/read"),
     ("GET", "/v1/updates"),
+    ("GET", "/v1/search"),
 )
 
 
